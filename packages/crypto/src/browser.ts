@@ -1,0 +1,7 @@
+/** @trellis/crypto — browser entry: the same API as the Node entry on @noble (no keystore files). */
+import { bindBackend } from './api.js'
+import { nobleBackend } from './noble/backend.js'
+
+export * from './exports.js'
+
+export const { sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, randomBytes } = bindBackend(nobleBackend)

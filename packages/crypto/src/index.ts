@@ -1,0 +1,13 @@
+/**
+ * @trellis/crypto — hashing, signatures, keys and the encrypted keystore (Node entry, node:crypto).
+ * Browsers get `browser.ts` through the `browser` export condition: same functions, same bytes.
+ */
+import { bindBackend } from './api.js'
+import { nodeBackend } from './node/backend.js'
+
+export * from './exports.js'
+export { nodeBackend } from './node/backend.js'
+export { decryptPrivateKey, encryptPrivateKey } from './keystore/keystore.js'
+export type { KeyFile, KeystoreOptions } from './keystore/keystore.js'
+
+export const { sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, randomBytes } = bindBackend(nodeBackend)

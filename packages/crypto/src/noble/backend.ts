@@ -1,0 +1,63 @@
+import { ed25519 } from '@noble/curves/ed25519.js'
+import { p256 } from '@noble/curves/nist.js'
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
+import { TrellisError } from '@trellis/utils'
+import { P256_N, assertAlgorithm, assertPublicKeyShape, bytesToBigInt, isCanonicalSignature } from '../curve.js'
+import type { CryptoErrorType } from '../errors.js'
+import { SignatureAlgorithm } from '../types.js'
+import type { CryptoBackend, KeyPair, PrivateKey, PublicKey } from '../types.js'
+
+function randomBytes(length: number): Uint8Array {
+  const out = new Uint8Array(length)
+  globalThis.crypto.getRandomValues(out)
+  return out
+}
+
+function assertPrivateKey(priv: PrivateKey): void {
+  assertAlgorithm(priv.alg)
+  const d = bytesToBigInt(priv.bytes)
+  if (priv.bytes.length !== 32 || (priv.alg === SignatureAlgorithm.P256 && (d === 0n || d >= P256_N))) {
+    throw new TrellisError<CryptoErrorType>({ code: 'CRYPTO_INVALID_PRIVATE_KEY', alg: priv.alg }, `invalid ${priv.alg} private key`)
+  }
+}
+
+function publicKeyFromPrivate(priv: PrivateKey): PublicKey {
+  assertPrivateKey(priv)
+  if (priv.alg === SignatureAlgorithm.P256) return { alg: priv.alg, bytes: p256.getPublicKey(priv.bytes, true) }
+  return { alg: priv.alg, bytes: ed25519.getPublicKey(priv.bytes) }
+}
+
+function generateKeyPair(alg: SignatureAlgorithm = SignatureAlgorithm.P256): KeyPair {
+  assertAlgorithm(alg)
+  let bytes: Uint8Array
+  do bytes = randomBytes(32)
+  while (alg === SignatureAlgorithm.P256 && (bytesToBigInt(bytes) === 0n || bytesToBigInt(bytes) >= P256_N))
+  const privateKey: PrivateKey = { alg, bytes }
+  return { privateKey, publicKey: publicKeyFromPrivate(privateKey) }
+}
+
+function sign(priv: PrivateKey, message: Uint8Array): Uint8Array {
+  assertPrivateKey(priv)
+  if (priv.alg === SignatureAlgorithm.Ed25519) return ed25519.sign(message, priv.bytes)
+  return p256.sign(message, priv.bytes, { prehash: true, lowS: true, format: 'compact' })
+}
+
+function verify(pub: PublicKey, message: Uint8Array, signature: Uint8Array): boolean {
+  if (!isCanonicalSignature(pub.alg, signature)) return false
+  try {
+    assertPublicKeyShape(pub)
+    if (pub.alg === SignatureAlgorithm.Ed25519) return ed25519.verify(signature, message, pub.bytes, { zip215: false })
+    return p256.verify(signature, message, pub.bytes, { prehash: true, lowS: true, format: 'compact' })
+  } catch {
+    return false
+  }
+}
+
+function sha256(data: Uint8Array): Uint8Array {
+  return nobleSha256(data)
+}
+
+/** The pure-JavaScript backend (@noble): runs in browsers; 20–40× slower than node:crypto. */
+export const nobleBackend: CryptoBackend = { sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, randomBytes }
+
+export type { CryptoErrorType }

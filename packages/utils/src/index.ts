@@ -1,0 +1,15 @@
+export { TrellisError, isTrellisError } from './errors.js'
+export type { BytesErrorType } from './bytes.js'
+export {
+  base64ToBytes,
+  bytesToBase64,
+  bytesToHex,
+  bytesToUtf8,
+  compareBytes,
+  concatBytes,
+  equalBytes,
+  hexToBytes,
+  isHex,
+  toUint8Array,
+  utf8ToBytes,
+} from './bytes.js'

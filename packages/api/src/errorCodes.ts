@@ -1,0 +1,73 @@
+/**
+ * Every error code a client can receive, with its HTTP status and meaning. This one table drives the
+ * server's responses and the generated docs/errors.md (`npm run docs:errors`); a test keeps them equal.
+ */
+export const ERROR_CODES = {
+  // Request shape
+  REQUEST_MALFORMED_JSON: { status: 400, description: 'The request body is not valid JSON.' },
+  REQUEST_INVALID: { status: 400, description: 'A parameter, query or body field has the wrong type, is missing or is out of range; `details.issues` lists each problem.' },
+  REQUEST_TOO_LARGE: { status: 413, description: 'The request body is larger than the server accepts.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body is not `application/json`.' },
+  ROUTE_NOT_FOUND: { status: 404, description: 'No such endpoint.' },
+  // Transaction admission (stateless)
+  ENCODING_INVALID: { status: 400, description: 'Bytes are not in the canonical encoding (docs/spec/encoding.md).' },
+  BYTES_INVALID_BASE64: { status: 400, description: 'A field that must be base64 is not canonical base64.' },
+  BYTES_INVALID_HEX: { status: 400, description: 'A field that must be hex is not hex.' },
+  TX_MALFORMED: { status: 400, description: 'The transaction bytes cannot be decoded.' },
+  TX_TOO_LARGE: { status: 413, description: "The transaction exceeds the chain's `maxTxBytes`." },
+  TX_UNSUPPORTED_VERSION: { status: 400, description: 'The transaction format version is not supported.' },
+  TX_WRONG_CHAIN: { status: 400, description: "The transaction's chain id is not this chain's." },
+  TX_BAD_SIGNATURE: { status: 401, description: 'The signature is invalid, not by the signer, or not canonical (high-S / malleated).' },
+  TX_EXPIRED: { status: 400, description: 'The transaction expiry time has passed.' },
+  TX_EXPIRY_TOO_FAR: { status: 400, description: "The expiry is further ahead than the chain's `maxTxTtlMs`." },
+  TX_INVALID_FIELD: { status: 400, description: 'A transaction field is syntactically invalid (contract or method name, signer).' },
+  // Transaction admission (stateful)
+  TX_DUPLICATE: { status: 409, description: 'The same transaction is already waiting in the mempool.' },
+  TX_ALREADY_COMMITTED: { status: 409, description: 'A transaction with this id is already on the ledger; a tx id is accepted once, ever.' },
+  MEMPOOL_FULL: { status: 503, description: 'The mempool is at its count or byte limit; retry later.' },
+  MEMPOOL_SENDER_LIMIT: { status: 429, description: 'This signer has too many pending transactions; wait for some to commit.' },
+  CONTRACT_NOT_FOUND: { status: 404, description: 'No contract with that name is deployed.' },
+  METHOD_NOT_FOUND: { status: 404, description: 'The contract has no method with that name (or it is not callable this way).' },
+  ARGS_INVALID: { status: 400, description: "The arguments do not match the method's declared schema." },
+  NODE_STOPPING: { status: 503, description: 'The node is shutting down and accepts no new transactions.' },
+  // Reads
+  TX_NOT_FOUND: { status: 404, description: 'No committed transaction has that id.' },
+  BLOCK_NOT_FOUND: { status: 404, description: 'No block at that height or with that hash.' },
+  HEIGHT_NOT_AVAILABLE: { status: 404, description: 'The requested height is above the chain head.' },
+  QUERY_FAILED: { status: 422, description: 'The read-only query failed in the contract; `details` has its code.' },
+  WAIT_TIMEOUT: { status: 504, description: 'The transactions were accepted but did not commit before the wait timeout; poll `GET /v1/txs/{id}`.' },
+  // Server
+  INTERNAL: { status: 500, description: 'An unexpected server error; the node log has the details.' },
+} as const satisfies Record<string, { status: number; description: string }>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+/** The body of every error response. */
+export interface ErrorBody {
+  code: string
+  message: string
+  details?: Record<string, unknown>
+}
+
+/** The HTTP status for a code; unknown codes are treated as bad requests from contract-level failures. */
+export function httpStatusOf(code: string): number {
+  return (ERROR_CODES as Record<string, { status: number }>)[code]?.status ?? 400
+}
+
+/** Renders the error table as Markdown (docs/errors.md is this output). */
+export function errorCodesMarkdown(): string {
+  const lines = [
+    '# Error codes',
+    '',
+    '<!-- Generated from packages/api/src/errorCodes.ts by `npm run docs:errors`; do not edit by hand. -->',
+    '',
+    'Every error response has the body `{ "code": string, "message": string, "details"?: object }`.',
+    'Failed transactions do not produce HTTP errors: they are committed with a receipt whose `errorCode`',
+    'is set by the contract (for example `NOTARY_ALREADY_RECORDED`).',
+    '',
+    '| code | HTTP status | meaning |',
+    '| --- | --- | --- |',
+  ]
+  for (const [code, { status, description }] of Object.entries(ERROR_CODES)) lines.push(`| \`${code}\` | ${status} | ${description} |`)
+  return `${lines.join('\n')}\n`
+}

@@ -1,0 +1,114 @@
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { randomBytes } from '@trellis/crypto'
+import { type TrellisNode, dataDirPaths, initDataDir, startNode } from '@trellis/node'
+import { bytesToHex } from '@trellis/utils'
+import { pino } from 'pino'
+import { cliError, readPassword, step, style } from '../io.js'
+
+export interface NodeFlags {
+  data: string
+  host: string
+  port: string
+  blockInterval: string
+  sync: boolean
+  logFile?: string
+  workers?: string
+}
+
+function intFlag(v: string, name: string, min: number, max: number): number {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < min || n > max) throw cliError('FLAG_INVALID', `--${name} must be an integer in ${min}..${max}`)
+  return n
+}
+
+/** The dev password lives beside the dev chain's keys: a dev chain is for one machine, never production. */
+async function devPassword(dataDir: string): Promise<string> {
+  const env = process.env.TRELLIS_KEY_PASSWORD
+  if (env !== undefined && env.length > 0) return env
+  const file = join(dataDir, 'keys', 'dev-password')
+  if (existsSync(file)) return (await readFile(file, 'utf8')).trim()
+  await mkdir(join(dataDir, 'keys'), { recursive: true, mode: 0o700 })
+  const pw = bytesToHex(randomBytes(16))
+  await writeFile(file, `${pw}\n`, { mode: 0o600 })
+  return pw
+}
+
+async function runNode(dataDir: string, password: string, flags: NodeFlags, dev: boolean): Promise<void> {
+  const paths = dataDirPaths(dataDir)
+  const logFile = flags.logFile ?? (dev ? paths.log : undefined)
+  const logger = pino({ level: process.env.TRELLIS_LOG_LEVEL ?? 'info' }, logFile === undefined ? pino.destination(1) : pino.destination({ dest: logFile, mkdir: true, sync: false }))
+  const options = {
+    dataDir,
+    password,
+    logger,
+    host: flags.host,
+    blockIntervalMs: intFlag(flags.blockInterval, 'block-interval', 10, 60_000),
+    syncWrites: flags.sync,
+    ...(flags.workers === undefined ? {} : { verifyWorkers: intFlag(flags.workers, 'workers', 0, 64) }),
+  }
+  const port = intFlag(flags.port, 'port', 0, 65535)
+  let started: { node: TrellisNode; url: string }
+  try {
+    started = await startNode({ ...options, port })
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err
+    if (!dev) throw cliError('PORT_IN_USE', `port ${port} is in use; choose another with --port (0 picks a free one)`)
+    process.stdout.write(style.dim(`port ${port} is in use; using a free port instead\n`))
+    started = await startNode({ ...options, port: 0 })
+  }
+  const { node, url } = started
+  const head = node.chain.head
+  step(`node running: chain ${style.bold(node.genesis.chainId)}, height ${head.height}`)
+  process.stdout.write(`\n  API       ${style.bold(url)}\n  API docs  ${url}/docs\n  status    ${url}/v1/status\n  data      ${dataDir}\n`)
+  if (logFile !== undefined) process.stdout.write(`  log       ${logFile}\n`)
+  process.stdout.write(`\n${style.dim('Press Ctrl+C to stop.')}\n`)
+  let stopping = false
+  const stop = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    process.stdout.write(`\n${signal}: stopping after the block in progress…\n`)
+    await node.close()
+    step(`stopped at height ${node.chain.head.height}`)
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void stop('SIGINT'))
+  process.on('SIGTERM', () => void stop('SIGTERM'))
+  // A fatal error in block production must not leave a half-alive node serving stale data.
+  node.producer.done.catch(async (err) => {
+    process.stderr.write(`${style.err('fatal')}: block production failed: ${(err as Error).message}\n`)
+    await node.close().catch(() => undefined)
+    process.exit(2)
+  })
+}
+
+/** `trellis dev`: create a local single-validator chain on first run, then start it. */
+export async function devCommand(flags: NodeFlags & { chainId: string }): Promise<void> {
+  const dataDir = resolve(flags.data)
+  const password = await devPassword(dataDir)
+  if (!existsSync(dataDirPaths(dataDir).genesis)) {
+    const { publicKey } = await initDataDir({ dataDir, chainId: flags.chainId, password })
+    step(`created chain ${style.bold(flags.chainId)} in ${dataDir}`)
+    step(`validator key ${publicKey.slice(0, 24)}… (encrypted; dev password in keys/dev-password)`)
+  }
+  await runNode(dataDir, password, flags, true)
+}
+
+/** `trellis init`: create a single-validator chain (genesis + encrypted validator key). */
+export async function initCommand(flags: { data: string; chainId: string }): Promise<void> {
+  const dataDir = resolve(flags.data)
+  const password = await readPassword('Password for the validator key: ', { confirm: true })
+  const { publicKey } = await initDataDir({ dataDir, chainId: flags.chainId, password })
+  step(`created chain ${style.bold(flags.chainId)} in ${dataDir}`)
+  step(`validator ${publicKey}`)
+  process.stdout.write(`\nStart it with: trellis start --data ${flags.data}\n`)
+}
+
+/** `trellis start`: run a node from an existing data directory. */
+export async function startCommand(flags: NodeFlags): Promise<void> {
+  const dataDir = resolve(flags.data)
+  if (!existsSync(dataDirPaths(dataDir).genesis)) throw cliError('NO_CHAIN', `${dataDir} holds no chain; create one with trellis init`)
+  const password = await readPassword('Password for the validator key: ')
+  await runNode(dataDir, password, flags, false)
+}

@@ -1,0 +1,42 @@
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { type StateValueProofJSON, type TxProofJSON, genesisFromJSON, receiptToJSON, txToJSON, valueToJSON, verifyStateValueProof, verifyTxProof } from '@trellis/ledger'
+import { bytesToHex } from '@trellis/utils'
+import { cliError, printJSON, step } from '../io.js'
+
+async function readJSON(path: string, what: string): Promise<unknown> {
+  if (!existsSync(path)) throw cliError('FILE_NOT_FOUND', `${what} ${path} does not exist`)
+  try {
+    return JSON.parse(await readFile(path, 'utf8'))
+  } catch {
+    throw cliError('FILE_INVALID', `${what} ${path} is not valid JSON`)
+  }
+}
+
+/**
+ * `trellis verify`: checks a proof file offline against the validator set of a genesis file — no node
+ * is contacted. Accepts a bare proof or an API response that contains one under `proof`.
+ */
+export async function verifyCommand(file: string, flags: { genesis?: string; data?: string }): Promise<void> {
+  const genesisPath = flags.genesis ?? (flags.data === undefined ? undefined : join(flags.data, 'genesis.json'))
+  if (genesisPath === undefined) throw cliError('FLAG_INVALID', 'name the trusted genesis with --genesis <file> (or --data <dir>)')
+  const genesis = genesisFromJSON(await readJSON(genesisPath, 'genesis'))
+  let proof = (await readJSON(file, 'proof file')) as Record<string, unknown>
+  if (typeof proof === 'object' && proof !== null && typeof proof.proof === 'object' && proof.kind === undefined) proof = proof.proof as Record<string, unknown>
+  const trust = { chainId: genesis.chainId, validators: genesis.validators }
+  if (proof?.kind === 'tx') {
+    const v = verifyTxProof(proof as unknown as TxProofJSON, trust)
+    step(`VALID: tx ${bytesToHex(v.tx.id)} is in block ${v.header.height} (${bytesToHex(v.blockHash)}), certified by the genesis validators`)
+    printJSON({ height: v.header.height, timestamp: v.header.timestamp, tx: txToJSON(v.tx), receipt: receiptToJSON(v.receipt) })
+    return
+  }
+  if (proof?.kind === 'state') {
+    const v = verifyStateValueProof(proof as unknown as StateValueProofJSON, trust)
+    const what = v.value === undefined ? 'is ABSENT' : 'has the value below'
+    step(`VALID: ${v.contract}/${v.key} ${what} at height ${v.header.height} (${bytesToHex(v.blockHash)})`)
+    if (v.value !== undefined) printJSON(valueToJSON(v.value))
+    return
+  }
+  throw cliError('FILE_INVALID', `${file} is not a Trellis proof (kind must be "tx" or "state")`)
+}

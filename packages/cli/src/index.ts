@@ -1,0 +1,2 @@
+/** @trellis/cli — the `trellis` command. */
+export { createProgram, main } from './main.js'

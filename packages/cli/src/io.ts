@@ -1,0 +1,53 @@
+import { createInterface } from 'node:readline'
+import { TrellisError } from '@trellis/utils'
+
+/** CLI-level failures (bad flags, missing files); printed as `error [CODE]: message`, exit code 1. */
+export function cliError(code: string, message: string): TrellisError {
+  return new TrellisError({ code }, message)
+}
+
+const color = process.stdout.isTTY && process.env.NO_COLOR === undefined
+export const style = {
+  ok: (s: string) => (color ? `\x1b[32m${s}\x1b[0m` : s),
+  bold: (s: string) => (color ? `\x1b[1m${s}\x1b[0m` : s),
+  dim: (s: string) => (color ? `\x1b[2m${s}\x1b[0m` : s),
+  err: (s: string) => (color ? `\x1b[31m${s}\x1b[0m` : s),
+}
+
+/** One progress line: `✔ what`. */
+export function step(message: string): void {
+  process.stdout.write(`${style.ok('✔')} ${message}\n`)
+}
+
+/** Reads a password from TRELLIS_KEY_PASSWORD, or prompts for it (hidden) when on a terminal. */
+export async function readPassword(prompt: string, options: { confirm?: boolean } = {}): Promise<string> {
+  const env = process.env.TRELLIS_KEY_PASSWORD
+  if (env !== undefined && env.length > 0) return env
+  if (!process.stdin.isTTY) {
+    throw cliError('PASSWORD_REQUIRED', 'no password: set TRELLIS_KEY_PASSWORD or run on a terminal to be prompted')
+  }
+  const first = await promptHidden(prompt)
+  if (options.confirm === true && (await promptHidden('Repeat password: ')) !== first) throw cliError('PASSWORD_MISMATCH', 'the passwords do not match')
+  return first
+}
+
+function promptHidden(prompt: string): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true })
+    const out = rl as unknown as { _writeToOutput: (s: string) => void; output: NodeJS.WritableStream }
+    let muted = false
+    out._writeToOutput = (s: string) => {
+      if (!muted) out.output.write(s)
+    }
+    rl.question(prompt, (answer) => {
+      rl.close()
+      process.stdout.write('\n')
+      resolve(answer)
+    })
+    muted = true
+  })
+}
+
+export function printJSON(x: unknown): void {
+  process.stdout.write(`${JSON.stringify(x, null, 2)}\n`)
+}

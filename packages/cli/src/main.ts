@@ -1,0 +1,127 @@
+import { TrellisError } from '@trellis/utils'
+import { Command, Option } from 'commander'
+import {
+  blockCommand,
+  historyCommand,
+  keygenCommand,
+  notariseCommand,
+  queryCommand,
+  sendCommand,
+  stateCommand,
+  statusCommand,
+  txCommand,
+} from './commands/client.js'
+import { devCommand, initCommand, startCommand } from './commands/node.js'
+import { verifyCommand } from './commands/verify.js'
+import { style } from './io.js'
+
+const DEFAULT_DATA = process.env.TRELLIS_DATA ?? '.trellis/dev'
+const DEFAULT_NODE = process.env.TRELLIS_NODE ?? 'http://127.0.0.1:7700'
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v]
+}
+
+/** Builds the `trellis` command tree. */
+export function createProgram(): Command {
+  const program = new Command('trellis').description('Trellis consortium blockchain: run nodes, send transactions, verify proofs').version('0.1.0')
+  program.showHelpAfterError('(run with --help for usage)')
+
+  const nodeOpts = (c: Command) =>
+    c
+      .option('--data <dir>', 'data directory', DEFAULT_DATA)
+      .option('--host <host>', 'API listen address', '127.0.0.1')
+      .option('--port <port>', 'API port (0 = any free port)', '7700')
+      .option('--block-interval <ms>', 'longest wait before a non-full block is cut', '200')
+      .option('--no-sync', 'do not fsync each block (throwaway chains only)')
+      .option('--workers <n>', 'signature-verification worker threads')
+      .option('--log-file <file>', 'write the JSON log to a file instead of stdout')
+
+  nodeOpts(program.command('dev').description('create (first run) and start a local single-validator chain')).addOption(
+    new Option('--chain-id <id>', 'chain id for a new chain').default('trellis-dev'),
+  ).action(devCommand)
+  program
+    .command('init')
+    .description('create a single-validator chain: genesis and encrypted validator key')
+    .option('--data <dir>', 'data directory', DEFAULT_DATA)
+    .requiredOption('--chain-id <id>', 'chain id')
+    .action(initCommand)
+  nodeOpts(program.command('start').description('start a node from a data directory')).action(startCommand)
+
+  program
+    .command('keygen')
+    .description('generate a key pair into an encrypted key file (password from TRELLIS_KEY_PASSWORD or a prompt)')
+    .requiredOption('--out <file>', 'key file to write')
+    .option('--alg <alg>', 'p256 or ed25519', 'p256')
+    .option('--force', 'overwrite an existing file')
+    .action(keygenCommand)
+
+  const client = (c: Command) => c.option('--node <url>', 'node API URL', DEFAULT_NODE)
+  const signing = (c: Command) =>
+    client(c)
+      .requiredOption('--key <file>', 'encrypted key file of the signer')
+      .option('--chain-id <id>', 'chain id (default: asked from the node)')
+      .option('--no-wait', 'return once accepted instead of waiting for the commit')
+      .option('--proof-out <file>', 'write the commit proof to a file')
+
+  signing(program.command('notarise').alias('notarize').argument('[file]', 'document to notarise (its SHA-256 is recorded)'))
+    .description('record a document hash with the notary contract')
+    .option('--hash <sha256>', 'record this hash instead of hashing a file')
+    .option('--meta <key=value>', 'metadata entry (repeatable)', collect, [])
+    .action(notariseCommand)
+  signing(program.command('send'))
+    .description('call a contract method in a transaction')
+    .requiredOption('--contract <name>', 'contract')
+    .requiredOption('--method <name>', 'method')
+    .option('--args <json>', 'arguments as JSON', '{}')
+    .action(sendCommand)
+  client(program.command('query'))
+    .description("run a contract's read-only method")
+    .requiredOption('--contract <name>', 'contract')
+    .requiredOption('--method <name>', 'method')
+    .option('--args <json>', 'arguments as JSON', '{}')
+    .action(queryCommand)
+  client(program.command('status')).description('node and chain status').action(statusCommand)
+  client(program.command('tx').argument('<id>', 'tx id (hex)'))
+    .description('a committed tx with its receipt')
+    .option('--proof-out <file>', 'write its proof to a file')
+    .action(txCommand)
+  client(program.command('block').argument('<ref>', 'height, hash or "latest"'))
+    .description('a block')
+    .option('--full', 'include full transactions')
+    .action(blockCommand)
+  client(program.command('state').argument('<contract>').argument('<key>'))
+    .description('a state value with its proof')
+    .option('--height <h>', 'read at a past height')
+    .option('--proof-out <file>', 'write its proof to a file')
+    .action(stateCommand)
+  client(program.command('history').argument('<contract>').argument('<key>'))
+    .description("a key's past values, newest first")
+    .option('--limit <n>', 'entries per page', '20')
+    .option('--cursor <c>', 'next page cursor')
+    .action(historyCommand)
+  program
+    .command('verify')
+    .argument('<proof-file>', 'proof JSON (from --proof-out or the API)')
+    .description('verify a proof offline against a trusted genesis (no node needed)')
+    .option('--genesis <file>', 'trusted genesis.json')
+    .option('--data <dir>', 'take genesis.json from this data directory')
+    .action(verifyCommand)
+  return program
+}
+
+/** Runs the CLI; errors print as `error [CODE]: message` with exit code 1. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await createProgram().parseAsync(argv)
+  } catch (err) {
+    if (err instanceof TrellisError) {
+      process.stderr.write(`${style.err('error')} [${err.code}]: ${err.message}\n`)
+    } else {
+      const e = err as { code?: string; message?: string }
+      const msg = e.code === 'ECONNREFUSED' ? 'cannot reach the node; is it running? (trellis dev)' : (e.message ?? String(err))
+      process.stderr.write(`${style.err('error')}: ${msg}\n`)
+    }
+    process.exitCode = 1
+  }
+}

@@ -1,0 +1,77 @@
+import { TrellisError } from '@trellis/utils'
+import type { LedgerErrorType } from '../errors.js'
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * Strict reader for the canonical encoding: rejects truncation, non-minimal varints, integers above
+ * 2^53−1, invalid UTF-8 and (via {@link Reader.end}) trailing bytes, so every value has exactly one
+ * accepted byte form.
+ */
+export class Reader {
+  pos = 0
+
+  constructor(readonly buf: Uint8Array) {}
+
+  fail(reason: string): never {
+    throw new TrellisError<LedgerErrorType>({ code: 'ENCODING_INVALID', reason, offset: this.pos }, `invalid encoding at byte ${this.pos}: ${reason}`)
+  }
+
+  get remaining(): number {
+    return this.buf.length - this.pos
+  }
+
+  u8(): number {
+    if (this.pos >= this.buf.length) this.fail('unexpected end of input')
+    return this.buf[this.pos++] as number
+  }
+
+  varint(): number {
+    let result = 0
+    let mul = 1
+    for (let i = 0; ; i++) {
+      if (i === 8) this.fail('varint too long')
+      const b = this.u8()
+      result += (b & 0x7f) * mul
+      if ((b & 0x80) === 0) {
+        if (b === 0 && i > 0) this.fail('non-minimal varint')
+        if (result > Number.MAX_SAFE_INTEGER) this.fail('integer above 2^53-1')
+        return result
+      }
+      mul *= 0x80
+    }
+  }
+
+  raw(n: number): Uint8Array {
+    if (n > this.remaining) this.fail(`needs ${n} bytes, ${this.remaining} left`)
+    const out = this.buf.slice(this.pos, this.pos + n)
+    this.pos += n
+    return out
+  }
+
+  bytes(max = Number.MAX_SAFE_INTEGER): Uint8Array {
+    const n = this.varint()
+    if (n > max) this.fail(`length ${n} above limit ${max}`)
+    return this.raw(n)
+  }
+
+  string(max = Number.MAX_SAFE_INTEGER): string {
+    const b = this.bytes(max)
+    try {
+      return decoder.decode(b)
+    } catch {
+      return this.fail('invalid UTF-8')
+    }
+  }
+
+  /** A length prefix for a list, checked against the bytes left so garbage cannot allocate huge arrays. */
+  count(minItemSize = 1): number {
+    const n = this.varint()
+    if (n * minItemSize > this.remaining) this.fail(`list of ${n} items cannot fit in ${this.remaining} bytes`)
+    return n
+  }
+
+  end(): void {
+    if (this.remaining !== 0) this.fail(`${this.remaining} trailing bytes`)
+  }
+}

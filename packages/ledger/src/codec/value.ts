@@ -1,0 +1,175 @@
+import { TrellisError, base64ToBytes, bytesToBase64, compareBytes, utf8ToBytes } from '@trellis/utils'
+import type { LedgerErrorType } from '../errors.js'
+import { Reader } from './reader.js'
+import { Writer } from './writer.js'
+
+/**
+ * The data model of contract arguments, return values, events and state: JSON without floats, plus
+ * byte strings. Integers are safe integers (|n| ≤ 2^53−1); amounts beyond that travel as strings.
+ */
+export type Value = null | boolean | number | string | Uint8Array | readonly Value[] | { readonly [key: string]: Value }
+
+/** Protocol limit on nesting, so decoding hostile input cannot exhaust the stack. */
+export const MAX_VALUE_DEPTH = 32
+
+const TAG = { null: 0, false: 1, true: 2, int: 3, string: 4, bytes: 5, array: 6, map: 7, negInt: 8 } as const
+
+function invalid(reason: string): never {
+  throw new TrellisError<LedgerErrorType>({ code: 'ENCODING_INVALID', reason, offset: -1 }, `invalid value: ${reason}`)
+}
+
+function writeValue(w: Writer, v: Value, depth: number): void {
+  if (depth > MAX_VALUE_DEPTH) invalid(`nested deeper than ${MAX_VALUE_DEPTH}`)
+  if (v === null) w.u8(TAG.null)
+  else if (v === false) w.u8(TAG.false)
+  else if (v === true) w.u8(TAG.true)
+  else if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) invalid(`number ${v} is not a safe integer`)
+    // Negative integers carry their magnitude minus one, so every integer has one encoding (-0 is 0).
+    if (v < 0) w.u8(TAG.negInt).varint(-v - 1)
+    else w.u8(TAG.int).varint(v === 0 ? 0 : v)
+  } else if (typeof v === 'string') w.u8(TAG.string).string(v)
+  else if (v instanceof Uint8Array) w.u8(TAG.bytes).bytes(v)
+  else if (Array.isArray(v)) {
+    w.u8(TAG.array).varint(v.length)
+    for (const item of v) writeValue(w, item, depth + 1)
+  } else if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    const entries = Object.keys(v).map((k) => [utf8ToBytes(k), k] as const)
+    entries.sort((a, b) => compareBytes(a[0], b[0]))
+    w.u8(TAG.map).varint(entries.length)
+    for (const [kb, k] of entries) {
+      w.bytes(kb)
+      writeValue(w, (v as Record<string, Value>)[k] as Value, depth + 1)
+    }
+  } else invalid(`unsupported type ${typeof v}`)
+}
+
+function readValue(r: Reader, depth: number): Value {
+  if (depth > MAX_VALUE_DEPTH) r.fail(`nested deeper than ${MAX_VALUE_DEPTH}`)
+  const tag = r.u8()
+  switch (tag) {
+    case TAG.null:
+      return null
+    case TAG.false:
+      return false
+    case TAG.true:
+      return true
+    case TAG.int:
+      return r.varint()
+    case TAG.negInt: {
+      const m = r.varint()
+      if (m >= Number.MAX_SAFE_INTEGER) r.fail('integer below -(2^53-1)')
+      return -m - 1
+    }
+    case TAG.string:
+      return r.string()
+    case TAG.bytes:
+      return r.bytes()
+    case TAG.array: {
+      const n = r.count()
+      const out: Value[] = new Array(n)
+      for (let i = 0; i < n; i++) out[i] = readValue(r, depth + 1)
+      return out
+    }
+    case TAG.map: {
+      const n = r.count(2)
+      // A null-prototype object: keys such as "__proto__" are data, never prototype pollution.
+      const out: Record<string, Value> = Object.create(null)
+      let prev: Uint8Array | undefined
+      for (let i = 0; i < n; i++) {
+        const kb = r.bytes()
+        if (prev !== undefined && compareBytes(prev, kb) >= 0) r.fail('map keys not strictly ascending')
+        prev = kb
+        let k: string
+        try {
+          k = new TextDecoder('utf-8', { fatal: true }).decode(kb)
+        } catch {
+          r.fail('invalid UTF-8 in map key')
+        }
+        out[k] = readValue(r, depth + 1)
+      }
+      return Object.setPrototypeOf(out, Object.prototype) as Record<string, Value>
+    }
+    default:
+      return r.fail(`unknown value tag ${tag}`)
+  }
+}
+
+/** Appends the canonical encoding of `v`. @throws TrellisError ENCODING_INVALID for non-values (floats, functions…). */
+export function writeValueTo(w: Writer, v: Value): void {
+  writeValue(w, v, 0)
+}
+
+/** Reads one value. @throws TrellisError ENCODING_INVALID */
+export function readValueFrom(r: Reader): Value {
+  return readValue(r, 0)
+}
+
+/** Canonical bytes of a value. @throws TrellisError ENCODING_INVALID */
+export function encodeValue(v: Value): Uint8Array {
+  const w = new Writer(64)
+  writeValue(w, v, 0)
+  return w.finish()
+}
+
+/** Decodes exactly one value, rejecting trailing bytes. @throws TrellisError ENCODING_INVALID */
+export function decodeValue(bytes: Uint8Array): Value {
+  const r = new Reader(bytes)
+  const v = readValue(r, 0)
+  r.end()
+  return v
+}
+
+/** A JSON-compatible form of a value: byte strings become `{ "$bytes": "<base64>" }`. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
+
+/** Converts a value to JSON-compatible data (bytes → `{ $bytes: base64 }`). */
+export function valueToJSON(v: Value): JsonValue {
+  if (v instanceof Uint8Array) return { $bytes: bytesToBase64(v) }
+  if (Array.isArray(v)) return v.map(valueToJSON)
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, JsonValue> = {}
+    for (const [k, x] of Object.entries(v as Record<string, Value>)) {
+      Object.defineProperty(out, k, { value: valueToJSON(x), enumerable: true, writable: true, configurable: true })
+    }
+    return out
+  }
+  return v as JsonValue
+}
+
+/**
+ * Converts JSON data to a value (`{ $bytes: base64 }` → bytes), validating it on the way.
+ * @throws TrellisError ENCODING_INVALID for floats, unsafe integers, bad base64 or excessive depth.
+ */
+export function valueFromJSON(j: unknown, depth = 0): Value {
+  if (depth > MAX_VALUE_DEPTH) invalid(`nested deeper than ${MAX_VALUE_DEPTH}`)
+  if (j === null || typeof j === 'boolean' || typeof j === 'string') return j
+  if (typeof j === 'number') {
+    if (!Number.isSafeInteger(j)) invalid(`number ${j} is not a safe integer`)
+    return j
+  }
+  if (Array.isArray(j)) return j.map((x) => valueFromJSON(x, depth + 1))
+  if (typeof j === 'object') {
+    const keys = Object.keys(j)
+    const rec = j as Record<string, unknown>
+    if (keys.length === 1 && keys[0] === '$bytes') {
+      if (typeof rec.$bytes !== 'string') invalid('$bytes must be a base64 string')
+      try {
+        return base64ToBytes(rec.$bytes)
+      } catch {
+        invalid('$bytes is not valid base64')
+      }
+    }
+    const out: Record<string, Value> = {}
+    for (const k of keys) {
+      Object.defineProperty(out, k, { value: valueFromJSON(rec[k], depth + 1), enumerable: true, writable: true, configurable: true })
+    }
+    return out
+  }
+  return invalid(`unsupported JSON type ${typeof j}`)
+}
+
+/** True when `v` is a map value (a plain object, not bytes or an array). */
+export function isValueMap(v: Value): v is { readonly [key: string]: Value } {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array)
+}

@@ -1,0 +1,63 @@
+import { utf8ToBytes } from '@trellis/utils'
+
+/**
+ * Append-only byte writer for the canonical encoding (docs/spec/encoding.md). Integers are unsigned
+ * LEB128 varints restricted to the safe-integer range; every length is a varint prefix.
+ */
+export class Writer {
+  private buf: Uint8Array
+  private pos = 0
+
+  constructor(initialSize = 256) {
+    this.buf = new Uint8Array(initialSize)
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < this.pos + n) size *= 2
+    const next = new Uint8Array(size)
+    next.set(this.buf.subarray(0, this.pos))
+    this.buf = next
+  }
+
+  u8(v: number): this {
+    this.ensure(1)
+    this.buf[this.pos++] = v
+    return this
+  }
+
+  /** Unsigned LEB128 of a non-negative safe integer. */
+  varint(v: number): this {
+    this.ensure(8)
+    let n = v
+    while (n >= 0x80) {
+      this.buf[this.pos++] = (n % 0x80) | 0x80
+      n = Math.floor(n / 0x80)
+    }
+    this.buf[this.pos++] = n
+    return this
+  }
+
+  /** Raw bytes with no length prefix (fixed-size fields such as 32-byte hashes). */
+  raw(b: Uint8Array): this {
+    this.ensure(b.length)
+    this.buf.set(b, this.pos)
+    this.pos += b.length
+    return this
+  }
+
+  /** Length-prefixed bytes. */
+  bytes(b: Uint8Array): this {
+    return this.varint(b.length).raw(b)
+  }
+
+  /** Length-prefixed UTF-8. */
+  string(s: string): this {
+    return this.bytes(utf8ToBytes(s))
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos)
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * @trellis/ledger — canonical encoding, transactions, blocks, commit certificates, receipts and events,
+ * Merkle trees and the authenticated state tree, stateless validation and light-client verification.
+ * Pure: no I/O, no clock (callers pass `now`), browser-safe.
+ */
+export type { LedgerErrorType } from './errors.js'
+export { CHAIN_ID_RE, DOMAIN, METHOD_RE, NAME_RE, PROTOCOL } from './constants.js'
+export { Reader } from './codec/reader.js'
+export { Writer } from './codec/writer.js'
+export { MAX_VALUE_DEPTH, decodeValue, encodeValue, isValueMap, readValueFrom, valueFromJSON, valueToJSON, writeValueTo } from './codec/value.js'
+export type { JsonValue, Value } from './codec/value.js'
+export { createSignedTx, decodeSignedTx, encodeSignedTx, encodeTxBody, signTx, txId, txSignBytes } from './tx/tx.js'
+export type { SignedTx, TxBody } from './tx/tx.js'
+export { decodeAndValidateTx, isTxSignatureValid, isValidChainId, validateTxStatic, verifyTxSignature } from './tx/validation.js'
+export { decodeHeader, encodeHeader, headerHash, readHeader, writeHeader } from './block/header.js'
+export type { BlockHeader } from './block/header.js'
+export { decodeBlock, encodeBlock } from './block/block.js'
+export type { Block } from './block/block.js'
+export { VoteType, decodeCertificate, encodeCertificate, validatorIndexOf, verifyCertificate, voteSignBytes } from './block/certificate.js'
+export type { CommitCertificate, CommitSignature, Vote } from './block/certificate.js'
+export { ReceiptStatus, decodeReceipt, encodeReceipt, readReceipt, receiptHash, writeReceipt } from './receipt/receipt.js'
+export type { ContractEvent, Receipt } from './receipt/receipt.js'
+export {
+  defaultChainParams,
+  encodeValidatorSet,
+  genesisFromJSON,
+  genesisHash,
+  genesisToJSON,
+  totalPower,
+  validatorSetHash,
+} from './genesis/genesis.js'
+export type { ChainParams, Genesis, GenesisJSON, Validator, ValidatorSet } from './genesis/genesis.js'
+export { stateKey, stateKeyHash, stateValueHash } from './state/keys.js'
+export { certificateToJSON, headerToJSON, receiptToJSON, txToJSON } from './json.js'
+export type { CertificateJSON, HeaderJSON, ReceiptJSON, TxJSON } from './json.js'
+export { merkleProofFromJSON, merkleProofToJSON, verifyStateValueProof, verifyTrustedHeader, verifyTxProof } from './proof/lightClient.js'
+export type { MerkleProofJSON, StateValueProofJSON, TrustAnchor, TxProofJSON, VerifiedStateValue, VerifiedTx } from './proof/lightClient.js'
+export * from './merkle/index.js'
+export * from './stateTree/index.js'

@@ -1,0 +1,20 @@
+import { sha256 } from '@trellis/crypto'
+import { concatBytes, utf8ToBytes } from '@trellis/utils'
+
+/**
+ * The ledger-wide key of a contract's state entry: `contract ‖ 0x00 ‖ key`. Contract names cannot
+ * contain 0x00, so contracts' key spaces never overlap.
+ */
+export function stateKey(contract: string, key: string): Uint8Array {
+  return concatBytes(utf8ToBytes(contract), Uint8Array.of(0), utf8ToBytes(key))
+}
+
+/** The position of a state key in the state tree. */
+export function stateKeyHash(stateKeyBytes: Uint8Array): Uint8Array {
+  return sha256(stateKeyBytes)
+}
+
+/** The hash a state-tree leaf commits to for a stored value (its canonical encoding). */
+export function stateValueHash(encodedValue: Uint8Array): Uint8Array {
+  return sha256(encodedValue)
+}

@@ -1,0 +1,325 @@
+import type { ServerResponse } from 'node:http'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import { type RouteDef, httpStatusOf, routes } from '@trellis/api'
+import { publicKeyToString } from '@trellis/crypto'
+import {
+  type StateValueProofJSON,
+  type TxProofJSON,
+  certificateToJSON,
+  decodeValue,
+  encodeCertificate,
+  encodeHeader,
+  headerToJSON,
+  merkleProof,
+  merkleProofToJSON,
+  receiptToJSON,
+  stateKey,
+  stateKeyHash,
+  stateProofToJSON,
+  txToJSON,
+  valueFromJSON,
+  valueToJSON,
+} from '@trellis/ledger'
+import { TrellisError, base64ToBytes, bytesToBase64, bytesToHex, hexToBytes } from '@trellis/utils'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import type { NodeErrorType } from '../errors.js'
+import { type CommitNotice, type TrellisNode, asTrellisError } from '../node.js'
+import { serveEventStream } from './sse.js'
+
+export const NODE_VERSION = '0.1.0'
+
+function notFound(type: NodeErrorType, message: string): TrellisError<NodeErrorType> {
+  return new TrellisError<NodeErrorType>(type, message)
+}
+
+function errorBody(err: TrellisError): { code: string; message: string; details?: Record<string, unknown> } {
+  const details = err.details as Record<string, unknown>
+  return Object.keys(details).length > 0 ? { code: err.code, message: err.message, details } : { code: err.code, message: err.message }
+}
+
+function sendError(reply: FastifyReply, err: TrellisError): FastifyReply {
+  return reply.code(httpStatusOf(err.code)).send(errorBody(err))
+}
+
+interface Parsed {
+  params: Record<string, unknown>
+  query: Record<string, unknown>
+  body: unknown
+}
+
+function parseRequest(def: RouteDef, req: FastifyRequest): Parsed {
+  const issues: Array<{ path: string; message: string }> = []
+  const part = (schema: z.ZodType | undefined, input: unknown, where: string): unknown => {
+    if (schema === undefined) return input
+    const r = schema.safeParse(input ?? {})
+    if (r.success) return r.data
+    for (const i of r.error.issues) issues.push({ path: [where, ...i.path.map(String)].join('.'), message: i.message })
+    return undefined
+  }
+  const params = part(def.params, req.params, 'params') as Record<string, unknown>
+  const query = part(def.query, req.query, 'query') as Record<string, unknown>
+  const body = def.body === undefined ? undefined : part(def.body, req.body === undefined ? undefined : req.body, 'body')
+  if (issues.length > 0) {
+    const first = issues[0] as { path: string; message: string }
+    throw new TrellisError({ code: 'REQUEST_INVALID', issues }, `invalid request: ${first.path}: ${first.message}`)
+  }
+  return { params, query, body }
+}
+
+/** The OpenAPI form of a route's parts, generated from its zod schemas. */
+function openApiSchema(def: RouteDef): Record<string, unknown> {
+  const js = (s: z.ZodType) => z.toJSONSchema(s, { target: 'draft-7', io: 'input', unrepresentable: 'any' })
+  const schema: Record<string, unknown> = { summary: def.summary, tags: [...def.tags] }
+  if (def.params) schema.params = js(def.params)
+  if (def.query) schema.querystring = js(def.query)
+  if (def.body) schema.body = js(def.body)
+  schema.response = {
+    200: def.produces === undefined ? js(def.response) : { type: 'string', description: def.produces },
+    '4xx': js(z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() })),
+  }
+  if (def.produces !== undefined) schema.produces = [def.produces]
+  return schema
+}
+
+/** Builds the HTTP API (fastify) of a node. Routes come from @trellis/api's table. */
+export async function createApiServer(node: TrellisNode): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: node.options.maxBodyBytes, return503OnClosing: true, forceCloseConnections: true })
+  const streams = new Set<ServerResponse>()
+  // Requests are validated by the zod route definitions and responses serialised with JSON.stringify;
+  // the JSON Schemas given to fastify only document the API.
+  app.setValidatorCompiler(() => () => true)
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data))
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Trellis node API', version: NODE_VERSION, description: 'Errors: `{ code, message, details? }`; codes in docs/errors.md.' },
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ code: 'ROUTE_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` })
+  })
+  app.setErrorHandler((err: unknown, req, reply) => {
+    const e = err as { code?: string; statusCode?: number; message?: string }
+    if (err instanceof TrellisError) return sendError(reply, err)
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ code: 'REQUEST_TOO_LARGE', message: 'request body is too large' })
+    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send application/json' })
+    if (err instanceof SyntaxError || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+      return reply.code(400).send({ code: 'REQUEST_MALFORMED_JSON', message: 'request body is not valid JSON' })
+    }
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      return reply.code(e.statusCode).send({ code: 'REQUEST_INVALID', message: e.message ?? 'bad request' })
+    }
+    node.logger.error({ err, url: req.url }, 'request failed')
+    return reply.code(500).send({ code: 'INTERNAL', message: 'internal error' })
+  })
+  app.addHook('onClose', async () => {
+    for (const s of streams) s.end()
+  })
+
+  const on = <N extends keyof typeof routes>(name: N, handler: (p: Parsed, req: FastifyRequest, reply: FastifyReply) => unknown) => {
+    const def: RouteDef = routes[name]
+    app.route({
+      method: def.method,
+      url: def.path,
+      schema: openApiSchema(def),
+      handler: async (req, reply) => handler(parseRequest(def, req), req, reply),
+    })
+  }
+  const { chain } = node
+
+  on('health', () => ({ status: 'ok', height: chain.head.height }))
+
+  on('metrics', async (_p, _req, reply) => {
+    if (node.metrics === null) return reply.code(404).send({ code: 'ROUTE_NOT_FOUND', message: 'metrics are disabled' })
+    reply.header('content-type', node.metrics.registry.contentType)
+    return reply.send(await node.metrics.registry.metrics())
+  })
+
+  on('getStatus', () => {
+    const head = chain.head
+    return {
+      chainId: chain.genesis.chainId,
+      nodeVersion: NODE_VERSION,
+      height: head.height,
+      latestBlockHash: bytesToHex(head.hash),
+      latestBlockTime: head.timestamp,
+      stateRoot: bytesToHex(head.stateRoot),
+      genesisHash: bytesToHex(chain.genesisHash),
+      validators: chain.genesis.validators.validators.map((v) => ({ name: v.name, publicKey: publicKeyToString(v.publicKey), power: v.power })),
+      mempool: { txs: node.mempool.size, bytes: node.mempool.bytes },
+      contracts: node.executor.contracts().map((c) => c.name),
+    }
+  })
+
+  on('submitTxs', async ({ query, body }, _req, reply) => {
+    const b = body as { tx?: string; txs?: string[] }
+    const encoded = b.txs ?? [b.tx as string]
+    const raw: Uint8Array[] = []
+    const decodeErrors = new Map<number, TrellisError>()
+    encoded.forEach((s, i) => {
+      try {
+        raw.push(base64ToBytes(s))
+      } catch (err) {
+        decodeErrors.set(i, asTrellisError(err))
+        raw.push(new Uint8Array(0))
+      }
+    })
+    const results = await node.submit(raw)
+    const out = results.map((r, i) => {
+      const decodeError = decodeErrors.get(i)
+      if (decodeError !== undefined) return { id: '', accepted: false, error: errorBody(decodeError) }
+      return r.accepted ? { id: r.id, accepted: true } : { id: r.id, accepted: false, error: errorBody(r.error) }
+    })
+    // A single tx that was refused is an error response; a batch reports per tx.
+    if (b.tx !== undefined && !results[0]?.accepted) {
+      const r = results[0]
+      const err = decodeErrors.get(0) ?? (r !== undefined && !r.accepted ? r.error : undefined)
+      if (err !== undefined) return sendError(reply, err)
+    }
+    if (query.wait === 'true') {
+      const timeoutMs = Math.min(Number(query.timeoutMs ?? node.options.waitTimeoutMs), node.options.waitTimeoutMs)
+      const pending = out.flatMap((r, i) => (r.accepted ? [{ i, w: node.waitForCommit(r.id) }] : []))
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), timeoutMs)
+      })
+      const all = Promise.all(pending.map((p) => p.w.promise))
+      const outcome = await Promise.race([all, timeout])
+      clearTimeout(timer)
+      if (outcome === 'timeout') {
+        for (const p of pending) p.w.cancel()
+        return sendError(
+          reply,
+          new TrellisError({ code: 'WAIT_TIMEOUT', ids: pending.map((p) => out[p.i]?.id) }, `accepted but not committed within ${timeoutMs} ms`),
+        )
+      }
+      ;(outcome as CommitNotice[]).forEach((n, k) => {
+        const p = pending[k] as { i: number }
+        Object.assign(out[p.i] as object, { height: n.height, receipt: receiptToJSON(n.receipt) })
+      })
+    }
+    return { results: out }
+  })
+
+  on('getTx', ({ params }) => {
+    const id = hexToBytes(params.id as string)
+    const loc = chain.txLocation(id)
+    if (loc === undefined) throw notFound({ code: 'TX_NOT_FOUND', id: params.id as string }, `no committed transaction ${params.id}`)
+    const block = chain.getBlock(loc.height)
+    const receipts = chain.getReceipts(loc.height)
+    const cert = chain.getCertificate(loc.height)
+    if (block === undefined || receipts === undefined || cert === undefined) throw new TrellisError({ code: 'INTERNAL' }, 'block data missing')
+    const tx = block.txs[loc.index]
+    const receipt = receipts.receipts[loc.index]
+    if (tx === undefined || receipt === undefined) throw new TrellisError({ code: 'INTERNAL' }, 'tx index out of range')
+    const proof: TxProofJSON = {
+      kind: 'tx',
+      height: loc.height,
+      index: loc.index,
+      tx: bytesToBase64(tx.bytes),
+      receipt: bytesToBase64(receipts.bytes[loc.index] as Uint8Array),
+      txProof: merkleProofToJSON(merkleProof(block.txs.map((t) => t.bytes), loc.index)),
+      receiptProof: merkleProofToJSON(merkleProof(receipts.bytes, loc.index)),
+      header: bytesToBase64(encodeHeader(block.header)),
+      certificate: bytesToBase64(encodeCertificate(cert)),
+    }
+    return { tx: txToJSON(tx), height: loc.height, index: loc.index, receipt: receiptToJSON(receipt), proof }
+  })
+
+  on('getBlock', ({ params, query }) => {
+    const ref = params.ref as string
+    const height = ref === 'latest' ? chain.head.height : ref.length === 64 ? chain.heightOfHash(hexToBytes(ref)) : Number(ref)
+    const block = height === undefined || height < 1 ? undefined : chain.getBlock(height)
+    const cert = height === undefined ? undefined : chain.getCertificate(height)
+    if (block === undefined || cert === undefined) throw notFound({ code: 'BLOCK_NOT_FOUND', ref }, `no block ${ref}`)
+    return {
+      hash: bytesToHex(cert.blockHash),
+      header: headerToJSON(block.header),
+      certificate: certificateToJSON(cert),
+      txIds: block.txs.map((t) => bytesToHex(t.id)),
+      ...(query.txs === 'full' ? { txs: block.txs.map(txToJSON) } : {}),
+    }
+  })
+
+  on('getState', async ({ params, query }) => {
+    const contract = params.contract as string
+    const key = params.key as string
+    const head = chain.head.height
+    const height = (query.height as number | undefined) ?? head
+    if (height > head || height < 1) {
+      throw notFound({ code: 'HEIGHT_NOT_AVAILABLE', height, head }, head === 0 ? 'no block has been committed yet' : `height ${height} is not in 1..${head}`)
+    }
+    const sk = stateKey(contract, key)
+    const entry = await chain.getValueAt(sk, height)
+    const valueBytes = entry === undefined || entry.value === null ? null : entry.value
+    const block = chain.getBlock(height)
+    const cert = chain.getCertificate(height)
+    if (block === undefined || cert === undefined) throw new TrellisError({ code: 'INTERNAL' }, 'block data missing')
+    const proof: StateValueProofJSON = {
+      kind: 'state',
+      height,
+      contract,
+      key,
+      value: valueBytes === null ? null : bytesToBase64(valueBytes),
+      proof: stateProofToJSON(chain.tree.prove(height, stateKeyHash(sk))),
+      header: bytesToBase64(encodeHeader(block.header)),
+      certificate: bytesToBase64(encodeCertificate(cert)),
+    }
+    return { contract, key, height, exists: valueBytes !== null, value: valueBytes === null ? null : valueToJSON(decodeValue(valueBytes)), proof }
+  })
+
+  on('getStateHistory', async ({ params, query }) => {
+    const sk = stateKey(params.contract as string, params.key as string)
+    const limit = (query.limit as number | undefined) ?? 50
+    const cursor = query.cursor as string | undefined
+    const before = cursor === undefined ? undefined : (([h, i]) => ({ height: Number(h), txIndex: Number(i) }))(cursor.split('-'))
+    const entries = await chain.history(sk, limit + 1, before)
+    const page = entries.slice(0, limit)
+    const last = page[page.length - 1]
+    return {
+      entries: page.map((e) => ({
+        height: e.height,
+        txIndex: e.txIndex,
+        txId: bytesToHex(e.txId),
+        deleted: e.value === null,
+        value: e.value === null ? null : valueToJSON(decodeValue(e.value)),
+      })),
+      nextCursor: entries.length > limit && last !== undefined ? `${last.height}-${last.txIndex}` : null,
+    }
+  })
+
+  on('listContracts', () => ({ contracts: node.executor.contracts() }))
+
+  on('queryContract', ({ params, body }) => {
+    const b = body as { method: string; args?: unknown }
+    const head = chain.head
+    const result = node.executor.query(params.name as string, b.method, valueFromJSON(b.args ?? null), chain, {
+      height: head.height,
+      timestamp: head.timestamp,
+      chainId: chain.genesis.chainId,
+    })
+    return { height: head.height, result: valueToJSON(result) }
+  })
+
+  on('streamEvents', async ({ query }, _req, reply) => {
+    reply.hijack()
+    await serveEventStream(
+      reply.raw,
+      chain,
+      node.bus,
+      {
+        fromHeight: query.fromHeight as number | undefined,
+        contract: query.contract as string | undefined,
+        name: query.name as string | undefined,
+        blocks: query.blocks !== 'false',
+        events: query.events !== 'false',
+      },
+      streams,
+    )
+  })
+
+  return app
+}

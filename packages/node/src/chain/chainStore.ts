@@ -1,0 +1,250 @@
+import {
+  type Block,
+  type BlockHeader,
+  type CommitCertificate,
+  type Genesis,
+  Reader,
+  type Receipt,
+  StateTree,
+  Writer,
+  decodeBlock,
+  decodeCertificate,
+  encodeBlock,
+  encodeCertificate,
+  genesisHash,
+  headerHash,
+  readReceipt,
+} from '@trellis/ledger'
+import type { BatchOp, KVStore } from '@trellis/storage'
+import { TrellisError, bytesToHex, concatBytes, equalBytes } from '@trellis/utils'
+import type { NodeErrorType } from '../errors.js'
+import {
+  META,
+  blockHashKey,
+  blockKey,
+  certKey,
+  historyKey,
+  historyPrefix,
+  latestKey,
+  readU32,
+  readU64,
+  receiptsKey,
+  treeKey,
+  txIndexKey,
+  u32,
+  u64,
+} from './layout.js'
+
+/** One state change made by a committed tx, in execution order. `value` null = deleted. */
+export interface StateWrite {
+  readonly stateKey: Uint8Array
+  readonly value: Uint8Array | null
+  readonly txIndex: number
+  readonly txId: Uint8Array
+}
+
+/** Everything a block commits, written in ONE atomic batch. */
+export interface BlockCommit {
+  readonly block: Block
+  readonly hash: Uint8Array
+  readonly certificate: CommitCertificate
+  /** Encoded receipts in tx order (exactly the receipt-root leaves). */
+  readonly receiptBytes: readonly Uint8Array[]
+  readonly writes: readonly StateWrite[]
+  readonly treeWrites: ReadonlyArray<readonly [Uint8Array, Uint8Array]>
+}
+
+/** The chain head: the last committed block (height 0 is the genesis). */
+export interface ChainHead {
+  readonly height: number
+  readonly hash: Uint8Array
+  readonly header: BlockHeader | undefined
+  readonly stateRoot: Uint8Array
+  readonly timestamp: number
+}
+
+export interface HistoryEntry {
+  readonly height: number
+  readonly txIndex: number
+  readonly txId: Uint8Array
+  /** null when the tx deleted the key. */
+  readonly value: Uint8Array | null
+}
+
+function corrupt(reason: string): never {
+  throw new TrellisError<NodeErrorType>({ code: 'CHAIN_CORRUPT', reason }, `chain store is corrupt: ${reason}`)
+}
+
+function encodeHistoryValue(w: StateWrite): Uint8Array {
+  return concatBytes(Uint8Array.of(w.value === null ? 1 : 0), w.txId, w.value ?? new Uint8Array(0))
+}
+
+/**
+ * The node's persistent chain: blocks, certificates, receipts, indexes, latest state, per-key history
+ * and state-tree nodes, over one KV store. A block and everything it changes are committed in one
+ * atomic batch that also moves the head, so a crash at any moment leaves the previous head intact.
+ */
+export class ChainStore {
+  readonly tree: StateTree
+  private _head: ChainHead
+
+  private constructor(
+    readonly store: KVStore,
+    readonly genesis: Genesis,
+    readonly genesisHash: Uint8Array,
+    head: ChainHead,
+  ) {
+    this._head = head
+    this.tree = new StateTree({ getNode: (k: Uint8Array) => store.get(treeKey(k)) })
+  }
+
+  /**
+   * Opens the chain in `store`, initialising it from `genesis` when empty.
+   * @throws TrellisError GENESIS_MISMATCH when the store belongs to another chain | CHAIN_CORRUPT
+   */
+  static async open(store: KVStore, genesis: Genesis): Promise<ChainStore> {
+    const gHash = genesisHash(genesis)
+    const stored = store.get(META.genesis)
+    if (stored === undefined) {
+      // Version 0 of the state tree is the empty genesis state.
+      const t = new StateTree({ getNode: (k: Uint8Array) => store.get(treeKey(k)) })
+      const { writes } = t.update(null, 0, [])
+      const ops: BatchOp[] = writes.map(([k, v]) => ({ type: 'put', key: treeKey(k), value: v }))
+      ops.push({ type: 'put', key: META.genesis, value: gHash }, { type: 'put', key: META.head, value: u64(0) })
+      await store.write(ops, { sync: true })
+    } else if (!equalBytes(stored, gHash)) {
+      throw new TrellisError<NodeErrorType>(
+        { code: 'GENESIS_MISMATCH', expected: bytesToHex(stored), got: bytesToHex(gHash) },
+        'the data directory holds a different chain than this genesis',
+      )
+    }
+    const cs = new ChainStore(store, genesis, gHash, { height: 0, hash: gHash, header: undefined, stateRoot: new Uint8Array(32), timestamp: genesis.genesisTime })
+    cs._head = cs.loadHead()
+    return cs
+  }
+
+  private loadHead(): ChainHead {
+    const h = this.store.get(META.head)
+    if (h === undefined) corrupt('no head')
+    const height = readU64(h)
+    if (height === 0) {
+      return { height: 0, hash: this.genesisHash, header: undefined, stateRoot: this.tree.root(0), timestamp: this.genesis.genesisTime }
+    }
+    const block = this.getBlock(height)
+    if (block === undefined) corrupt(`head block ${height} missing`)
+    if (this.store.get(certKey(height)) === undefined) corrupt(`certificate of head block ${height} missing`)
+    const hash = headerHash(block.header)
+    return { height, hash, header: block.header, stateRoot: block.header.stateRoot, timestamp: block.header.timestamp }
+  }
+
+  get head(): ChainHead {
+    return this._head
+  }
+
+  /** Latest committed value of a state key (synchronous: the executor's read path). */
+  getLatest(stateKey: Uint8Array): Uint8Array | undefined {
+    return this.store.get(latestKey(stateKey))
+  }
+
+  /** Where a committed tx is, or undefined. */
+  txLocation(id: Uint8Array): { height: number; index: number } | undefined {
+    const v = this.store.get(txIndexKey(id))
+    return v === undefined ? undefined : { height: readU64(v), index: readU32(v, 8) }
+  }
+
+  /** Batched committed-ness check for admission and block validation (one LevelDB call). */
+  committedHeights(ids: readonly Uint8Array[]): (number | undefined)[] {
+    return this.store.getMany(ids.map(txIndexKey)).map((v) => (v === undefined ? undefined : readU64(v)))
+  }
+
+  getBlock(height: number): Block | undefined {
+    const b = this.store.get(blockKey(height))
+    return b === undefined ? undefined : decodeBlock(b)
+  }
+
+  heightOfHash(hash: Uint8Array): number | undefined {
+    const v = this.store.get(blockHashKey(hash))
+    return v === undefined ? undefined : readU64(v)
+  }
+
+  getCertificate(height: number): CommitCertificate | undefined {
+    const c = this.store.get(certKey(height))
+    return c === undefined ? undefined : decodeCertificate(c)
+  }
+
+  /** The encoded receipts of a block (the receipt-root leaves) and their decoded form. */
+  getReceipts(height: number): { bytes: Uint8Array[]; receipts: Receipt[] } | undefined {
+    const raw = this.store.get(receiptsKey(height))
+    if (raw === undefined) return undefined
+    const r = new Reader(raw)
+    const n = r.count()
+    const bytes: Uint8Array[] = []
+    const receipts: Receipt[] = []
+    for (let i = 0; i < n; i++) {
+      const b = r.bytes()
+      bytes.push(b)
+      const rr = new Reader(b)
+      receipts.push(readReceipt(rr))
+      rr.end()
+    }
+    r.end()
+    return { bytes, receipts }
+  }
+
+  /** The value a state key had at `height` (after that block), or null when absent. */
+  async getValueAt(stateKey: Uint8Array, height: number): Promise<HistoryEntry | undefined> {
+    const prefix = historyPrefix(stateKey)
+    for await (const [k, v] of this.store.iterate({ gte: prefix, lte: historyKey(stateKey, height, 0xffffffff), reverse: true, limit: 1 })) {
+      return decodeHistory(k, v, prefix.length)
+    }
+    return undefined
+  }
+
+  /** Newest-first page of a key's history, starting strictly before `(beforeHeight, beforeIndex)`. */
+  async history(stateKey: Uint8Array, limit: number, before?: { height: number; txIndex: number }): Promise<HistoryEntry[]> {
+    const prefix = historyPrefix(stateKey)
+    const out: HistoryEntry[] = []
+    const range = before === undefined ? { gte: prefix, lt: concatBytes(prefix, u64(Number.MAX_SAFE_INTEGER)) } : { gte: prefix, lt: historyKey(stateKey, before.height, before.txIndex) }
+    for await (const [k, v] of this.store.iterate({ ...range, reverse: true, limit })) out.push(decodeHistory(k, v, prefix.length))
+    return out
+  }
+
+  /** Writes a block and all it changes atomically, then moves the head. */
+  async commit(c: BlockCommit, options: { sync: boolean }): Promise<void> {
+    const { header } = c.block
+    if (header.height !== this._head.height + 1) corrupt(`commit of height ${header.height} on head ${this._head.height}`)
+    const ops: BatchOp[] = []
+    ops.push({ type: 'put', key: blockKey(header.height), value: encodeBlock(c.block) })
+    ops.push({ type: 'put', key: certKey(header.height), value: encodeCertificate(c.certificate) })
+    const rw = new Writer(64 * c.receiptBytes.length + 8).varint(c.receiptBytes.length)
+    for (const r of c.receiptBytes) rw.bytes(r)
+    ops.push({ type: 'put', key: receiptsKey(header.height), value: rw.finish() })
+    ops.push({ type: 'put', key: blockHashKey(c.hash), value: u64(header.height) })
+    const hb = u64(header.height)
+    c.block.txs.forEach((tx, i) => {
+      ops.push({ type: 'put', key: txIndexKey(tx.id), value: concatBytes(hb, u32(i)) })
+    })
+    // Latest values: only the last write per key in the block matters.
+    const last = new Map<string, StateWrite>()
+    for (const w of c.writes) {
+      last.set(bytesToHex(w.stateKey), w)
+      ops.push({ type: 'put', key: historyKey(w.stateKey, header.height, w.txIndex), value: encodeHistoryValue(w) })
+    }
+    for (const w of last.values()) {
+      ops.push(w.value === null ? { type: 'del', key: latestKey(w.stateKey) } : { type: 'put', key: latestKey(w.stateKey), value: w.value })
+    }
+    for (const [k, v] of c.treeWrites) ops.push({ type: 'put', key: treeKey(k), value: v })
+    ops.push({ type: 'put', key: META.head, value: hb })
+    await this.store.write(ops, { sync: options.sync })
+    this._head = { height: header.height, hash: c.hash, header, stateRoot: header.stateRoot, timestamp: header.timestamp }
+  }
+}
+
+function decodeHistory(k: Uint8Array, v: Uint8Array, prefixLength: number): HistoryEntry {
+  return {
+    height: readU64(k, prefixLength),
+    txIndex: readU32(k, prefixLength + 8),
+    txId: v.slice(1, 33),
+    value: v[0] === 1 ? null : v.slice(33),
+  }
+}

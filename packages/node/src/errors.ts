@@ -1,0 +1,17 @@
+/** Errors the node raises while admitting transactions and serving reads. Codes are in @trellis/api's table. */
+export type NodeErrorType =
+  | { code: 'TX_DUPLICATE'; id: string }
+  | { code: 'TX_ALREADY_COMMITTED'; id: string; height: number }
+  | { code: 'MEMPOOL_FULL'; txs: number; bytes: number }
+  | { code: 'MEMPOOL_SENDER_LIMIT'; sender: string; limit: number }
+  | { code: 'CONTRACT_NOT_FOUND'; contract: string }
+  | { code: 'METHOD_NOT_FOUND'; contract: string; method: string }
+  | { code: 'ARGS_INVALID'; contract: string; method: string; reason: string }
+  | { code: 'NODE_STOPPING' }
+  | { code: 'TX_NOT_FOUND'; id: string }
+  | { code: 'BLOCK_NOT_FOUND'; ref: string }
+  | { code: 'HEIGHT_NOT_AVAILABLE'; height: number; head: number }
+  | { code: 'QUERY_FAILED'; contract: string; method: string; errorCode: string }
+  | { code: 'CHAIN_CORRUPT'; reason: string }
+  | { code: 'CONFIG_INVALID'; reason: string }
+  | { code: 'GENESIS_MISMATCH'; expected: string; got: string }

@@ -1,0 +1,82 @@
+import type { PublicKey } from '@trellis/crypto'
+import type { Receipt, SignedTx, Value } from '@trellis/ledger'
+import { TrellisError } from '@trellis/utils'
+import type { StateWrite } from '../chain/chainStore.js'
+
+/** What a contract method sees. The block timestamp is the only clock; there is no randomness. */
+export interface ContractContext {
+  readonly contract: string
+  readonly tx: { readonly id: Uint8Array; readonly idHex: string; readonly signer: PublicKey; readonly signerId: string }
+  readonly block: { readonly height: number; readonly timestamp: number; readonly chainId: string }
+  get(key: string): Value | undefined
+  put(key: string, value: Value): void
+  delete(key: string): void
+  emit(name: string, data: Value): void
+}
+
+export type MethodKind = 'call' | 'query'
+
+export interface ContractMethod {
+  readonly kind: MethodKind
+  readonly description: string
+  /** Returns why `args` are invalid, or undefined. Runs at admission and again at execution. */
+  validate(args: Value): string | undefined
+  run(ctx: ContractContext, args: Value): Value
+}
+
+/** A contract known to the executor (built in now; the contract runtime adds deployed ones). */
+export interface Contract {
+  readonly name: string
+  readonly version: string
+  readonly methods: Readonly<Record<string, ContractMethod>>
+}
+
+/**
+ * A business-rule failure raised by a contract. The tx is committed with a failed receipt carrying
+ * this code; its writes are discarded.
+ */
+export class ContractError extends TrellisError<{ code: string }> {
+  constructor(code: string, message: string) {
+    super({ code }, message)
+    this.name = 'ContractError'
+  }
+}
+
+/** Read access to committed state (the latest block). */
+export interface StateReader {
+  getLatest(stateKey: Uint8Array): Uint8Array | undefined
+}
+
+export interface BlockInput {
+  readonly chainId: string
+  readonly height: number
+  readonly timestamp: number
+  readonly txs: readonly SignedTx[]
+}
+
+export interface BlockExecution {
+  readonly receipts: readonly Receipt[]
+  /** Canonical receipt bytes, the leaves of the receipt root. */
+  readonly receiptBytes: readonly Uint8Array[]
+  /** State changes of successful txs, in execution order. */
+  readonly writes: readonly StateWrite[]
+}
+
+export interface ContractInfo {
+  readonly name: string
+  readonly version: string
+  readonly methods: ReadonlyArray<{ readonly name: string; readonly kind: MethodKind; readonly description: string }>
+}
+
+/**
+ * Executes transactions deterministically: same block + same prior state ⇒ same receipts and writes
+ * on every validator. The contract runtime plugs in behind this interface.
+ */
+export interface Executor {
+  contracts(): ContractInfo[]
+  /** Cheap admission checks (contract and method exist, arguments are well-formed). @throws TrellisError */
+  precheck(tx: SignedTx): void
+  executeBlock(input: BlockInput, state: StateReader): BlockExecution
+  /** Runs a read-only method against committed state. @throws TrellisError */
+  query(contract: string, method: string, args: Value, state: StateReader, block: ContractContext['block']): Value
+}

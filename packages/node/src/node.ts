@@ -1,0 +1,265 @@
+import { type PrivateKey, publicKeyFromPrivate, publicKeyToBytes } from '@trellis/crypto'
+import {
+  type Genesis,
+  type Receipt,
+  type SignedTx,
+  decodeSignedTx,
+  validateTxStatic,
+  validatorIndexOf,
+} from '@trellis/ledger'
+import { type KVStore, createLevelStore } from '@trellis/storage'
+import { TrellisError, bytesToHex } from '@trellis/utils'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { ChainStore } from './chain/chainStore.js'
+import { dataDirPaths } from './dataDir.js'
+import type { NodeErrorType } from './errors.js'
+import { CommitBus } from './events/commitBus.js'
+import { BuiltinExecutor } from './executor/builtinExecutor.js'
+import { notaryContract } from './executor/notary.js'
+import type { Executor } from './executor/types.js'
+import { Mempool } from './mempool/mempool.js'
+import { NodeMetrics } from './metrics.js'
+import type { NodeOptions } from './options.js'
+import { BlockProducer, type CommittedBlock } from './producer/blockProducer.js'
+import { SigVerifier } from './verify/sigVerifier.js'
+
+/** Outcome of submitting one tx. */
+export type SubmitResult =
+  | { readonly accepted: true; readonly id: string; readonly tx: SignedTx }
+  | { readonly accepted: false; readonly id: string; readonly error: TrellisError }
+
+/** Where a tx committed, handed to `wait=true` submitters. */
+export interface CommitNotice {
+  readonly height: number
+  readonly index: number
+  readonly receipt: Receipt
+}
+
+export interface NodeModules {
+  readonly logger: Logger
+  readonly genesis: Genesis
+  readonly validatorKey: PrivateKey
+  /** Defaults to LevelDB in `<dataDir>/db`. */
+  readonly store?: KVStore
+  readonly executor?: Executor
+  readonly clock?: () => number
+  readonly metrics?: boolean
+}
+
+function nodeError(type: NodeErrorType, message: string): TrellisError<NodeErrorType> {
+  return new TrellisError<NodeErrorType>(type, message)
+}
+
+/**
+ * A running Trellis node: chain store, mempool, executor, block production and (via `createApiServer`)
+ * the HTTP API. Built from options and modules; `open` wires everything, `close` shuts down gracefully.
+ */
+export class TrellisNode {
+  readonly bus = new CommitBus()
+  readonly mempool: Mempool
+  readonly metrics: NodeMetrics | null
+  readonly producer: BlockProducer
+  readonly clock: () => number
+  private readonly waiters = new Map<string, Array<(n: CommitNotice) => void>>()
+  private stopping = false
+  private sweepTimer: NodeJS.Timeout | undefined
+  server: FastifyInstance | undefined
+
+  private constructor(
+    readonly options: NodeOptions,
+    readonly logger: Logger,
+    readonly chain: ChainStore,
+    readonly executor: Executor,
+    private readonly verifier: SigVerifier,
+    validatorKey: PrivateKey,
+    metrics: boolean,
+    clock: () => number,
+  ) {
+    this.clock = clock
+    this.mempool = new Mempool(options.mempool)
+    this.metrics = metrics ? new NodeMetrics(() => ({ txs: this.mempool.size, bytes: this.mempool.bytes })) : null
+    const genesis = chain.genesis
+    const validatorPublicKey = publicKeyFromPrivate(validatorKey)
+    const validatorIndex = validatorIndexOf(genesis.validators, publicKeyToBytes(validatorPublicKey))
+    if (validatorIndex < 0) throw nodeError({ code: 'CONFIG_INVALID', reason: 'not a validator' }, 'this node key is not a validator of the genesis')
+    this.producer = new BlockProducer(
+      { blockIntervalMs: options.blockIntervalMs, createEmptyBlocks: options.createEmptyBlocks, syncWrites: options.syncWrites },
+      {
+        chain,
+        mempool: this.mempool,
+        executor,
+        params: genesis.params,
+        validators: genesis.validators,
+        validatorKey,
+        validatorPublicKey,
+        validatorIndex,
+        clock,
+        logger: logger.child({ module: 'producer' }),
+        metrics: this.metrics,
+        onCommit: (b) => this.onCommit(b),
+      },
+    )
+    this.metrics?.setHeight(chain.head.height)
+  }
+
+  /** Opens the chain (creating it from the genesis on first start) and starts producing blocks. */
+  static async open(options: NodeOptions, modules: NodeModules): Promise<TrellisNode> {
+    const store = modules.store ?? (await createLevelStore({ path: dataDirPaths(options.dataDir).db }))
+    let chain: ChainStore
+    try {
+      chain = await ChainStore.open(store, modules.genesis)
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+    const verifier = new SigVerifier({ workers: options.verifyWorkers, chunkSize: 512 })
+    const node = new TrellisNode(
+      options,
+      modules.logger,
+      chain,
+      modules.executor ?? new BuiltinExecutor([notaryContract]),
+      verifier,
+      modules.validatorKey,
+      modules.metrics ?? true,
+      modules.clock ?? Date.now,
+    )
+    node.producer.start()
+    node.sweepTimer = setInterval(() => node.mempool.sweepExpired(node.clock()), 1000)
+    node.sweepTimer.unref()
+    modules.logger.info({ chainId: modules.genesis.chainId, height: chain.head.height }, 'node started')
+    return node
+  }
+
+  get genesis(): Genesis {
+    return this.chain.genesis
+  }
+
+  private onCommit(b: CommittedBlock): void {
+    this.metrics?.setHeight(b.block.header.height)
+    if (this.waiters.size > 0) {
+      b.block.txs.forEach((tx, index) => {
+        const id = bytesToHex(tx.id)
+        const ws = this.waiters.get(id)
+        if (ws === undefined) return
+        this.waiters.delete(id)
+        const notice = { height: b.block.header.height, index, receipt: b.receipts[index] as Receipt }
+        for (const w of ws) w(notice)
+      })
+    }
+    this.bus.publish(b)
+  }
+
+  /**
+   * Admits a batch of wire-encoded txs: decode, stateless checks, executor precheck, replay check
+   * against the ledger, signature verification on the worker pool, then the mempool. Each tx gets its
+   * own result; a bad tx never affects the others.
+   */
+  async submit(raw: readonly Uint8Array[]): Promise<SubmitResult[]> {
+    const results: SubmitResult[] = new Array(raw.length)
+    if (this.stopping) {
+      const error = nodeError({ code: 'NODE_STOPPING' }, 'the node is shutting down')
+      return raw.map(() => ({ accepted: false, id: '', error }))
+    }
+    const { params, chainId } = this.chain.genesis
+    const now = this.clock()
+    const candidates: Array<{ i: number; tx: SignedTx }> = []
+    const inBatch = new Set<string>()
+    raw.forEach((bytes, i) => {
+      let tx: SignedTx | undefined
+      try {
+        if (bytes.length > params.maxTxBytes) {
+          throw new TrellisError(
+            { code: 'TX_TOO_LARGE', size: bytes.length, max: params.maxTxBytes },
+            `transaction is ${bytes.length} bytes, above the ${params.maxTxBytes}-byte limit`,
+          )
+        }
+        tx = decodeSignedTx(bytes)
+        validateTxStatic(tx, chainId, params, now)
+        this.executor.precheck(tx)
+        const id = bytesToHex(tx.id)
+        if (this.mempool.has(tx.id) || inBatch.has(id)) throw nodeError({ code: 'TX_DUPLICATE', id }, `transaction ${id} is already pending`)
+        inBatch.add(id)
+        candidates.push({ i, tx })
+      } catch (err) {
+        results[i] = { accepted: false, id: tx === undefined ? '' : bytesToHex(tx.id), error: asTrellisError(err) }
+      }
+    })
+    const heights = this.chain.committedHeights(candidates.map((c) => c.tx.id))
+    const unseen = candidates.filter((c, k) => {
+      const h = heights[k]
+      if (h === undefined) return true
+      const id = bytesToHex(c.tx.id)
+      results[c.i] = { accepted: false, id, error: nodeError({ code: 'TX_ALREADY_COMMITTED', id, height: h }, `transaction ${id} was committed at height ${h}`) }
+      return false
+    })
+    const sigOk = await this.verifier.verify(unseen.map((c) => c.tx))
+    let accepted = 0
+    unseen.forEach((c, k) => {
+      const id = bytesToHex(c.tx.id)
+      if (!sigOk[k]) {
+        const signer = bytesToHex(c.tx.body.signer.bytes)
+        results[c.i] = {
+          accepted: false,
+          id,
+          error: new TrellisError({ code: 'TX_BAD_SIGNATURE', signer }, 'signature is not a valid canonical signature by the signer'),
+        }
+        return
+      }
+      try {
+        this.mempool.add(c.tx)
+        results[c.i] = { accepted: true, id, tx: c.tx }
+        accepted++
+      } catch (err) {
+        results[c.i] = { accepted: false, id, error: asTrellisError(err) }
+      }
+    })
+    if (this.metrics !== null) {
+      if (accepted > 0) this.metrics.txAccepted(accepted)
+      for (const r of results) if (!r.accepted) this.metrics.txRejected(r.error.code)
+    }
+    if (accepted > 0) this.producer.notify()
+    return results
+  }
+
+  /** Resolves when the tx commits; the caller bounds the wait. */
+  waitForCommit(idHex: string): { promise: Promise<CommitNotice>; cancel: () => void } {
+    let resolveFn: (n: CommitNotice) => void = () => undefined
+    const promise = new Promise<CommitNotice>((resolve) => {
+      resolveFn = resolve
+    })
+    const list = this.waiters.get(idHex) ?? []
+    list.push(resolveFn)
+    this.waiters.set(idHex, list)
+    const cancel = () => {
+      const l = this.waiters.get(idHex)
+      if (l === undefined) return
+      const rest = l.filter((f) => f !== resolveFn)
+      if (rest.length === 0) this.waiters.delete(idHex)
+      else this.waiters.set(idHex, rest)
+    }
+    return { promise, cancel }
+  }
+
+  /** Stops accepting txs, finishes the block in progress, closes the API, workers and storage. */
+  async close(): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    clearInterval(this.sweepTimer)
+    await this.server?.close()
+    await this.producer.stop()
+    await this.verifier.close()
+    await this.chain.store.close()
+    this.logger.info({ height: this.chain.head.height }, 'node stopped')
+  }
+
+  get isStopping(): boolean {
+    return this.stopping
+  }
+}
+
+/** Normalises anything thrown during admission into a TrellisError with a documented code. */
+export function asTrellisError(err: unknown): TrellisError {
+  if (err instanceof TrellisError) return err
+  return new TrellisError({ code: 'INTERNAL' }, 'internal error', { cause: err })
+}

@@ -1,0 +1,32 @@
+import { type MempoolOptions, defaultMempoolOptions } from './mempool/mempool.js'
+
+export interface NodeOptions {
+  /** Holds genesis.json, keys/ and db/. */
+  readonly dataDir: string
+  readonly host: string
+  /** 0 picks a free port. */
+  readonly port: number
+  readonly blockIntervalMs: number
+  readonly createEmptyBlocks: boolean
+  /** fsync each block commit; off only for throwaway dev chains. */
+  readonly syncWrites: boolean
+  /** Signature-verification worker threads (default: one per core). */
+  readonly verifyWorkers: number
+  readonly mempool: MempoolOptions
+  /** Largest accepted HTTP body (batches of txs). */
+  readonly maxBodyBytes: number
+  /** Default and maximum wait for `wait=true` submissions. */
+  readonly waitTimeoutMs: number
+}
+
+export const defaultNodeOptions: Omit<NodeOptions, 'dataDir'> = {
+  host: '127.0.0.1',
+  port: 7700,
+  blockIntervalMs: 200,
+  createEmptyBlocks: false,
+  syncWrites: true,
+  verifyWorkers: 2,
+  mempool: defaultMempoolOptions,
+  maxBodyBytes: 32 * 1024 * 1024,
+  waitTimeoutMs: 30_000,
+}

@@ -1,0 +1,196 @@
+import { type PrivateKey, type PublicKey, sign } from '@trellis/crypto'
+import {
+  type Block,
+  type BlockHeader,
+  type ChainParams,
+  type CommitCertificate,
+  type Receipt,
+  type SignedTx,
+  type ValidatorSet,
+  VoteType,
+  headerHash,
+  merkleRoot,
+  stateKeyHash,
+  stateValueHash,
+  validatorSetHash,
+  voteSignBytes,
+} from '@trellis/ledger'
+import type { Logger } from 'pino'
+import type { ChainStore } from '../chain/chainStore.js'
+import type { Executor } from '../executor/types.js'
+import type { Mempool } from '../mempool/mempool.js'
+import type { NodeMetrics } from '../metrics.js'
+
+/** A block as it was committed, handed to subscribers (event streams, waiters, metrics). */
+export interface CommittedBlock {
+  readonly block: Block
+  readonly hash: Uint8Array
+  readonly certificate: CommitCertificate
+  readonly receipts: readonly Receipt[]
+}
+
+export interface BlockProducerOptions {
+  /** Longest wait between a tx's arrival and its block being cut, when blocks are not full. */
+  readonly blockIntervalMs: number
+  readonly createEmptyBlocks: boolean
+  /** fsync every block commit (durable across power loss, not only process crashes). */
+  readonly syncWrites: boolean
+}
+
+export interface BlockProducerModules {
+  readonly chain: ChainStore
+  readonly mempool: Mempool
+  readonly executor: Executor
+  readonly params: ChainParams
+  readonly validators: ValidatorSet
+  readonly validatorKey: PrivateKey
+  readonly validatorPublicKey: PublicKey
+  readonly validatorIndex: number
+  readonly clock: () => number
+  readonly logger: Logger
+  readonly metrics: NodeMetrics | null
+  readonly onCommit: (b: CommittedBlock) => void
+}
+
+/**
+ * Single-validator block production: cuts a block when the mempool holds a full block or when the
+ * interval since the last block has passed, executes it, computes its roots, certifies it with the
+ * validator's precommit signature and commits it atomically. The BFT engine replaces the
+ * certification step with 2f+1 precommits; everything else stays.
+ */
+export class BlockProducer {
+  private running = false
+  private loop: Promise<void> | undefined
+  private wake: (() => void) | undefined
+  private lastBlockAt = 0
+  private readonly validatorSetHash: Uint8Array
+
+  constructor(
+    private readonly options: BlockProducerOptions,
+    private readonly m: BlockProducerModules,
+  ) {
+    this.validatorSetHash = validatorSetHash(m.validators)
+  }
+
+  start(): void {
+    if (this.running) return
+    this.running = true
+    this.loop = this.run().catch((err) => {
+      this.m.logger.fatal({ err }, 'block production stopped')
+      this.running = false
+      throw err
+    })
+  }
+
+  /** Stops after the block in progress (if any) is committed. */
+  async stop(): Promise<void> {
+    this.running = false
+    this.wake?.()
+    await this.loop?.catch(() => undefined)
+  }
+
+  /** Wakes the producer when txs arrive. */
+  notify(): void {
+    this.wake?.()
+  }
+
+  /** Resolves when the production loop ends (on stop or a fatal error). */
+  get done(): Promise<void> {
+    return this.loop ?? Promise.resolve()
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms)
+      function done() {
+        clearTimeout(t)
+        resolve()
+      }
+      this.wake = done
+    })
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      const { mempool, params, clock } = this.m
+      if (mempool.size === 0) {
+        await this.sleep(this.options.createEmptyBlocks ? this.options.blockIntervalMs : 1000)
+        if (mempool.size === 0 && !this.options.createEmptyBlocks) continue
+      }
+      const since = clock() - this.lastBlockAt
+      if (this.running && mempool.size < params.maxBlockTxs && since < this.options.blockIntervalMs) {
+        await this.sleep(this.options.blockIntervalMs - since)
+        // Wake-ups by new txs only matter once a full block is waiting.
+        while (this.running && mempool.size < params.maxBlockTxs && clock() - this.lastBlockAt < this.options.blockIntervalMs) {
+          await this.sleep(this.options.blockIntervalMs - (clock() - this.lastBlockAt))
+        }
+      }
+      if (!this.running) break
+      this.lastBlockAt = clock()
+      await this.produce()
+    }
+  }
+
+  /** Builds, certifies and commits one block from the mempool. Exposed for tests. */
+  async produce(): Promise<CommittedBlock | undefined> {
+    const { chain, mempool, executor, params, clock, metrics } = this.m
+    const started = performance.now()
+    const head = chain.head
+    const height = head.height + 1
+    const timestamp = Math.max(clock(), head.timestamp + 1)
+    const reaped = mempool.reap(params.maxBlockTxs, params.maxBlockBytes, timestamp)
+    const txs = this.dropCommitted(reaped)
+    if (txs.length === 0 && !this.options.createEmptyBlocks) {
+      mempool.committed(reaped)
+      return undefined
+    }
+    const chainId = chain.genesis.chainId
+    const exec = executor.executeBlock({ chainId, height, timestamp, txs }, chain)
+    const txRoot = merkleRoot(txs.map((t) => t.bytes))
+    const receiptRoot = merkleRoot(exec.receiptBytes)
+    const last = new Map<string, { keyHash: Uint8Array; valueHash: Uint8Array | null }>()
+    for (const w of exec.writes) {
+      const keyHash = stateKeyHash(w.stateKey)
+      last.set(String.fromCharCode(...keyHash), { keyHash, valueHash: w.value === null ? null : stateValueHash(w.value) })
+    }
+    const tree = chain.tree.update(head.height, height, [...last.values()])
+    const header: BlockHeader = {
+      chainId,
+      height,
+      prevHash: head.hash,
+      timestamp,
+      proposer: this.m.validatorPublicKey,
+      txRoot,
+      receiptRoot,
+      stateRoot: tree.root,
+      validatorSetHash: this.validatorSetHash,
+      txCount: txs.length,
+    }
+    const hash = headerHash(header)
+    const signature = sign(this.m.validatorKey, voteSignBytes({ type: VoteType.Precommit, chainId, height, round: 0, blockHash: hash }))
+    const certificate: CommitCertificate = { height, round: 0, blockHash: hash, signatures: [{ validatorIndex: this.m.validatorIndex, signature }] }
+    const block: Block = { header, txs }
+    const executed = performance.now()
+    await chain.commit({ block, hash, certificate, receiptBytes: exec.receiptBytes, writes: exec.writes, treeWrites: tree.writes }, { sync: this.options.syncWrites })
+    mempool.committed(reaped)
+    const committed: CommittedBlock = { block, hash, certificate, receipts: exec.receipts }
+    const done = performance.now()
+    metrics?.blockCommitted(txs.length, (executed - started) / 1000, (done - executed) / 1000)
+    this.m.logger.debug({ height, txs: txs.length, execMs: Math.round(executed - started), commitMs: Math.round(done - executed) }, 'block committed')
+    this.m.onCommit(committed)
+    return committed
+  }
+
+  /** Replay protection at inclusion time: a tx already on the ledger is never included again. */
+  private dropCommitted(txs: SignedTx[]): SignedTx[] {
+    if (txs.length === 0) return txs
+    const heights = this.m.chain.committedHeights(txs.map((t) => t.id))
+    const seen = new Set<string>()
+    return txs.filter((t, i) => {
+      const k = String.fromCharCode(...t.id)
+      if (heights[i] !== undefined || seen.has(k)) return false
+      seen.add(k)
+      return true
+    })
+  }
+}

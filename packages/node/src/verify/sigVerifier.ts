@@ -1,0 +1,90 @@
+import { Worker } from 'node:worker_threads'
+import { type SignedTx, isTxSignatureValid } from '@trellis/ledger'
+
+export interface SigVerifierOptions {
+  /** Worker threads; 0 verifies on the calling thread. */
+  readonly workers: number
+  /** Largest batch one worker gets at a time. */
+  readonly chunkSize: number
+}
+
+interface WorkerSlot {
+  readonly worker: Worker
+  pending: number
+}
+
+interface Waiting {
+  readonly resolve: (ok: Uint8Array) => void
+  readonly reject: (err: unknown) => void
+  readonly slot: WorkerSlot
+  readonly size: number
+}
+
+function workerUrl(): URL {
+  const here = new URL('./sigWorker.js', import.meta.url)
+  // Under the test runner the sources are .ts; the worker always runs the built JavaScript.
+  if (import.meta.url.endsWith('.ts')) return new URL(here.href.replace('/src/', '/dist/'))
+  return here
+}
+
+/** A pool of worker threads that verify transaction signatures in batches. */
+export class SigVerifier {
+  private readonly slots: WorkerSlot[] = []
+  private readonly waiting = new Map<number, Waiting>()
+  private nextId = 1
+  private closed = false
+
+  constructor(private readonly options: SigVerifierOptions) {
+    for (let i = 0; i < options.workers; i++) {
+      const worker = new Worker(workerUrl())
+      const slot: WorkerSlot = { worker, pending: 0 }
+      worker.on('message', (m: { id: number; ok: Uint8Array }) => {
+        const w = this.waiting.get(m.id)
+        if (w === undefined) return
+        this.waiting.delete(m.id)
+        w.slot.pending -= w.size
+        w.resolve(m.ok)
+      })
+      worker.on('error', (err) => this.failSlot(slot, err))
+      worker.unref()
+      this.slots.push(slot)
+    }
+  }
+
+  private failSlot(slot: WorkerSlot, err: unknown): void {
+    for (const [id, w] of this.waiting) {
+      if (w.slot === slot) {
+        this.waiting.delete(id)
+        w.reject(err)
+      }
+    }
+  }
+
+  /** Verifies every tx's signature; result[i] is true when txs[i] is validly signed. */
+  async verify(txs: readonly SignedTx[]): Promise<boolean[]> {
+    if (this.slots.length === 0 || this.closed) return txs.map(isTxSignatureValid)
+    const chunks: Promise<Uint8Array>[] = []
+    const size = Math.max(1, Math.min(this.options.chunkSize, Math.ceil(txs.length / this.slots.length)))
+    for (let i = 0; i < txs.length; i += size) chunks.push(this.dispatch(txs.slice(i, i + size).map((t) => t.bytes)))
+    const results = await Promise.all(chunks)
+    const out: boolean[] = []
+    for (const r of results) for (const b of r) out.push(b === 1)
+    return out
+  }
+
+  private dispatch(txs: Uint8Array[]): Promise<Uint8Array> {
+    let slot = this.slots[0] as WorkerSlot
+    for (const s of this.slots) if (s.pending < slot.pending) slot = s
+    const id = this.nextId++
+    slot.pending += txs.length
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, slot, size: txs.length })
+      slot.worker.postMessage({ id, txs })
+    })
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    await Promise.all(this.slots.map((s) => s.worker.terminate()))
+  }
+}

@@ -1,3 +1,4 @@
+import { ed25519 } from '@noble/curves/ed25519.js'
 import { TrellisError } from '@trellis/utils'
 import type { CryptoErrorType } from './errors.js'
 import { SignatureAlgorithm } from './types.js'
@@ -51,6 +52,21 @@ export function isCanonicalSignature(alg: SignatureAlgorithm, sig: Uint8Array): 
     return r > 0n && r < P256_N && s > 0n && s <= P256_HALF_N
   }
   return bytesToBigIntLE(sig.subarray(32)) < ED25519_L
+}
+
+/**
+ * The Ed25519 public key rule both backends apply before verifying: the canonical encoding (y < p, and
+ * not x = 0 with the sign bit set) of a point on the curve that is not of small order. node:crypto
+ * (OpenSSL) alone accepts non-canonical encodings and small-order keys, for which one signature
+ * verifies for every message; @noble rejects both, so without this check the backends disagree.
+ */
+export function strictEd25519Point(bytes: Uint8Array): ReturnType<typeof ed25519.Point.fromBytes> | undefined {
+  try {
+    const A = ed25519.Point.fromBytes(bytes, false)
+    return A.isSmallOrder() ? undefined : A
+  } catch {
+    return undefined
+  }
 }
 
 /**

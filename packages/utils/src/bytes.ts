@@ -58,7 +58,15 @@ export function bytesToBase64(bytes: Uint8Array): string {
  * one byte string has exactly one accepted text form.
  * @throws TrellisError BYTES_INVALID_BASE64
  */
+// Node's Buffer decodes natively; it is lenient, so canonicity is checked by re-encoding.
+const NodeBuffer = (globalThis as { Buffer?: { from(s: string, enc: 'base64'): Uint8Array & { toString(enc: 'base64'): string } } }).Buffer
+
 export function base64ToBytes(s: string): Uint8Array {
+  if (NodeBuffer !== undefined && s.length > 64) {
+    const b = NodeBuffer.from(s, 'base64')
+    if (b.toString('base64') !== s) throw new TrellisError({ code: 'BYTES_INVALID_BASE64' }, 'not valid canonical base64')
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice()
+  }
   if (!B64_RE.test(s)) throw new TrellisError({ code: 'BYTES_INVALID_BASE64' }, 'not valid base64')
   const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0
   const out = new Uint8Array((s.length / 4) * 3 - pad)

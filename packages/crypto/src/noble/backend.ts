@@ -1,8 +1,17 @@
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { p256 } from '@noble/curves/nist.js'
-import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
-import { TrellisError } from '@trellis/utils'
-import { P256_N, assertAlgorithm, assertPublicKeyShape, bytesToBigInt, isCanonicalSignature } from '../curve.js'
+import { sha256 as nobleSha256, sha512 } from '@noble/hashes/sha2.js'
+import { TrellisError, concatBytes, equalBytes } from '@trellis/utils'
+import {
+  ED25519_L,
+  P256_N,
+  assertAlgorithm,
+  assertPublicKeyShape,
+  bytesToBigInt,
+  bytesToBigIntLE,
+  isCanonicalSignature,
+  strictEd25519Point,
+} from '../curve.js'
 import type { CryptoErrorType } from '../errors.js'
 import { SignatureAlgorithm } from '../types.js'
 import type { CryptoBackend, KeyPair, PrivateKey, PublicKey } from '../types.js'
@@ -42,11 +51,26 @@ function sign(priv: PrivateKey, message: Uint8Array): Uint8Array {
   return p256.sign(message, priv.bytes, { prehash: true, lowS: true, format: 'compact' })
 }
 
+/**
+ * RFC 8032 verification with the cofactorless equation [S]B − [k]A = R (R compared as bytes), the one
+ * node:crypto (OpenSSL) checks. @noble's own `ed25519.verify` checks the cofactored equation, which
+ * also accepts signatures whose R (or A) carries a small-order component that OpenSSL rejects, so the
+ * two backends would disagree on such (signer-crafted) signatures. S < L is checked by the caller.
+ */
+function ed25519VerifyCofactorless(pubBytes: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  const A = strictEd25519Point(pubBytes)
+  if (A === undefined) return false
+  const R = signature.subarray(0, 32)
+  const S = bytesToBigIntLE(signature.subarray(32))
+  const k = bytesToBigIntLE(sha512(concatBytes(R, pubBytes, message))) % ED25519_L
+  return equalBytes(ed25519.Point.BASE.multiplyUnsafe(S).subtract(A.multiplyUnsafe(k)).toBytes(), R)
+}
+
 function verify(pub: PublicKey, message: Uint8Array, signature: Uint8Array): boolean {
   if (!isCanonicalSignature(pub.alg, signature)) return false
   try {
     assertPublicKeyShape(pub)
-    if (pub.alg === SignatureAlgorithm.Ed25519) return ed25519.verify(signature, message, pub.bytes, { zip215: false })
+    if (pub.alg === SignatureAlgorithm.Ed25519) return ed25519VerifyCofactorless(pub.bytes, message, signature)
     return p256.verify(signature, message, pub.bytes, { prehash: true, lowS: true, format: 'compact' })
   } catch {
     return false

@@ -1,3 +1,4 @@
+import * as nodeCrypto from 'node:crypto'
 import {
   type KeyObject,
   createECDH,
@@ -9,7 +10,16 @@ import {
   randomBytes as nodeRandomBytes,
 } from 'node:crypto'
 import { TrellisError, concatBytes, toUint8Array } from '@trellis/utils'
-import { P256_N, P256_HALF_N, assertAlgorithm, assertPublicKeyShape, bigIntToBytes32, bytesToBigInt, isCanonicalSignature } from '../curve.js'
+import {
+  P256_HALF_N,
+  P256_N,
+  assertAlgorithm,
+  assertPublicKeyShape,
+  bigIntToBytes32,
+  bytesToBigInt,
+  isCanonicalSignature,
+  strictEd25519Point,
+} from '../curve.js'
 import type { CryptoErrorType } from '../errors.js'
 import { SignatureAlgorithm } from '../types.js'
 import type { CryptoBackend, KeyPair, PrivateKey, PublicKey } from '../types.js'
@@ -43,6 +53,12 @@ function publicKeyObject(pub: PublicKey): KeyObject {
   assertPublicKeyShape(pub)
   const id = pub.alg + Buffer.from(pub.bytes.buffer, pub.bytes.byteOffset, pub.bytes.byteLength).toString('latin1')
   return cached(publicKeyCache, id, () => {
+    if (pub.alg === SignatureAlgorithm.Ed25519 && strictEd25519Point(pub.bytes) === undefined) {
+      throw new TrellisError<CryptoErrorType>(
+        { code: 'CRYPTO_INVALID_PUBLIC_KEY', alg: pub.alg, reason: 'not a canonical point of large order' },
+        'invalid ed25519 public key: not a canonical point of large order',
+      )
+    }
     const prefix = pub.alg === SignatureAlgorithm.P256 ? P256_SPKI_COMPRESSED : ED25519_SPKI
     try {
       return createPublicKey({ key: Buffer.from(concatBytes(prefix, pub.bytes)), format: 'der', type: 'spki' })
@@ -88,8 +104,12 @@ function privateKeyObject(priv: PrivateKey): KeyObject {
   })
 }
 
+// The one-shot crypto.hash (Node ≥ 20.12) avoids a Hash object per call: ~1.5x faster on small inputs.
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash
+
 function sha256(data: Uint8Array): Uint8Array {
-  return toUint8Array(createHash('sha256').update(data).digest())
+  const d = oneShot === undefined ? createHash('sha256').update(data).digest() : oneShot('sha256', data, 'buffer')
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
 }
 
 function randomBytes(length: number): Uint8Array {

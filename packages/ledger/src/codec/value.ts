@@ -18,6 +18,16 @@ function invalid(reason: string): never {
   throw new TrellisError<LedgerErrorType>({ code: 'ENCODING_INVALID', reason, offset: -1 }, `invalid value: ${reason}`)
 }
 
+const keyDecoder = new TextDecoder('utf-8', { fatal: true })
+const SURROGATE = /[\uD800-\uDFFF]/
+
+// Map keys sort by their UTF-8 bytes, which is code-point order. UTF-16 code-unit order (JavaScript's
+// `<`) agrees with it except around surrogate pairs, so those alone take the slow path.
+function compareKeys(a: string, b: string): number {
+  if (SURROGATE.test(a) || SURROGATE.test(b)) return compareBytes(utf8ToBytes(a), utf8ToBytes(b))
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
 function writeValue(w: Writer, v: Value, depth: number): void {
   if (depth > MAX_VALUE_DEPTH) invalid(`nested deeper than ${MAX_VALUE_DEPTH}`)
   if (v === null) w.u8(TAG.null)
@@ -34,11 +44,10 @@ function writeValue(w: Writer, v: Value, depth: number): void {
     w.u8(TAG.array).varint(v.length)
     for (const item of v) writeValue(w, item, depth + 1)
   } else if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-    const entries = Object.keys(v).map((k) => [utf8ToBytes(k), k] as const)
-    entries.sort((a, b) => compareBytes(a[0], b[0]))
-    w.u8(TAG.map).varint(entries.length)
-    for (const [kb, k] of entries) {
-      w.bytes(kb)
+    const keys = Object.keys(v).sort(compareKeys)
+    w.u8(TAG.map).varint(keys.length)
+    for (const k of keys) {
+      w.string(k)
       writeValue(w, (v as Record<string, Value>)[k] as Value, depth + 1)
     }
   } else invalid(`unsupported type ${typeof v}`)
@@ -82,7 +91,7 @@ function readValue(r: Reader, depth: number): Value {
         prev = kb
         let k: string
         try {
-          k = new TextDecoder('utf-8', { fatal: true }).decode(kb)
+          k = keyDecoder.decode(kb)
         } catch {
           r.fail('invalid UTF-8 in map key')
         }
@@ -106,10 +115,20 @@ export function readValueFrom(r: Reader): Value {
 }
 
 /** Canonical bytes of a value. @throws TrellisError ENCODING_INVALID */
+const scratch = new Writer(4096)
+
 export function encodeValue(v: Value): Uint8Array {
-  const w = new Writer(64)
-  writeValue(w, v, 0)
-  return w.finish()
+  // Encoding is synchronous and not re-entrant, so one scratch buffer serves every call.
+  scratch.reset()
+  writeValue(scratch, v, 0)
+  return scratch.finish()
+}
+
+/** Length in bytes of the canonical encoding of `v`, without allocating it. */
+export function encodedValueLength(v: Value): number {
+  scratch.reset()
+  writeValue(scratch, v, 0)
+  return scratch.length
 }
 
 /** Decodes exactly one value, rejecting trailing bytes. @throws TrellisError ENCODING_INVALID */

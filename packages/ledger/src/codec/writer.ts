@@ -1,4 +1,4 @@
-import { utf8ToBytes } from '@trellis/utils'
+const encoder = new TextEncoder()
 
 /**
  * Append-only byte writer for the canonical encoding (docs/spec/encoding.md). Integers are unsigned
@@ -52,9 +52,35 @@ export class Writer {
     return this.varint(b.length).raw(b)
   }
 
-  /** Length-prefixed UTF-8. */
+  /** Length-prefixed UTF-8. ASCII (the common case: names, hex, ids) is written without allocating. */
   string(s: string): this {
-    return this.bytes(utf8ToBytes(s))
+    const n = s.length
+    let ascii = true
+    for (let i = 0; i < n; i++) {
+      if (s.charCodeAt(i) > 0x7f) {
+        ascii = false
+        break
+      }
+    }
+    if (ascii) {
+      this.varint(n)
+      this.ensure(n)
+      for (let i = 0; i < n; i++) this.buf[this.pos++] = s.charCodeAt(i)
+      return this
+    }
+    const bytes = encoder.encode(s)
+    return this.bytes(bytes)
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.pos
+  }
+
+  /** Forgets what was written, keeping the buffer (for reuse as scratch space). */
+  reset(): this {
+    this.pos = 0
+    return this
   }
 
   finish(): Uint8Array {

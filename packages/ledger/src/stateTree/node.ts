@@ -9,12 +9,12 @@
  * child nodes hold at least two leaves). A weight-0 position hashes to zero, a weight-1 position to
  * the hash of its only leaf, and a weight-2 position to SHA-256(0x01 ‖ left ‖ right).
  */
-import { HASH_LENGTH, ZERO_HASH, stateInternalHash, stateLeafHash } from './hash.js'
+import { HASH_LENGTH, ZERO_HASH, stateInternalHash } from './hash.js'
 
 /** Tag byte of the (only) node format: a 16-ary internal node with inline leaves. */
 export const NODE_TAG = 0x01
 const HEADER_LENGTH = 5
-const LEAF_ENTRY_LENGTH = 2 * HASH_LENGTH
+const LEAF_ENTRY_LENGTH = 3 * HASH_LENGTH
 const CHILD_ENTRY_LENGTH = 8 + HASH_LENGTH
 const MAX_SAFE_HIGH_WORD = 0x1fffff
 
@@ -164,6 +164,12 @@ export class NodeView {
     return this.bytes.subarray(o, o + HASH_LENGTH)
   }
 
+  /** The stored leaf hash SHA-256(0x00 ‖ keyHash ‖ valueHash) of a leaf slot. */
+  leafHash(slot: number): Uint8Array {
+    const o = (this.slotOffsets[slot] as number) + 2 * HASH_LENGTH
+    return this.bytes.subarray(o, o + HASH_LENGTH)
+  }
+
   childVersion(slot: number): number {
     return readU64(this.bytes, this.slotOffsets[slot] as number)
   }
@@ -195,10 +201,30 @@ export class NodeView {
     if (w === 0) return ZERO_HASH
     if (w === 1) {
       const m = this.leafMask & (POS_MASK[p] as number)
-      const s = 31 - Math.clz32(m & -m)
-      return stateLeafHash(this.leafKey(s), this.leafValue(s))
+      return this.leafHash(31 - Math.clz32(m & -m))
     }
     return p >= 16 ? this.childHash(p - 16) : this.storedHash(p)
+  }
+}
+
+const ARENA_CHUNK = 64 * 1024
+
+/**
+ * Hands out zeroed byte arrays carved from 64 KiB chunks: allocating a fresh ArrayBuffer per node
+ * costs more than encoding it, and an update writes thousands of nodes.
+ */
+export class ByteArena {
+  private chunk = new Uint8Array(0)
+  private offset = 0
+
+  alloc(length: number): Uint8Array {
+    if (this.offset + length > this.chunk.length) {
+      this.chunk = new Uint8Array(Math.max(ARENA_CHUNK, length))
+      this.offset = 0
+    }
+    const out = this.chunk.subarray(this.offset, this.offset + length)
+    this.offset += length
+    return out
   }
 }
 
@@ -208,6 +234,7 @@ export class NodeDraft {
   internalMask = 0
   readonly keys: Array<Uint8Array | undefined> = new Array(16)
   readonly values: Array<Uint8Array | undefined> = new Array(16)
+  readonly leafHashes: Array<Uint8Array | undefined> = new Array(16)
   readonly versions: number[] = new Array(16).fill(0)
   readonly hashes: Array<Uint8Array | undefined> = new Array(16)
 
@@ -220,6 +247,7 @@ export class NodeDraft {
       if (view.leafMask & bit) {
         d.keys[s] = view.leafKey(s)
         d.values[s] = view.leafValue(s)
+        d.leafHashes[s] = view.leafHash(s)
       } else if (view.internalMask & bit) {
         d.versions[s] = view.childVersion(s)
         d.hashes[s] = view.childHash(s)
@@ -234,12 +262,13 @@ export class NodeDraft {
     this.internalMask &= ~bit
   }
 
-  setLeaf(s: number, key: Uint8Array, value: Uint8Array): void {
+  setLeaf(s: number, key: Uint8Array, value: Uint8Array, leafHash: Uint8Array): void {
     const bit = 1 << s
     this.leafMask |= bit
     this.internalMask &= ~bit
     this.keys[s] = key
     this.values[s] = value
+    this.leafHashes[s] = leafHash
   }
 
   setChild(s: number, version: number, hash: Uint8Array): void {
@@ -266,8 +295,8 @@ export class NodeDraft {
    * `changedMask` are taken from `old` (the node this draft was copied from), so an update costs
    * only the hashes on the changed paths.
    */
-  finish(old: NodeView | undefined, changedMask: number): { bytes: Uint8Array; hash: Uint8Array } {
-    const { leafMask, internalMask, keys, values, hashes } = this
+  finish(old: NodeView | undefined, changedMask: number, arena: ByteArena): { bytes: Uint8Array; hash: Uint8Array } {
+    const { leafMask, internalMask, keys, values, leafHashes, hashes } = this
     const pos: Array<Uint8Array | undefined> = new Array(32)
     const resolve = (p: number): Uint8Array => {
       const cached = pos[p]
@@ -277,9 +306,7 @@ export class NodeDraft {
       if (w === 0) h = ZERO_HASH
       else if (w === 1) {
         const m = leafMask & (POS_MASK[p] as number)
-        const s = 31 - Math.clz32(m & -m)
-        h = pos[16 + s] ?? stateLeafHash(keys[s]!, values[s]!)
-        pos[16 + s] = h
+        h = leafHashes[31 - Math.clz32(m & -m)]!
       } else if (p >= 16) h = hashes[p - 16]!
       else if (old !== undefined && (changedMask & (POS_MASK[p] as number)) === 0) h = old.storedHash(p)
       else h = stateInternalHash(resolve(2 * p), resolve(2 * p + 1))
@@ -288,7 +315,7 @@ export class NodeDraft {
     }
     const hash = resolve(1)
     const storedMask = storedMaskOf(leafMask, internalMask)
-    const bytes = new Uint8Array(
+    const bytes = arena.alloc(
       HEADER_LENGTH +
         LEAF_ENTRY_LENGTH * popcount16(leafMask) +
         CHILD_ENTRY_LENGTH * popcount16(internalMask) +
@@ -306,6 +333,7 @@ export class NodeDraft {
       if (leafMask & bit) {
         bytes.set(keys[s]!, off)
         bytes.set(values[s]!, off + HASH_LENGTH)
+        bytes.set(leafHashes[s]!, off + 2 * HASH_LENGTH)
         off += LEAF_ENTRY_LENGTH
       } else if (internalMask & bit) {
         writeU64(bytes, off, this.versions[s]!)

@@ -21,16 +21,16 @@
  *     existence    u16 BE, bit (1 << n) set iff slot n is non-empty
  *     leafBitmap   u16 BE, bit (1 << n) set iff slot n holds a leaf (subset of existence)
  *     for each non-empty slot n, ascending:
- *       leaf:   keyHash (32) ‖ valueHash (32)
+ *       leaf:   keyHash (32) ‖ valueHash (32) ‖ leaf hash (32)
  *       child:  version (u64 BE) ‖ child hash (32)     — the child is stored at (version, p‖n)
  *     for each heap position q in 1..15, ascending, whose subtree holds ≥ 2 leaves: its hash (32)
  *
  * Heap positions number the binary levels inside a node: q = 1 is the node itself, 2q and 2q + 1
  * its bit-0 and bit-1 children, 16 + n is slot n. Position hashes follow the logical rules above
  * (a position holding one leaf hashes to that leaf, so its hash is not stored). Storing the inner
- * hashes makes proofs hash-free and lets an update rehash only the changed paths. Position 1 is
- * thus stored in every non-root node (it equals the hash in the parent's slot) and in the root
- * when it holds ≥ 2 leaves; the root hash of a version is position 1 of its root node.
+ * and leaf hashes makes proofs hash-free and lets an update rehash only the changed paths.
+ * Position 1 is thus stored in every non-root node (it equals the hash in the parent's slot) and in
+ * the root when it holds ≥ 2 leaves; the root hash of a version is position 1 of its root node.
  *
  * ## Node keys
  *     version (u64 BE) ‖ nibbleCount (u8, 0..63) ‖ ⌈nibbleCount/2⌉ bytes of packed nibbles
@@ -45,8 +45,8 @@
  */
 import { TrellisError, bytesToHex, compareBytes, equalBytes } from '@trellis/utils'
 import type { StateTreeErrorType } from './errors.js'
-import { HASH_LENGTH, ZERO_HASH, isHash, nibbleAt } from './hash.js'
-import { EMPTY_NODE, NodeDraft, NodeView, nodeKeyOf } from './node.js'
+import { HASH_LENGTH, ZERO_HASH, isHash, nibbleAt, stateLeafHash } from './hash.js'
+import { ByteArena, EMPTY_NODE, NodeDraft, NodeView, nodeKeyOf } from './node.js'
 import type { StateProof } from './proof.js'
 
 /** Synchronous access to stored state tree nodes (LevelDB `getSync`, an in-memory map, …). */
@@ -61,7 +61,10 @@ export type StateUpdate = { keyHash: Uint8Array; valueHash: Uint8Array | null }
 /** What {@link StateTree.update} produced: the new root and the storage changes for the caller to apply. */
 export type StateTreeUpdateResult = {
   root: Uint8Array
-  /** New nodes, children before parents; none of them overwrites a node of an earlier version. */
+  /**
+   * New nodes, children before parents; none of them overwrites a node of an earlier version. The
+   * node byte arrays are views into shared 64 KiB chunks (copy one to keep it on its own).
+   */
   writes: Array<[nodeKey: Uint8Array, node: Uint8Array]>
   /** Keys of base-version nodes this version no longer references (for pruning). */
   staleNodeKeys: Uint8Array[]
@@ -75,7 +78,7 @@ export function emptyStateRoot(): Uint8Array {
 // A subtree after an update: empty, a single leaf (which moves up into the parent's slot), or a node.
 type Subtree =
   | { kind: 0 }
-  | { kind: 1; key: Uint8Array; value: Uint8Array }
+  | { kind: 1; key: Uint8Array; value: Uint8Array; hash: Uint8Array }
   | { kind: 2; version: number; hash: Uint8Array }
 
 const EMPTY_SUBTREE: Subtree = { kind: 0 }
@@ -90,7 +93,7 @@ function assertHash(x: unknown, field: 'keyHash' | 'valueHash'): asserts x is Ui
 
 function applyToSlot(draft: NodeDraft, slot: number, sub: Subtree): void {
   if (sub.kind === 0) draft.setEmpty(slot)
-  else if (sub.kind === 1) draft.setLeaf(slot, sub.key, sub.value)
+  else if (sub.kind === 1) draft.setLeaf(slot, sub.key, sub.value, sub.hash)
   else draft.setChild(slot, sub.version, sub.hash)
 }
 
@@ -263,6 +266,7 @@ function loneLeafSlot(view: NodeView, p: number): number {
 class UpdateRun {
   readonly writes: Array<[Uint8Array, Uint8Array]> = []
   readonly stale: Uint8Array[] = []
+  private readonly arena = new ByteArena()
 
   constructor(
     private readonly reader: TreeNodeReader,
@@ -287,7 +291,7 @@ class UpdateRun {
       const kind = view.kind(slot)
       let sub: Subtree | null
       if (kind === 0) sub = this.insertIntoEmpty(depth + 1, i, j)
-      else if (kind === 1) sub = this.mergeIntoLeaf(view.leafKey(slot), view.leafValue(slot), depth + 1, i, j)
+      else if (kind === 1) sub = this.mergeIntoLeaf(view, slot, depth + 1, i, j)
       else {
         const childKey = nodeKeyOf(view.childVersion(slot), keys[i]!, depth + 1)
         sub = this.updateNode(readNode(this.reader, childKey), depth + 1, i, j, false)
@@ -303,9 +307,9 @@ class UpdateRun {
       if (changedMask === 0) return null
       if (draft.childCount === 0) return EMPTY_SUBTREE
       const lone = draft.loneLeafSlot()
-      if (lone >= 0) return { kind: 1, key: draft.keys[lone]!, value: draft.values[lone]! }
+      if (lone >= 0) return { kind: 1, key: draft.keys[lone]!, value: draft.values[lone]!, hash: draft.leafHashes[lone]! }
     }
-    const { bytes, hash } = draft.finish(view, changedMask)
+    const { bytes, hash } = draft.finish(view, changedMask, this.arena)
     this.writes.push([nodeKeyOf(this.version, isRoot ? ZERO_HASH : keys[lo]!, depth), bytes])
     return { kind: 2, version: this.version, hash }
   }
@@ -316,7 +320,7 @@ class UpdateRun {
     let inserts = 0
     for (let t = lo; t < hi; t++) if (values[t] !== null) inserts++
     if (inserts === 0) return null
-    if (inserts === hi - lo) return this.build(keys, values as Uint8Array[], lo, hi, depth)
+    if (inserts === hi - lo) return this.build(keys, values as Uint8Array[], undefined, lo, hi, depth)
     const ek: Uint8Array[] = []
     const ev: Uint8Array[] = []
     for (let t = lo; t < hi; t++) {
@@ -326,14 +330,18 @@ class UpdateRun {
         ev.push(v)
       }
     }
-    return this.build(ek, ev, 0, ek.length, depth)
+    return this.build(ek, ev, undefined, 0, ek.length, depth)
   }
 
-  /** A slot holding the leaf (k0, v0) receiving keys[lo, hi): merge them, or null when nothing changes. */
-  private mergeIntoLeaf(k0: Uint8Array, v0: Uint8Array, depth: number, lo: number, hi: number): Subtree | null {
+  /** A slot holding a leaf receiving keys[lo, hi): merge them, or null when nothing changes. */
+  private mergeIntoLeaf(view: NodeView, slot: number, depth: number, lo: number, hi: number): Subtree | null {
     const { keys, values } = this
+    const k0 = view.leafKey(slot)
+    const v0 = view.leafValue(slot)
     const ek: Uint8Array[] = []
     const ev: Uint8Array[] = []
+    // Known leaf hashes (the existing leaf's), so it is not hashed again.
+    const eh: Array<Uint8Array | undefined> = []
     let placed = false
     let changed = false
     for (let t = lo; t < hi; t++) {
@@ -343,14 +351,17 @@ class UpdateRun {
       if (c > 0 && !placed) {
         ek.push(k0)
         ev.push(v0)
+        eh[ek.length - 1] = view.leafHash(slot)
         placed = true
       }
       if (c === 0) {
         placed = true
-        if (v === null || !equalBytes(v, v0)) changed = true
+        const same = v !== null && equalBytes(v, v0)
+        if (!same) changed = true
         if (v !== null) {
           ek.push(k)
           ev.push(v)
+          if (same) eh[ek.length - 1] = view.leafHash(slot)
         }
       } else if (v !== null) {
         changed = true
@@ -362,25 +373,30 @@ class UpdateRun {
     if (!placed) {
       ek.push(k0)
       ev.push(v0)
+      eh[ek.length - 1] = view.leafHash(slot)
     }
-    return this.build(ek, ev, 0, ek.length, depth)
+    return this.build(ek, ev, eh, 0, ek.length, depth)
   }
 
   /** A fresh subtree at nibble depth `depth` holding the sorted, distinct entries [lo, hi). */
-  private build(ek: Uint8Array[], ev: Uint8Array[], lo: number, hi: number, depth: number): Subtree {
+  private build(ek: Uint8Array[], ev: Uint8Array[], eh: Array<Uint8Array | undefined> | undefined, lo: number, hi: number, depth: number): Subtree {
     const n = hi - lo
     if (n === 0) return EMPTY_SUBTREE
-    if (n === 1) return { kind: 1, key: ek[lo]!, value: ev[lo]! }
+    if (n === 1) {
+      const key = ek[lo]!
+      const value = ev[lo]!
+      return { kind: 1, key, value, hash: eh?.[lo] ?? stateLeafHash(key, value) }
+    }
     const draft = new NodeDraft()
     let i = lo
     while (i < hi) {
       const slot = nibbleAt(ek[i]!, depth)
       let j = i + 1
       while (j < hi && nibbleAt(ek[j]!, depth) === slot) j++
-      applyToSlot(draft, slot, this.build(ek, ev, i, j, depth + 1))
+      applyToSlot(draft, slot, this.build(ek, ev, eh, i, j, depth + 1))
       i = j
     }
-    const { bytes, hash } = draft.finish(undefined, 0xffff)
+    const { bytes, hash } = draft.finish(undefined, 0xffff, this.arena)
     this.writes.push([nodeKeyOf(this.version, ek[lo]!, depth), bytes])
     return { kind: 2, version: this.version, hash }
   }

@@ -95,7 +95,33 @@ export class ChainStore {
     head: ChainHead,
   ) {
     this._head = head
-    this.tree = new StateTree({ getNode: (k: Uint8Array) => store.get(treeKey(k)) })
+    this.tree = new StateTree({ getNode: (k: Uint8Array) => this.getTreeNode(k) })
+  }
+
+  // State-tree nodes of recent versions are read again by the next blocks (the upper levels by every
+  // block): a write-through cache saves most LevelDB reads on the execution path.
+  private readonly nodeCache = new Map<string, Uint8Array>()
+  private static readonly NODE_CACHE_SIZE = 100_000
+
+  private getTreeNode(k: Uint8Array): Uint8Array | undefined {
+    const id = latin1(k)
+    const hit = this.nodeCache.get(id)
+    if (hit !== undefined) return hit
+    const v = this.store.get(treeKey(k))
+    if (v !== undefined) this.cacheNode(id, v)
+    return v
+  }
+
+  private cacheNode(id: string, v: Uint8Array): void {
+    if (this.nodeCache.size >= ChainStore.NODE_CACHE_SIZE) {
+      // Drop the oldest tenth (Map iteration is insertion order).
+      let n = ChainStore.NODE_CACHE_SIZE / 10
+      for (const k of this.nodeCache.keys()) {
+        this.nodeCache.delete(k)
+        if (--n === 0) break
+      }
+    }
+    this.nodeCache.set(id, v)
   }
 
   /**
@@ -236,8 +262,15 @@ export class ChainStore {
     for (const [k, v] of c.treeWrites) ops.push({ type: 'put', key: treeKey(k), value: v })
     ops.push({ type: 'put', key: META.head, value: hb })
     await this.store.write(ops, { sync: options.sync })
+    for (const [k, v] of c.treeWrites) this.cacheNode(latin1(k), v)
     this._head = { height: header.height, hash: c.hash, header, stateRoot: header.stateRoot, timestamp: header.timestamp }
   }
+}
+
+function latin1(b: Uint8Array): string {
+  let s = ''
+  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i] as number)
+  return s
 }
 
 function decodeHistory(k: Uint8Array, v: Uint8Array, prefixLength: number): HistoryEntry {

@@ -8,6 +8,7 @@ import {
   Writer,
   decodeValue,
   encodeValue,
+  encodedValueLength,
   stateKey,
   writeReceipt,
 } from '@trellis/ledger'
@@ -151,7 +152,7 @@ export class BuiltinExecutor implements Executor {
       const reason = m.validate(args)
       if (reason !== undefined) throw new ContractError('ARGS_INVALID', `invalid arguments for ${contract}.${method}: ${reason}`)
       const returnValue = m.run(ctx, args)
-      if (encodeValue(returnValue).length > TX_LIMITS.maxReturnBytes) {
+      if (encodedValueLength(returnValue) > TX_LIMITS.maxReturnBytes) {
         throw new ContractLimitError('RETURN_TOO_LARGE', `a return value may be at most ${TX_LIMITS.maxReturnBytes} bytes`)
       }
       return receiptOf(tx, { status: ReceiptStatus.Ok, errorCode: '', errorMessage: '', returnValue, events: state.events, cost: state.cost })
@@ -177,7 +178,7 @@ export class BuiltinExecutor implements Executor {
       delete: (key) => state.write(stateKey(contract, key), null),
       emit: (name, data) => {
         if (state.events.length >= TX_LIMITS.maxEvents) throw new ContractLimitError('TX_TOO_MANY_EVENTS', `a tx may emit at most ${TX_LIMITS.maxEvents} events`)
-        state.cost += COST.event + encodeValue(data).length * COST.perByte
+        state.cost += COST.event + encodedValueLength(data) * COST.perByte
         state.events.push({ contract, name, data })
       },
     }

@@ -3,7 +3,22 @@
 // cycle. The layer table mirrors ARCHITECTURE.md; package.json dependencies ARE the layer graph.
 import { readFileSync } from 'node:fs'
 
-const LAYERS = { utils: 0, crypto: 1, ledger: 2, storage: 2, api: 3, vm: 3, consensus: 3, p2p: 3, node: 4, sdk: 5, cli: 5, baas: 6, console: 6, bench: 7 }
+const LAYERS = {
+  utils: 0,
+  crypto: 1,
+  ledger: 2,
+  storage: 2,
+  api: 3,
+  vm: 3,
+  consensus: 3,
+  p2p: 3,
+  node: 4,
+  sdk: 5,
+  cli: 5,
+  baas: 6,
+  console: 6,
+  bench: 7,
+}
 const root = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 const graph = new Map()
 const errors = []

@@ -5,7 +5,10 @@
 export const ERROR_CODES = {
   // Request shape
   REQUEST_MALFORMED_JSON: { status: 400, description: 'The request body is not valid JSON.' },
-  REQUEST_INVALID: { status: 400, description: 'A parameter, query or body field has the wrong type, is missing or is out of range; `details.issues` lists each problem.' },
+  REQUEST_INVALID: {
+    status: 400,
+    description: 'A parameter, query or body field has the wrong type, is missing or is out of range; `details.issues` lists each problem.',
+  },
   REQUEST_TOO_LARGE: { status: 413, description: 'The request body is larger than the server accepts.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body is not `application/json`.' },
   ROUTE_NOT_FOUND: { status: 404, description: 'No such endpoint.' },
@@ -23,7 +26,10 @@ export const ERROR_CODES = {
   TX_INVALID_FIELD: { status: 400, description: 'A transaction field is syntactically invalid (contract or method name, signer).' },
   // Transaction admission (stateful)
   TX_DUPLICATE: { status: 409, description: 'The same transaction is already waiting in the mempool.' },
-  TX_ALREADY_COMMITTED: { status: 409, description: 'A transaction with this id is already on the ledger; a tx id is accepted once, ever.' },
+  TX_ALREADY_COMMITTED: {
+    status: 409,
+    description: 'A transaction with this id is already on the ledger; a tx id is accepted once, ever.',
+  },
   MEMPOOL_FULL: { status: 503, description: 'The mempool is at its count or byte limit; retry later.' },
   MEMPOOL_SENDER_LIMIT: { status: 429, description: 'This signer has too many pending transactions; wait for some to commit.' },
   CONTRACT_NOT_FOUND: { status: 404, description: 'No contract with that name is deployed.' },
@@ -35,7 +41,10 @@ export const ERROR_CODES = {
   BLOCK_NOT_FOUND: { status: 404, description: 'No block at that height or with that hash.' },
   HEIGHT_NOT_AVAILABLE: { status: 404, description: 'The requested height is above the chain head.' },
   QUERY_FAILED: { status: 422, description: 'The read-only query failed in the contract; `details` has its code.' },
-  WAIT_TIMEOUT: { status: 504, description: 'The transactions were accepted but did not commit before the wait timeout; poll `GET /v1/txs/{id}`.' },
+  WAIT_TIMEOUT: {
+    status: 504,
+    description: 'The transactions were accepted but did not commit before the wait timeout; poll `GET /v1/txs/{id}`.',
+  },
   // Server
   INTERNAL: { status: 500, description: 'An unexpected server error; the node log has the details.' },
 } as const satisfies Record<string, { status: number; description: string }>

@@ -183,10 +183,15 @@ export const routes = {
     params: z.object({ contract: z.string().min(1).max(64), key: z.string().min(1).max(1024) }),
     query: z.object({
       limit: z.coerce.number().int().min(1).max(1000).optional(),
-      cursor: z.string().regex(/^[0-9]+-[0-9]+$/, 'must be a cursor returned by a previous page').optional(),
+      cursor: z
+        .string()
+        .regex(/^[0-9]+-[0-9]+$/, 'must be a cursor returned by a previous page')
+        .optional(),
     }),
     response: z.object({
-      entries: z.array(z.object({ height: z.number().int(), txIndex: z.number().int(), txId: hex32, deleted: z.boolean(), value: jsonValue })),
+      entries: z.array(
+        z.object({ height: z.number().int(), txIndex: z.number().int(), txId: hex32, deleted: z.boolean(), value: jsonValue }),
+      ),
       nextCursor: z.string().nullable(),
     }),
   }),
@@ -196,7 +201,13 @@ export const routes = {
     summary: 'Deployed contracts and their methods',
     tags: ['contracts'],
     response: z.object({
-      contracts: z.array(z.object({ name: z.string(), version: z.string(), methods: z.array(z.object({ name: z.string(), kind: z.enum(['call', 'query']), description: z.string() })) })),
+      contracts: z.array(
+        z.object({
+          name: z.string(),
+          version: z.string(),
+          methods: z.array(z.object({ name: z.string(), kind: z.enum(['call', 'query']), description: z.string() })),
+        }),
+      ),
     }),
   }),
   queryContract: route({
@@ -223,8 +234,21 @@ export const routes = {
     response: z.string(),
     produces: 'text/event-stream',
   }),
-  health: route({ method: 'GET', path: '/healthz', summary: 'Liveness and readiness', tags: ['node'], response: z.object({ status: z.literal('ok'), height: z.number().int() }) }),
-  metrics: route({ method: 'GET', path: '/metrics', summary: 'Prometheus metrics', tags: ['node'], response: z.string(), produces: 'text/plain' }),
+  health: route({
+    method: 'GET',
+    path: '/healthz',
+    summary: 'Liveness and readiness',
+    tags: ['node'],
+    response: z.object({ status: z.literal('ok'), height: z.number().int() }),
+  }),
+  metrics: route({
+    method: 'GET',
+    path: '/metrics',
+    summary: 'Prometheus metrics',
+    tags: ['node'],
+    response: z.string(),
+    produces: 'text/plain',
+  }),
 } as const
 
 export type Routes = typeof routes

@@ -27,7 +27,8 @@ export async function readPassword(prompt: string, options: { confirm?: boolean 
     throw cliError('PASSWORD_REQUIRED', 'no password: set TRELLIS_KEY_PASSWORD or run on a terminal to be prompted')
   }
   const first = await promptHidden(prompt)
-  if (options.confirm === true && (await promptHidden('Repeat password: ')) !== first) throw cliError('PASSWORD_MISMATCH', 'the passwords do not match')
+  if (options.confirm === true && (await promptHidden('Repeat password: ')) !== first)
+    throw cliError('PASSWORD_MISMATCH', 'the passwords do not match')
   return first
 }
 

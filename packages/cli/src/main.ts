@@ -24,7 +24,9 @@ function collect(v: string, prev: string[]): string[] {
 
 /** Builds the `trellis` command tree. */
 export function createProgram(): Command {
-  const program = new Command('trellis').description('Trellis consortium blockchain: run nodes, send transactions, verify proofs').version('0.1.0')
+  const program = new Command('trellis')
+    .description('Trellis consortium blockchain: run nodes, send transactions, verify proofs')
+    .version('0.1.0')
   program.showHelpAfterError('(run with --help for usage)')
 
   const nodeOpts = (c: Command) =>
@@ -37,9 +39,9 @@ export function createProgram(): Command {
       .option('--workers <n>', 'signature-verification worker threads')
       .option('--log-file <file>', 'write the JSON log to a file instead of stdout')
 
-  nodeOpts(program.command('dev').description('create (first run) and start a local single-validator chain')).addOption(
-    new Option('--chain-id <id>', 'chain id for a new chain').default('trellis-dev'),
-  ).action(devCommand)
+  nodeOpts(program.command('dev').description('create (first run) and start a local single-validator chain'))
+    .addOption(new Option('--chain-id <id>', 'chain id for a new chain').default('trellis-dev'))
+    .action(devCommand)
   program
     .command('init')
     .description('create a single-validator chain: genesis and encrypted validator key')

@@ -1,8 +1,8 @@
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { TrellisError } from '@trellis/utils'
 import type { CryptoErrorType } from './errors.js'
-import { SignatureAlgorithm } from './types.js'
 import type { PublicKey } from './types.js'
+import { SignatureAlgorithm } from './types.js'
 
 /** Order of the P-256 group. */
 export const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n
@@ -76,7 +76,10 @@ export function strictEd25519Point(bytes: Uint8Array): ReturnType<typeof ed25519
 export function assertPublicKeyShape(pub: PublicKey): void {
   const len = PUBLIC_KEY_LENGTH[pub.alg]
   if (len === undefined) {
-    throw new TrellisError<CryptoErrorType>({ code: 'CRYPTO_UNKNOWN_ALGORITHM', alg: String(pub.alg) }, `unknown signature algorithm ${String(pub.alg)}`)
+    throw new TrellisError<CryptoErrorType>(
+      { code: 'CRYPTO_UNKNOWN_ALGORITHM', alg: String(pub.alg) },
+      `unknown signature algorithm ${String(pub.alg)}`,
+    )
   }
   if (pub.bytes.length !== len) {
     throw new TrellisError<CryptoErrorType>(

@@ -6,8 +6,8 @@ import { bindBackend } from './api.js'
 import { nodeBackend } from './node/backend.js'
 
 export * from './exports.js'
-export { nodeBackend } from './node/backend.js'
-export { decryptPrivateKey, encryptPrivateKey } from './keystore/keystore.js'
 export type { KeyFile, KeystoreOptions } from './keystore/keystore.js'
+export { decryptPrivateKey, encryptPrivateKey } from './keystore/keystore.js'
+export { nodeBackend } from './node/backend.js'
 
 export const { sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, randomBytes } = bindBackend(nodeBackend)

@@ -1,8 +1,8 @@
-import { TrellisError, bytesToHex, concatBytes, hexToBytes } from '@trellis/utils'
+import { bytesToHex, concatBytes, hexToBytes, TrellisError } from '@trellis/utils'
 import { assertPublicKeyShape } from './curve.js'
 import type { CryptoErrorType } from './errors.js'
-import { SignatureAlgorithm } from './types.js'
 import type { PublicKey } from './types.js'
+import { SignatureAlgorithm } from './types.js'
 
 /** One-byte algorithm tags used in every encoding that carries a key. Never renumbered. */
 export const ALGORITHM_TAG = { p256: 1, ed25519: 2 } as const satisfies Record<SignatureAlgorithm, number>
@@ -21,9 +21,14 @@ export function publicKeyToBytes(pub: PublicKey): Uint8Array {
 export function publicKeyFromBytes(bytes: Uint8Array): PublicKey {
   const alg = TAG_TO_ALG[bytes[0] ?? -1]
   if (alg === undefined) {
-    throw new TrellisError<CryptoErrorType>({ code: 'CRYPTO_UNKNOWN_ALGORITHM', alg: `tag ${bytes[0]}` }, 'unknown public key algorithm tag')
+    throw new TrellisError<CryptoErrorType>(
+      { code: 'CRYPTO_UNKNOWN_ALGORITHM', alg: `tag ${bytes[0]}` },
+      'unknown public key algorithm tag',
+    )
   }
-  const pub: PublicKey = { alg, bytes: bytes.slice(1) }
+  // A copy into a plain Uint8Array: `Buffer#slice` (Node) returns a view, which would leave the key
+  // aliasing the caller's (possibly reused) buffer.
+  const pub: PublicKey = { alg, bytes: new Uint8Array(bytes.subarray(1)) }
   assertPublicKeyShape(pub)
   return pub
 }
@@ -41,13 +46,18 @@ export function publicKeyFromString(s: string): PublicKey {
   const i = s.indexOf(':')
   const alg = s.slice(0, i)
   if (i < 0 || (alg !== SignatureAlgorithm.P256 && alg !== SignatureAlgorithm.Ed25519)) {
-    throw new TrellisError<CryptoErrorType>({ code: 'CRYPTO_UNKNOWN_ALGORITHM', alg }, `unknown public key algorithm in "${s.slice(0, 16)}"`)
+    throw new TrellisError<CryptoErrorType>(
+      { code: 'CRYPTO_UNKNOWN_ALGORITHM', alg },
+      `unknown public key algorithm in "${s.slice(0, 16)}"`,
+    )
   }
   let bytes: Uint8Array
   try {
     bytes = hexToBytes(s.slice(i + 1))
   } catch (cause) {
-    throw new TrellisError<CryptoErrorType>({ code: 'CRYPTO_INVALID_PUBLIC_KEY', alg, reason: 'not hex' }, 'public key is not hex', { cause })
+    throw new TrellisError<CryptoErrorType>({ code: 'CRYPTO_INVALID_PUBLIC_KEY', alg, reason: 'not hex' }, 'public key is not hex', {
+      cause,
+    })
   }
   const pub: PublicKey = { alg, bytes }
   assertPublicKeyShape(pub)

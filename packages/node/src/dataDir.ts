@@ -2,15 +2,15 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  type KeystoreOptions,
-  type PrivateKey,
-  SignatureAlgorithm,
   decryptPrivateKey,
   encryptPrivateKey,
   generateKeyPair,
+  type KeystoreOptions,
+  type PrivateKey,
   publicKeyFromPrivate,
+  SignatureAlgorithm,
 } from '@trellis/crypto'
-import { type Genesis, defaultChainParams, genesisFromJSON, genesisToJSON, isValidChainId } from '@trellis/ledger'
+import { defaultChainParams, type Genesis, genesisFromJSON, genesisToJSON, isValidChainId } from '@trellis/ledger'
 import { TrellisError } from '@trellis/utils'
 import type { NodeErrorType } from './errors.js'
 
@@ -57,7 +57,9 @@ export async function initDataDir(o: InitDataDirOptions): Promise<{ genesis: Gen
     admins: [kp.publicKey],
   }
   await mkdir(join(o.dataDir, 'keys'), { recursive: true, mode: 0o700 })
-  await writeFile(paths.validatorKey, `${JSON.stringify(encryptPrivateKey(kp.privateKey, o.password, o.keystore ?? {}), null, 2)}\n`, { mode: 0o600 })
+  await writeFile(paths.validatorKey, `${JSON.stringify(encryptPrivateKey(kp.privateKey, o.password, o.keystore ?? {}), null, 2)}\n`, {
+    mode: 0o600,
+  })
   await chmod(paths.validatorKey, 0o600)
   const json = genesisToJSON(genesis)
   await writeFile(paths.genesis, `${JSON.stringify(json, null, 2)}\n`)
@@ -69,12 +71,18 @@ async function readJSON(path: string, what: string): Promise<unknown> {
   try {
     text = await readFile(path, 'utf8')
   } catch (cause) {
-    throw new TrellisError<NodeErrorType>({ code: 'CONFIG_INVALID', reason: `cannot read ${what}` }, `cannot read ${what} at ${path}`, { cause })
+    throw new TrellisError<NodeErrorType>({ code: 'CONFIG_INVALID', reason: `cannot read ${what}` }, `cannot read ${what} at ${path}`, {
+      cause,
+    })
   }
   try {
     return JSON.parse(text)
   } catch (cause) {
-    throw new TrellisError<NodeErrorType>({ code: 'CONFIG_INVALID', reason: `${what} is not JSON` }, `${what} at ${path} is not valid JSON`, { cause })
+    throw new TrellisError<NodeErrorType>(
+      { code: 'CONFIG_INVALID', reason: `${what} is not JSON` },
+      `${what} at ${path} is not valid JSON`,
+      { cause },
+    )
   }
 }
 
@@ -89,4 +97,3 @@ export async function loadValidatorKey(dataDir: string, password: string): Promi
   publicKeyFromPrivate(key)
   return key
 }
-

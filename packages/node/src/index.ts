@@ -1,23 +1,33 @@
 /** @trellis/node — the assembled Trellis node: chain store, mempool, executor, block production, HTTP API. */
-export { ChainStore } from './chain/chainStore.js'
+
+export { createApiServer, NODE_VERSION } from './api/server.js'
 export type { BlockCommit, ChainHead, HistoryEntry, StateWrite } from './chain/chainStore.js'
-export { dataDirPaths, initDataDir, loadGenesis, loadValidatorKey } from './dataDir.js'
+export { ChainStore } from './chain/chainStore.js'
 export type { InitDataDirOptions } from './dataDir.js'
+export { dataDirPaths, initDataDir, loadGenesis, loadValidatorKey } from './dataDir.js'
 export type { NodeErrorType } from './errors.js'
 export { BuiltinExecutor, COST, TX_LIMITS } from './executor/builtinExecutor.js'
 export { notaryContract, notaryKey } from './executor/notary.js'
+export type {
+  BlockExecution,
+  BlockInput,
+  Contract,
+  ContractContext,
+  ContractInfo,
+  ContractMethod,
+  Executor,
+  StateReader,
+} from './executor/types.js'
 export { ContractError } from './executor/types.js'
-export type { BlockExecution, BlockInput, Contract, ContractContext, ContractInfo, ContractMethod, Executor, StateReader } from './executor/types.js'
-export { Mempool, defaultMempoolOptions } from './mempool/mempool.js'
 export type { MempoolOptions } from './mempool/mempool.js'
+export { defaultMempoolOptions, Mempool } from './mempool/mempool.js'
 export { NodeMetrics } from './metrics.js'
-export { TrellisNode, asTrellisError } from './node.js'
 export type { CommitNotice, NodeModules, SubmitResult } from './node.js'
-export { defaultNodeOptions } from './options.js'
+export { asTrellisError, TrellisNode } from './node.js'
 export type { NodeOptions } from './options.js'
-export { BlockProducer } from './producer/blockProducer.js'
+export { defaultNodeOptions } from './options.js'
 export type { CommittedBlock } from './producer/blockProducer.js'
-export { NODE_VERSION, createApiServer } from './api/server.js'
-export { startNode } from './startNode.js'
+export { BlockProducer } from './producer/blockProducer.js'
 export type { StartNodeOptions } from './startNode.js'
+export { startNode } from './startNode.js'
 export { SigVerifier } from './verify/sigVerifier.js'

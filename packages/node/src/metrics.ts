@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 
 /** The node's Prometheus metrics (`trellis_<subsystem>_<name>_<unit>`), served at /metrics. */
 export class NodeMetrics {
@@ -37,7 +37,12 @@ export class NodeMetrics {
       registers,
     })
     this.txsAccepted = new Counter({ name: 'trellis_api_txs_accepted_total', help: 'Transactions admitted to the mempool', registers })
-    this.txsRejected = new Counter({ name: 'trellis_api_txs_rejected_total', help: 'Transactions rejected at admission, by code', labelNames: ['code'], registers })
+    this.txsRejected = new Counter({
+      name: 'trellis_api_txs_rejected_total',
+      help: 'Transactions rejected at admission, by code',
+      labelNames: ['code'],
+      registers,
+    })
     new Gauge({
       name: 'trellis_mempool_txs',
       help: 'Pending transactions',

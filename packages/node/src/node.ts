@@ -1,14 +1,7 @@
 import { type PrivateKey, publicKeyFromPrivate, publicKeyToBytes } from '@trellis/crypto'
-import {
-  type Genesis,
-  type Receipt,
-  type SignedTx,
-  decodeSignedTx,
-  validateTxStatic,
-  validatorIndexOf,
-} from '@trellis/ledger'
-import { type KVStore, createLevelStore } from '@trellis/storage'
-import { TrellisError, bytesToHex } from '@trellis/utils'
+import { decodeSignedTx, type Genesis, type Receipt, type SignedTx, validateTxStatic, validatorIndexOf } from '@trellis/ledger'
+import { createLevelStore, type KVStore } from '@trellis/storage'
+import { bytesToHex, TrellisError } from '@trellis/utils'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { ChainStore } from './chain/chainStore.js'
@@ -82,7 +75,8 @@ export class TrellisNode {
     const genesis = chain.genesis
     const validatorPublicKey = publicKeyFromPrivate(validatorKey)
     const validatorIndex = validatorIndexOf(genesis.validators, publicKeyToBytes(validatorPublicKey))
-    if (validatorIndex < 0) throw nodeError({ code: 'CONFIG_INVALID', reason: 'not a validator' }, 'this node key is not a validator of the genesis')
+    if (validatorIndex < 0)
+      throw nodeError({ code: 'CONFIG_INVALID', reason: 'not a validator' }, 'this node key is not a validator of the genesis')
     this.producer = new BlockProducer(
       { blockIntervalMs: options.blockIntervalMs, createEmptyBlocks: options.createEmptyBlocks, syncWrites: options.syncWrites },
       {
@@ -178,7 +172,8 @@ export class TrellisNode {
         validateTxStatic(tx, chainId, params, now)
         this.executor.precheck(tx)
         const id = bytesToHex(tx.id)
-        if (this.mempool.has(tx.id) || inBatch.has(id)) throw nodeError({ code: 'TX_DUPLICATE', id }, `transaction ${id} is already pending`)
+        if (this.mempool.has(tx.id) || inBatch.has(id))
+          throw nodeError({ code: 'TX_DUPLICATE', id }, `transaction ${id} is already pending`)
         inBatch.add(id)
         candidates.push({ i, tx })
       } catch (err) {
@@ -190,7 +185,11 @@ export class TrellisNode {
       const h = heights[k]
       if (h === undefined) return true
       const id = bytesToHex(c.tx.id)
-      results[c.i] = { accepted: false, id, error: nodeError({ code: 'TX_ALREADY_COMMITTED', id, height: h }, `transaction ${id} was committed at height ${h}`) }
+      results[c.i] = {
+        accepted: false,
+        id,
+        error: nodeError({ code: 'TX_ALREADY_COMMITTED', id, height: h }, `transaction ${id} was committed at height ${h}`),
+      }
       return false
     })
     const sigOk = await this.verifier.verify(unseen.map((c) => c.tx))

@@ -1,4 +1,4 @@
-import { type MempoolOptions, defaultMempoolOptions } from './mempool/mempool.js'
+import { defaultMempoolOptions, type MempoolOptions } from './mempool/mempool.js'
 
 export interface NodeOptions {
   /** Holds genesis.json, keys/ and db/. */

@@ -3,7 +3,7 @@ import { createApiServer } from './api/server.js'
 import { loadGenesis, loadValidatorKey } from './dataDir.js'
 import type { Executor } from './executor/types.js'
 import { TrellisNode } from './node.js'
-import { type NodeOptions, defaultNodeOptions } from './options.js'
+import { defaultNodeOptions, type NodeOptions } from './options.js'
 
 export interface StartNodeOptions extends Partial<Omit<NodeOptions, 'dataDir'>> {
   readonly dataDir: string

@@ -1,4 +1,3 @@
-export { TrellisError, isTrellisError } from './errors.js'
 export type { BytesErrorType } from './bytes.js'
 export {
   base64ToBytes,
@@ -13,3 +12,4 @@ export {
   toUint8Array,
   utf8ToBytes,
 } from './bytes.js'
+export { isTrellisError, TrellisError } from './errors.js'

@@ -1,7 +1,14 @@
+import { createHash } from 'node:crypto'
 import { createReadStream, existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
-import { createHash } from 'node:crypto'
-import { SignatureAlgorithm, decryptPrivateKey, encryptPrivateKey, generateKeyPair, publicKeyToString, type PrivateKey } from '@trellis/crypto'
+import {
+  decryptPrivateKey,
+  encryptPrivateKey,
+  generateKeyPair,
+  type PrivateKey,
+  publicKeyToString,
+  SignatureAlgorithm,
+} from '@trellis/crypto'
 import { type Value, valueFromJSON } from '@trellis/ledger'
 import { buildTx, createClient, type TrellisClient } from '@trellis/sdk'
 import { isHex } from '@trellis/utils'
@@ -32,7 +39,8 @@ async function loadKey(path: string): Promise<PrivateKey> {
 
 /** `trellis keygen`: a new key pair, written as an encrypted key file. */
 export async function keygenCommand(flags: { out: string; alg: string; force?: boolean }): Promise<void> {
-  if (flags.alg !== SignatureAlgorithm.P256 && flags.alg !== SignatureAlgorithm.Ed25519) throw cliError('FLAG_INVALID', '--alg must be p256 or ed25519')
+  if (flags.alg !== SignatureAlgorithm.P256 && flags.alg !== SignatureAlgorithm.Ed25519)
+    throw cliError('FLAG_INVALID', '--alg must be p256 or ed25519')
   if (existsSync(flags.out) && flags.force !== true) throw cliError('FILE_EXISTS', `${flags.out} exists; pass --force to overwrite it`)
   const password = await readPassword('Password for the new key: ', { confirm: true })
   if (password.length < 8) throw cliError('PASSWORD_TOO_SHORT', 'the password must have at least 8 characters')
@@ -114,7 +122,9 @@ function parseArgs(json: string): Value {
 }
 
 /** `trellis send`: call any contract method. */
-export async function sendCommand(flags: ClientFlags & { key: string; contract: string; method: string; args: string; wait: boolean; proofOut?: string }): Promise<void> {
+export async function sendCommand(
+  flags: ClientFlags & { key: string; contract: string; method: string; args: string; wait: boolean; proofOut?: string },
+): Promise<void> {
   await sendTx(flags, flags.contract, flags.method, parseArgs(flags.args))
 }
 
@@ -137,9 +147,14 @@ export async function blockCommand(ref: string, flags: ClientFlags & { full?: bo
   printJSON(await client(flags).getBlock(ref, flags.full === true ? { txs: 'full' } : {}))
 }
 
-export async function stateCommand(contract: string, key: string, flags: ClientFlags & { height?: string; proofOut?: string }): Promise<void> {
+export async function stateCommand(
+  contract: string,
+  key: string,
+  flags: ClientFlags & { height?: string; proofOut?: string },
+): Promise<void> {
   const height = flags.height === undefined ? undefined : Number(flags.height)
-  if (height !== undefined && (!Number.isSafeInteger(height) || height < 1)) throw cliError('FLAG_INVALID', '--height must be a positive integer')
+  if (height !== undefined && (!Number.isSafeInteger(height) || height < 1))
+    throw cliError('FLAG_INVALID', '--height must be a positive integer')
   const res = await client(flags).getState(contract, key, height === undefined ? {} : { height })
   printJSON({ contract: res.contract, key: res.key, height: res.height, exists: res.exists, value: res.value })
   if (flags.proofOut !== undefined) {
@@ -148,7 +163,11 @@ export async function stateCommand(contract: string, key: string, flags: ClientF
   }
 }
 
-export async function historyCommand(contract: string, key: string, flags: ClientFlags & { limit: string; cursor?: string }): Promise<void> {
+export async function historyCommand(
+  contract: string,
+  key: string,
+  flags: ClientFlags & { limit: string; cursor?: string },
+): Promise<void> {
   const limit = Number(flags.limit)
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw cliError('FLAG_INVALID', '--limit must be in 1..1000')
   printJSON(await client(flags).getStateHistory(contract, key, { limit, ...(flags.cursor === undefined ? {} : { cursor: flags.cursor }) }))

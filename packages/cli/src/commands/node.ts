@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { randomBytes } from '@trellis/crypto'
-import { type TrellisNode, dataDirPaths, initDataDir, startNode } from '@trellis/node'
+import { dataDirPaths, initDataDir, startNode, type TrellisNode } from '@trellis/node'
 import { bytesToHex } from '@trellis/utils'
 import { pino } from 'pino'
 import { cliError, readPassword, step, style } from '../io.js'
@@ -38,7 +38,10 @@ async function devPassword(dataDir: string): Promise<string> {
 async function runNode(dataDir: string, password: string, flags: NodeFlags, dev: boolean): Promise<void> {
   const paths = dataDirPaths(dataDir)
   const logFile = flags.logFile ?? (dev ? paths.log : undefined)
-  const logger = pino({ level: process.env.TRELLIS_LOG_LEVEL ?? 'info' }, logFile === undefined ? pino.destination(1) : pino.destination({ dest: logFile, mkdir: true, sync: false }))
+  const logger = pino(
+    { level: process.env.TRELLIS_LOG_LEVEL ?? 'info' },
+    logFile === undefined ? pino.destination(1) : pino.destination({ dest: logFile, mkdir: true, sync: false }),
+  )
   const options = {
     dataDir,
     password,

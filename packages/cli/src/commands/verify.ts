@@ -1,7 +1,16 @@
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { type StateValueProofJSON, type TxProofJSON, genesisFromJSON, receiptToJSON, txToJSON, valueToJSON, verifyStateValueProof, verifyTxProof } from '@trellis/ledger'
+import {
+  genesisFromJSON,
+  receiptToJSON,
+  type StateValueProofJSON,
+  type TxProofJSON,
+  txToJSON,
+  valueToJSON,
+  verifyStateValueProof,
+  verifyTxProof,
+} from '@trellis/ledger'
 import { bytesToHex } from '@trellis/utils'
 import { cliError, printJSON, step } from '../io.js'
 
@@ -23,11 +32,14 @@ export async function verifyCommand(file: string, flags: { genesis?: string; dat
   if (genesisPath === undefined) throw cliError('FLAG_INVALID', 'name the trusted genesis with --genesis <file> (or --data <dir>)')
   const genesis = genesisFromJSON(await readJSON(genesisPath, 'genesis'))
   let proof = (await readJSON(file, 'proof file')) as Record<string, unknown>
-  if (typeof proof === 'object' && proof !== null && typeof proof.proof === 'object' && proof.kind === undefined) proof = proof.proof as Record<string, unknown>
+  if (typeof proof === 'object' && proof !== null && typeof proof.proof === 'object' && proof.kind === undefined)
+    proof = proof.proof as Record<string, unknown>
   const trust = { chainId: genesis.chainId, validators: genesis.validators }
   if (proof?.kind === 'tx') {
     const v = verifyTxProof(proof as unknown as TxProofJSON, trust)
-    step(`VALID: tx ${bytesToHex(v.tx.id)} is in block ${v.header.height} (${bytesToHex(v.blockHash)}), certified by the genesis validators`)
+    step(
+      `VALID: tx ${bytesToHex(v.tx.id)} is in block ${v.header.height} (${bytesToHex(v.blockHash)}), certified by the genesis validators`,
+    )
     printJSON({ height: v.header.height, timestamp: v.header.timestamp, tx: txToJSON(v.tx), receipt: receiptToJSON(v.receipt) })
     return
   }

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto'
-import { TrellisError, bytesToHex, hexToBytes, isHex, toUint8Array, utf8ToBytes } from '@trellis/utils'
+import { bytesToHex, hexToBytes, isHex, TrellisError, toUint8Array, utf8ToBytes } from '@trellis/utils'
 import { isSignatureAlgorithm } from '../curve.js'
 import type { CryptoErrorType } from '../errors.js'
 import { nodeBackend } from '../node/backend.js'
@@ -69,7 +69,13 @@ export function decryptPrivateKey(file: unknown, password: string): PrivateKey {
     throw invalid('bad kdf parameters')
   }
   if (kdf.r !== R || kdf.p !== P || typeof kdf.salt !== 'string' || !isHex(kdf.salt, 32)) throw invalid('bad kdf parameters')
-  if (cipher?.name !== 'aes-256-gcm' || typeof cipher.iv !== 'string' || !isHex(cipher.iv, 12) || typeof cipher.tag !== 'string' || !isHex(cipher.tag, 16)) {
+  if (
+    cipher?.name !== 'aes-256-gcm' ||
+    typeof cipher.iv !== 'string' ||
+    !isHex(cipher.iv, 12) ||
+    typeof cipher.tag !== 'string' ||
+    !isHex(cipher.tag, 16)
+  ) {
     throw invalid('bad cipher parameters')
   }
   if (typeof f.ciphertext !== 'string' || !isHex(f.ciphertext, 32) || typeof f.publicKey !== 'string') throw invalid('bad ciphertext')
@@ -83,6 +89,13 @@ export function decryptPrivateKey(file: unknown, password: string): PrivateKey {
     throw new TrellisError<CryptoErrorType>({ code: 'KEYSTORE_BAD_PASSWORD' }, 'wrong password or tampered key file', { cause })
   }
   const priv: PrivateKey = { alg: f.alg, bytes }
-  if (publicKeyToString(nodeBackend.publicKeyFromPrivate(priv)) !== f.publicKey) throw invalid('public key does not match')
+  let derived: string
+  try {
+    derived = publicKeyToString(nodeBackend.publicKeyFromPrivate(priv))
+  } catch {
+    // A correctly sealed file around bytes that are no private key (e.g. a P-256 scalar ≥ n).
+    throw invalid('not a valid private key')
+  }
+  if (derived !== f.publicKey) throw invalid('public key does not match')
   return priv
 }

@@ -1,20 +1,20 @@
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { p256 } from '@noble/curves/nist.js'
 import { sha256 as nobleSha256, sha512 } from '@noble/hashes/sha2.js'
-import { TrellisError, concatBytes, equalBytes } from '@trellis/utils'
+import { concatBytes, equalBytes, TrellisError } from '@trellis/utils'
 import {
-  ED25519_L,
-  P256_N,
   assertAlgorithm,
   assertPublicKeyShape,
   bytesToBigInt,
   bytesToBigIntLE,
+  ED25519_L,
   isCanonicalSignature,
+  P256_N,
   strictEd25519Point,
 } from '../curve.js'
 import type { CryptoErrorType } from '../errors.js'
-import { SignatureAlgorithm } from '../types.js'
 import type { CryptoBackend, KeyPair, PrivateKey, PublicKey } from '../types.js'
+import { SignatureAlgorithm } from '../types.js'
 
 function randomBytes(length: number): Uint8Array {
   const out = new Uint8Array(length)

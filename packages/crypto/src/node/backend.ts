@@ -1,28 +1,28 @@
 import * as nodeCrypto from 'node:crypto'
 import {
-  type KeyObject,
   createECDH,
   createHash,
   createPrivateKey,
   createPublicKey,
+  type KeyObject,
+  randomBytes as nodeRandomBytes,
   sign as nodeSign,
   verify as nodeVerify,
-  randomBytes as nodeRandomBytes,
 } from 'node:crypto'
-import { TrellisError, concatBytes, toUint8Array } from '@trellis/utils'
+import { concatBytes, TrellisError, toUint8Array } from '@trellis/utils'
 import {
-  P256_HALF_N,
-  P256_N,
   assertAlgorithm,
   assertPublicKeyShape,
   bigIntToBytes32,
   bytesToBigInt,
   isCanonicalSignature,
+  P256_HALF_N,
+  P256_N,
   strictEd25519Point,
 } from '../curve.js'
 import type { CryptoErrorType } from '../errors.js'
-import { SignatureAlgorithm } from '../types.js'
 import type { CryptoBackend, KeyPair, PrivateKey, PublicKey } from '../types.js'
+import { SignatureAlgorithm } from '../types.js'
 
 // DER prefixes that wrap raw key bytes into SPKI / PKCS#8 so node:crypto can import them.
 const P256_SPKI_COMPRESSED = Uint8Array.from(Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'))
@@ -98,7 +98,13 @@ function privateKeyObject(priv: PrivateKey): KeyObject {
     }
     const { uncompressed } = p256Points(priv.bytes)
     return createPrivateKey({
-      key: { kty: 'EC', crv: 'P-256', d: b64url(priv.bytes), x: b64url(uncompressed.subarray(1, 33)), y: b64url(uncompressed.subarray(33)) },
+      key: {
+        kty: 'EC',
+        crv: 'P-256',
+        d: b64url(priv.bytes),
+        x: b64url(uncompressed.subarray(1, 33)),
+        y: b64url(uncompressed.subarray(33)),
+      },
       format: 'jwk',
     })
   })

@@ -1,6 +1,6 @@
 import { Reader } from '../codec/reader.js'
 import { Writer } from '../codec/writer.js'
-import { type SignedTx, decodeSignedTx } from '../tx/tx.js'
+import { decodeSignedTx, type SignedTx } from '../tx/tx.js'
 import { type BlockHeader, readHeader, writeHeader } from './header.js'
 
 /** A block: its header and its ordered, signed transactions. */

@@ -1,10 +1,10 @@
 import { publicKeyToBytes, verify } from '@trellis/crypto'
-import { TrellisError, equalBytes } from '@trellis/utils'
+import { equalBytes, TrellisError } from '@trellis/utils'
 import { Reader } from '../codec/reader.js'
 import { Writer } from '../codec/writer.js'
 import { DOMAIN, PROTOCOL } from '../constants.js'
 import type { LedgerErrorType } from '../errors.js'
-import { type ValidatorSet, totalPower } from '../genesis/genesis.js'
+import { totalPower, type ValidatorSet } from '../genesis/genesis.js'
 
 /** Vote types, as in Tendermint. Only precommits form certificates. */
 export const VoteType = { Prevote: 1, Precommit: 2 } as const
@@ -76,7 +76,13 @@ function bad(reason: string): never {
  * more than two thirds of the voting power.
  * @throws TrellisError CERT_INVALID
  */
-export function verifyCertificate(cert: CommitCertificate, chainId: string, height: number, blockHash: Uint8Array, validators: ValidatorSet): void {
+export function verifyCertificate(
+  cert: CommitCertificate,
+  chainId: string,
+  height: number,
+  blockHash: Uint8Array,
+  validators: ValidatorSet,
+): void {
   if (cert.height !== height) bad(`certificate is for height ${cert.height}, not ${height}`)
   if (!equalBytes(cert.blockHash, blockHash)) bad('certificate is for another block')
   const message = voteSignBytes({ type: VoteType.Precommit, chainId, height, round: cert.round, blockHash })
@@ -98,4 +104,3 @@ export function verifyCertificate(cert: CommitCertificate, chainId: string, heig
 export function validatorIndexOf(validators: ValidatorSet, publicKey: Uint8Array): number {
   return validators.validators.findIndex((v) => equalBytes(publicKeyToBytes(v.publicKey), publicKey))
 }
-

@@ -82,4 +82,3 @@ export function decodeHeader(bytes: Uint8Array): BlockHeader {
 export function headerHash(h: BlockHeader): Uint8Array {
   return sha256(encodeHeader(h))
 }
-

@@ -14,7 +14,10 @@ export class Reader {
   constructor(readonly buf: Uint8Array) {}
 
   fail(reason: string): never {
-    throw new TrellisError<LedgerErrorType>({ code: 'ENCODING_INVALID', reason, offset: this.pos }, `invalid encoding at byte ${this.pos}: ${reason}`)
+    throw new TrellisError<LedgerErrorType>(
+      { code: 'ENCODING_INVALID', reason, offset: this.pos },
+      `invalid encoding at byte ${this.pos}: ${reason}`,
+    )
   }
 
   get remaining(): number {

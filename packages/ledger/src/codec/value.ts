@@ -1,4 +1,4 @@
-import { TrellisError, base64ToBytes, bytesToBase64, compareBytes, utf8ToBytes } from '@trellis/utils'
+import { base64ToBytes, bytesToBase64, compareBytes, TrellisError, utf8ToBytes } from '@trellis/utils'
 import type { LedgerErrorType } from '../errors.js'
 import { Reader } from './reader.js'
 import { Writer } from './writer.js'

@@ -1,14 +1,14 @@
-import { TrellisError, base64ToBytes, bytesToBase64, bytesToHex, equalBytes, hexToBytes } from '@trellis/utils'
+import { base64ToBytes, bytesToHex, equalBytes, hexToBytes, TrellisError } from '@trellis/utils'
 import { type CommitCertificate, decodeCertificate, verifyCertificate } from '../block/certificate.js'
 import { type BlockHeader, decodeHeader, headerHash } from '../block/header.js'
-import { type Value, decodeValue } from '../codec/value.js'
+import { decodeValue, type Value } from '../codec/value.js'
 import type { LedgerErrorType } from '../errors.js'
 import { type ValidatorSet, validatorSetHash } from '../genesis/genesis.js'
 import { type MerkleProof, verifyMerkleProof } from '../merkle/index.js'
-import { type Receipt, decodeReceipt } from '../receipt/receipt.js'
+import { decodeReceipt, type Receipt } from '../receipt/receipt.js'
 import { stateKey, stateKeyHash, stateValueHash } from '../state/keys.js'
 import { type StateProofJSON, stateProofFromJSON, verifyStateProof } from '../stateTree/index.js'
-import { type SignedTx, decodeSignedTx } from '../tx/tx.js'
+import { decodeSignedTx, type SignedTx } from '../tx/tx.js'
 
 /** How a verifier knows which headers to believe. */
 export type TrustAnchor =
@@ -59,7 +59,11 @@ function field<T>(what: string, f: () => T): T {
     return f()
   } catch (cause) {
     if (cause instanceof TrellisError && (cause.code === 'PROOF_INVALID' || cause.code === 'CERT_INVALID')) throw cause
-    throw new TrellisError<LedgerErrorType>({ code: 'PROOF_INVALID', reason: `malformed ${what}` }, `proof does not verify: malformed ${what}`, { cause })
+    throw new TrellisError<LedgerErrorType>(
+      { code: 'PROOF_INVALID', reason: `malformed ${what}` },
+      `proof does not verify: malformed ${what}`,
+      { cause },
+    )
   }
 }
 
@@ -156,4 +160,3 @@ export function verifyStateValueProof(p: StateValueProofJSON, trust: TrustAnchor
   }
   return { contract: p.contract, key: p.key, value, header, blockHash }
 }
-

@@ -1,6 +1,6 @@
 import { sha256 } from '@trellis/crypto'
 import { Reader } from '../codec/reader.js'
-import { type Value, readValueFrom, writeValueTo } from '../codec/value.js'
+import { readValueFrom, type Value, writeValueTo } from '../codec/value.js'
 import { Writer } from '../codec/writer.js'
 import { PROTOCOL } from '../constants.js'
 

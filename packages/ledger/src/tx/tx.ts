@@ -1,7 +1,7 @@
 import { type PrivateKey, type PublicKey, publicKeyFromBytes, publicKeyFromPrivate, publicKeyToBytes, sha256, sign } from '@trellis/crypto'
-import { TrellisError, concatBytes, equalBytes } from '@trellis/utils'
+import { concatBytes, equalBytes, TrellisError } from '@trellis/utils'
 import { Reader } from '../codec/reader.js'
-import { type Value, readValueFrom, writeValueTo } from '../codec/value.js'
+import { readValueFrom, type Value, writeValueTo } from '../codec/value.js'
 import { Writer } from '../codec/writer.js'
 import { DOMAIN, PROTOCOL } from '../constants.js'
 import type { LedgerErrorType } from '../errors.js'
@@ -85,7 +85,10 @@ export function createSignedTx(body: TxBody, signature: Uint8Array): SignedTx {
 export function signTx(body: TxBody, privateKey: PrivateKey): SignedTx {
   const pub = publicKeyFromPrivate(privateKey)
   if (!equalBytes(publicKeyToBytes(pub), publicKeyToBytes(body.signer))) {
-    throw new TrellisError<LedgerErrorType>({ code: 'TX_INVALID_FIELD', field: 'signer', reason: 'not the public key of the signing key' }, 'signer does not match the signing key')
+    throw new TrellisError<LedgerErrorType>(
+      { code: 'TX_INVALID_FIELD', field: 'signer', reason: 'not the public key of the signing key' },
+      'signer does not match the signing key',
+    )
   }
   const bodyBytes = encodeTxBody(body)
   return createSignedTx(body, sign(privateKey, txSignBytes(bodyBytes)))
@@ -112,7 +115,9 @@ export function decodeSignedTx(bytes: Uint8Array): SignedTx {
     return { body, signature, id: txId(bodyBytes), bodyBytes, bytes: bytes.slice() }
   } catch (err) {
     if (err instanceof TrellisError && err.code === 'ENCODING_INVALID') {
-      throw new TrellisError<LedgerErrorType>({ code: 'TX_MALFORMED', reason: err.message }, `malformed transaction: ${err.message}`, { cause: err })
+      throw new TrellisError<LedgerErrorType>({ code: 'TX_MALFORMED', reason: err.message }, `malformed transaction: ${err.message}`, {
+        cause: err,
+      })
     }
     throw err
   }

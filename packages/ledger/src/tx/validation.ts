@@ -3,7 +3,7 @@ import { TrellisError } from '@trellis/utils'
 import { CHAIN_ID_RE, METHOD_RE, NAME_RE, PROTOCOL } from '../constants.js'
 import type { LedgerErrorType } from '../errors.js'
 import type { ChainParams } from '../genesis/genesis.js'
-import { type SignedTx, decodeSignedTx, txSignBytes } from './tx.js'
+import { decodeSignedTx, type SignedTx, txSignBytes } from './tx.js'
 
 function fail(type: LedgerErrorType, message: string): never {
   throw new TrellisError<LedgerErrorType>(type, message)
@@ -16,17 +16,25 @@ function fail(type: LedgerErrorType, message: string): never {
  */
 export function validateTxStatic(tx: SignedTx, chainId: string, params: ChainParams, now: number): void {
   if (tx.bytes.length > params.maxTxBytes) {
-    fail({ code: 'TX_TOO_LARGE', size: tx.bytes.length, max: params.maxTxBytes }, `transaction is ${tx.bytes.length} bytes, above the ${params.maxTxBytes}-byte limit`)
+    fail(
+      { code: 'TX_TOO_LARGE', size: tx.bytes.length, max: params.maxTxBytes },
+      `transaction is ${tx.bytes.length} bytes, above the ${params.maxTxBytes}-byte limit`,
+    )
   }
   const { body } = tx
-  if (body.chainId !== chainId) fail({ code: 'TX_WRONG_CHAIN', expected: chainId, got: body.chainId }, `transaction is for chain "${body.chainId}", this is "${chainId}"`)
+  if (body.chainId !== chainId)
+    fail(
+      { code: 'TX_WRONG_CHAIN', expected: chainId, got: body.chainId },
+      `transaction is for chain "${body.chainId}", this is "${chainId}"`,
+    )
   if (!NAME_RE.test(body.contract) || body.contract.length > PROTOCOL.maxNameLength) {
     fail({ code: 'TX_INVALID_FIELD', field: 'contract', reason: 'must match [a-z][a-z0-9_-]*' }, `invalid contract name "${body.contract}"`)
   }
   if (!METHOD_RE.test(body.method) || body.method.length > PROTOCOL.maxNameLength) {
     fail({ code: 'TX_INVALID_FIELD', field: 'method', reason: 'must be an identifier' }, `invalid method name "${body.method}"`)
   }
-  if (body.expiresAt <= now) fail({ code: 'TX_EXPIRED', expiresAt: body.expiresAt, now }, `transaction expired at ${body.expiresAt} (now ${now})`)
+  if (body.expiresAt <= now)
+    fail({ code: 'TX_EXPIRED', expiresAt: body.expiresAt, now }, `transaction expired at ${body.expiresAt} (now ${now})`)
   const maxExpiresAt = now + params.maxTxTtlMs
   if (body.expiresAt > maxExpiresAt) {
     fail(
@@ -55,7 +63,10 @@ export function verifyTxSignature(tx: SignedTx): void {
  */
 export function decodeAndValidateTx(bytes: Uint8Array, chainId: string, params: ChainParams, now: number): SignedTx {
   if (bytes.length > params.maxTxBytes) {
-    fail({ code: 'TX_TOO_LARGE', size: bytes.length, max: params.maxTxBytes }, `transaction is ${bytes.length} bytes, above the ${params.maxTxBytes}-byte limit`)
+    fail(
+      { code: 'TX_TOO_LARGE', size: bytes.length, max: params.maxTxBytes },
+      `transaction is ${bytes.length} bytes, above the ${params.maxTxBytes}-byte limit`,
+    )
   }
   const tx = decodeSignedTx(bytes)
   validateTxStatic(tx, chainId, params, now)

@@ -1,11 +1,9 @@
 import type { ServerResponse } from 'node:http'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import { type RouteDef, httpStatusOf, routes } from '@trellis/api'
+import { httpStatusOf, type RouteDef, routes } from '@trellis/api'
 import { publicKeyToString } from '@trellis/crypto'
 import {
-  type StateValueProofJSON,
-  type TxProofJSON,
   certificateToJSON,
   decodeValue,
   encodeCertificate,
@@ -14,18 +12,20 @@ import {
   merkleProof,
   merkleProofToJSON,
   receiptToJSON,
+  type StateValueProofJSON,
   stateKey,
   stateKeyHash,
   stateProofToJSON,
+  type TxProofJSON,
   txToJSON,
   valueFromJSON,
   valueToJSON,
 } from '@trellis/ledger'
-import { TrellisError, base64ToBytes, bytesToBase64, bytesToHex, hexToBytes } from '@trellis/utils'
+import { base64ToBytes, bytesToBase64, bytesToHex, hexToBytes, TrellisError } from '@trellis/utils'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import type { NodeErrorType } from '../errors.js'
-import { type CommitNotice, type TrellisNode, asTrellisError } from '../node.js'
+import { asTrellisError, type CommitNotice, type TrellisNode } from '../node.js'
 import { serveEventStream } from './sse.js'
 
 export const NODE_VERSION = '0.1.0'
@@ -93,7 +93,11 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
   app.setSerializerCompiler(() => (data) => JSON.stringify(data))
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Trellis node API', version: NODE_VERSION, description: 'Errors: `{ code, message, details? }`; codes in docs/errors.md.' },
+      info: {
+        title: 'Trellis node API',
+        version: NODE_VERSION,
+        description: 'Errors: `{ code, message, details? }`; codes in docs/errors.md.',
+      },
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
@@ -104,8 +108,10 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
   app.setErrorHandler((err: unknown, req, reply) => {
     const e = err as { code?: string; statusCode?: number; message?: string }
     if (err instanceof TrellisError) return sendError(reply, err)
-    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ code: 'REQUEST_TOO_LARGE', message: 'request body is too large' })
-    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send application/json' })
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return reply.code(413).send({ code: 'REQUEST_TOO_LARGE', message: 'request body is too large' })
+    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return reply.code(415).send({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send application/json' })
     if (err instanceof SyntaxError || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
       return reply.code(400).send({ code: 'REQUEST_MALFORMED_JSON', message: 'request body is not valid JSON' })
     }
@@ -115,7 +121,8 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     node.logger.error({ err, url: req.url }, 'request failed')
     return reply.code(500).send({ code: 'INTERNAL', message: 'internal error' })
   })
-  app.addHook('onClose', async () => {
+  // Event streams never end by themselves; end them first so closing the server cannot hang.
+  app.addHook('preClose', async () => {
     for (const s of streams) s.end()
   })
 
@@ -148,7 +155,11 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
       latestBlockTime: head.timestamp,
       stateRoot: bytesToHex(head.stateRoot),
       genesisHash: bytesToHex(chain.genesisHash),
-      validators: chain.genesis.validators.validators.map((v) => ({ name: v.name, publicKey: publicKeyToString(v.publicKey), power: v.power })),
+      validators: chain.genesis.validators.validators.map((v) => ({
+        name: v.name,
+        publicKey: publicKeyToString(v.publicKey),
+        power: v.power,
+      })),
       mempool: { txs: node.mempool.size, bytes: node.mempool.bytes },
       contracts: node.executor.contracts().map((c) => c.name),
     }
@@ -193,7 +204,10 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
         for (const p of pending) p.w.cancel()
         return sendError(
           reply,
-          new TrellisError({ code: 'WAIT_TIMEOUT', ids: pending.map((p) => out[p.i]?.id) }, `accepted but not committed within ${timeoutMs} ms`),
+          new TrellisError(
+            { code: 'WAIT_TIMEOUT', ids: pending.map((p) => out[p.i]?.id) },
+            `accepted but not committed within ${timeoutMs} ms`,
+          ),
         )
       }
       ;(outcome as CommitNotice[]).forEach((n, k) => {
@@ -211,7 +225,8 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     const block = chain.getBlock(loc.height)
     const receipts = chain.getReceipts(loc.height)
     const cert = chain.getCertificate(loc.height)
-    if (block === undefined || receipts === undefined || cert === undefined) throw new TrellisError({ code: 'INTERNAL' }, 'block data missing')
+    if (block === undefined || receipts === undefined || cert === undefined)
+      throw new TrellisError({ code: 'INTERNAL' }, 'block data missing')
     const tx = block.txs[loc.index]
     const receipt = receipts.receipts[loc.index]
     if (tx === undefined || receipt === undefined) throw new TrellisError({ code: 'INTERNAL' }, 'tx index out of range')
@@ -221,7 +236,12 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
       index: loc.index,
       tx: bytesToBase64(tx.bytes),
       receipt: bytesToBase64(receipts.bytes[loc.index] as Uint8Array),
-      txProof: merkleProofToJSON(merkleProof(block.txs.map((t) => t.bytes), loc.index)),
+      txProof: merkleProofToJSON(
+        merkleProof(
+          block.txs.map((t) => t.bytes),
+          loc.index,
+        ),
+      ),
       receiptProof: merkleProofToJSON(merkleProof(receipts.bytes, loc.index)),
       header: bytesToBase64(encodeHeader(block.header)),
       certificate: bytesToBase64(encodeCertificate(cert)),
@@ -250,7 +270,10 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     const head = chain.head.height
     const height = (query.height as number | undefined) ?? head
     if (height > head || height < 1) {
-      throw notFound({ code: 'HEIGHT_NOT_AVAILABLE', height, head }, head === 0 ? 'no block has been committed yet' : `height ${height} is not in 1..${head}`)
+      throw notFound(
+        { code: 'HEIGHT_NOT_AVAILABLE', height, head },
+        head === 0 ? 'no block has been committed yet' : `height ${height} is not in 1..${head}`,
+      )
     }
     const sk = stateKey(contract, key)
     const entry = await chain.getValueAt(sk, height)
@@ -268,7 +291,14 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
       header: bytesToBase64(encodeHeader(block.header)),
       certificate: bytesToBase64(encodeCertificate(cert)),
     }
-    return { contract, key, height, exists: valueBytes !== null, value: valueBytes === null ? null : valueToJSON(decodeValue(valueBytes)), proof }
+    return {
+      contract,
+      key,
+      height,
+      exists: valueBytes !== null,
+      value: valueBytes === null ? null : valueToJSON(decodeValue(valueBytes)),
+      proof,
+    }
   })
 
   on('getStateHistory', async ({ params, query }) => {
@@ -304,14 +334,23 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     return { height: head.height, result: valueToJSON(result) }
   })
 
-  on('streamEvents', async ({ query }, _req, reply) => {
+  on('streamEvents', async ({ query }, req, reply) => {
+    // Browsers' EventSource reconnects with Last-Event-ID: `height` (a block) or `height-tx-event`.
+    const lastId = /^([0-9]{1,15})(?:-([0-9]{1,9})-([0-9]{1,9}))?$/.exec(String(req.headers['last-event-id'] ?? ''))
+    const after =
+      query.fromHeight !== undefined || lastId === null
+        ? undefined
+        : lastId[2] === undefined
+          ? { height: Number(lastId[1]), txIndex: Number.MAX_SAFE_INTEGER, eventIndex: Number.MAX_SAFE_INTEGER }
+          : { height: Number(lastId[1]), txIndex: Number(lastId[2]), eventIndex: Number(lastId[3]) }
     reply.hijack()
     await serveEventStream(
       reply.raw,
       chain,
       node.bus,
       {
-        fromHeight: query.fromHeight as number | undefined,
+        after,
+        fromHeight: (query.fromHeight as number | undefined) ?? (after === undefined ? undefined : after.height),
         contract: query.contract as string | undefined,
         name: query.name as string | undefined,
         blocks: query.blocks !== 'false',

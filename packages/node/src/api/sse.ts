@@ -8,6 +8,8 @@ import type { CommittedBlock } from '../producer/blockProducer.js'
 
 export interface StreamFilter {
   readonly fromHeight: number | undefined
+  /** Resume point from Last-Event-ID: messages at or before it are not sent again. */
+  readonly after: { readonly height: number; readonly txIndex: number; readonly eventIndex: number } | undefined
   readonly contract: string | undefined
   readonly name: string | undefined
   readonly blocks: boolean
@@ -21,8 +23,17 @@ const HEARTBEAT_MS = 15_000
 function formatBlock(b: CommittedBlock, f: StreamFilter): string {
   let out = ''
   const height = b.block.header.height
-  if (f.blocks) {
-    const msg: BlockMessage = { height, hash: bytesToHex(b.hash), timestamp: b.block.header.timestamp, txIds: b.block.txs.map((t) => bytesToHex(t.id)) }
+  const a = f.after
+  const seen = (txIndex: number, eventIndex: number) =>
+    a !== undefined && height === a.height && (txIndex < a.txIndex || (txIndex === a.txIndex && eventIndex <= a.eventIndex))
+  // The block message precedes its events, so any resume point inside block h has already seen it.
+  if (f.blocks && !(a !== undefined && height <= a.height)) {
+    const msg: BlockMessage = {
+      height,
+      hash: bytesToHex(b.hash),
+      timestamp: b.block.header.timestamp,
+      txIds: b.block.txs.map((t) => bytesToHex(t.id)),
+    }
     out += `event: block\nid: ${height}\ndata: ${JSON.stringify(msg)}\n\n`
   }
   if (f.events) {
@@ -30,6 +41,7 @@ function formatBlock(b: CommittedBlock, f: StreamFilter): string {
       r.events.forEach((e, eventIndex) => {
         if (f.contract !== undefined && e.contract !== f.contract) return
         if (f.name !== undefined && e.name !== f.name) return
+        if (seen(txIndex, eventIndex) || (a !== undefined && height < a.height)) return
         const msg: EventMessage = {
           height,
           txIndex,
@@ -58,8 +70,19 @@ function committedFromStore(chain: ChainStore, height: number): CommittedBlock |
  * Serves one SSE connection: replays committed blocks from `fromHeight`, then streams new ones with
  * no gap and no duplicate (live blocks are buffered while the replay runs).
  */
-export async function serveEventStream(res: ServerResponse, chain: ChainStore, bus: CommitBus, f: StreamFilter, streams: Set<ServerResponse>): Promise<void> {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+export async function serveEventStream(
+  res: ServerResponse,
+  chain: ChainStore,
+  bus: CommitBus,
+  f: StreamFilter,
+  streams: Set<ServerResponse>,
+): Promise<void> {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  })
   res.write('retry: 1000\n\n')
   streams.add(res)
   let closed = false
@@ -89,6 +112,7 @@ export async function serveEventStream(res: ServerResponse, chain: ChainStore, b
       if (res.writableLength > 1024 * 1024) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve))
     }
   }
-  for (const b of buffered) if (b.block.header.height > replayTo && (f.fromHeight === undefined || b.block.header.height >= f.fromHeight)) send(formatBlock(b, f))
+  for (const b of buffered)
+    if (b.block.header.height > replayTo && (f.fromHeight === undefined || b.block.header.height >= f.fromHeight)) send(formatBlock(b, f))
   replaying = false
 }

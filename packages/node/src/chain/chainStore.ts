@@ -2,30 +2,30 @@ import {
   type Block,
   type BlockHeader,
   type CommitCertificate,
-  type Genesis,
-  Reader,
-  type Receipt,
-  StateTree,
-  Writer,
   decodeBlock,
   decodeCertificate,
   encodeBlock,
   encodeCertificate,
+  type Genesis,
   genesisHash,
   headerHash,
+  Reader,
+  type Receipt,
   readReceipt,
+  StateTree,
+  Writer,
 } from '@trellis/ledger'
 import type { BatchOp, KVStore } from '@trellis/storage'
-import { TrellisError, bytesToHex, concatBytes, equalBytes } from '@trellis/utils'
+import { bytesToHex, concatBytes, equalBytes, TrellisError } from '@trellis/utils'
 import type { NodeErrorType } from '../errors.js'
 import {
-  META,
   blockHashKey,
   blockKey,
   certKey,
   historyKey,
   historyPrefix,
   latestKey,
+  META,
   readU32,
   readU64,
   receiptsKey,
@@ -144,7 +144,13 @@ export class ChainStore {
         'the data directory holds a different chain than this genesis',
       )
     }
-    const cs = new ChainStore(store, genesis, gHash, { height: 0, hash: gHash, header: undefined, stateRoot: new Uint8Array(32), timestamp: genesis.genesisTime })
+    const cs = new ChainStore(store, genesis, gHash, {
+      height: 0,
+      hash: gHash,
+      header: undefined,
+      stateRoot: new Uint8Array(32),
+      timestamp: genesis.genesisTime,
+    })
     cs._head = cs.loadHead()
     return cs
   }
@@ -220,7 +226,12 @@ export class ChainStore {
   /** The value a state key had at `height` (after that block), or null when absent. */
   async getValueAt(stateKey: Uint8Array, height: number): Promise<HistoryEntry | undefined> {
     const prefix = historyPrefix(stateKey)
-    for await (const [k, v] of this.store.iterate({ gte: prefix, lte: historyKey(stateKey, height, 0xffffffff), reverse: true, limit: 1 })) {
+    for await (const [k, v] of this.store.iterate({
+      gte: prefix,
+      lte: historyKey(stateKey, height, 0xffffffff),
+      reverse: true,
+      limit: 1,
+    })) {
       return decodeHistory(k, v, prefix.length)
     }
     return undefined
@@ -230,7 +241,10 @@ export class ChainStore {
   async history(stateKey: Uint8Array, limit: number, before?: { height: number; txIndex: number }): Promise<HistoryEntry[]> {
     const prefix = historyPrefix(stateKey)
     const out: HistoryEntry[] = []
-    const range = before === undefined ? { gte: prefix, lt: concatBytes(prefix, u64(Number.MAX_SAFE_INTEGER)) } : { gte: prefix, lt: historyKey(stateKey, before.height, before.txIndex) }
+    const range =
+      before === undefined
+        ? { gte: prefix, lt: concatBytes(prefix, u64(Number.MAX_SAFE_INTEGER)) }
+        : { gte: prefix, lt: historyKey(stateKey, before.height, before.txIndex) }
     for await (const [k, v] of this.store.iterate({ ...range, reverse: true, limit })) out.push(decodeHistory(k, v, prefix.length))
     return out
   }

@@ -1,18 +1,18 @@
 import { publicKeyToString } from '@trellis/crypto'
 import {
   type ContractEvent,
+  decodeValue,
+  encodedValueLength,
+  encodeValue,
   type Receipt,
   ReceiptStatus,
   type SignedTx,
+  stateKey,
   type Value,
   Writer,
-  decodeValue,
-  encodeValue,
-  encodedValueLength,
-  stateKey,
   writeReceipt,
 } from '@trellis/ledger'
-import { TrellisError, bytesToHex } from '@trellis/utils'
+import { bytesToHex, TrellisError } from '@trellis/utils'
 import type { StateWrite } from '../chain/chainStore.js'
 import type { NodeErrorType } from '../errors.js'
 import {
@@ -20,12 +20,15 @@ import {
   type BlockInput,
   type Contract,
   type ContractContext,
-  type ContractInfo,
   ContractError,
+  type ContractInfo,
   type ContractMethod,
   type Executor,
   type StateReader,
 } from './types.js'
+
+// Receipts are encoded one at a time; one growing scratch buffer avoids a new one per tx.
+const receiptWriter = new Writer(1024)
 
 /** Deterministic cost schedule (work units). Counts operations and bytes, never time. */
 export const COST = { base: 1000, read: 100, write: 200, perByte: 1, event: 100 } as const
@@ -58,7 +61,8 @@ class TxState {
   }
 
   write(sk: Uint8Array, value: Uint8Array | null): void {
-    if (this.writes.size >= TX_LIMITS.maxWrites) throw new ContractLimitError('TX_TOO_MANY_WRITES', `a tx may write at most ${TX_LIMITS.maxWrites} keys`)
+    if (this.writes.size >= TX_LIMITS.maxWrites)
+      throw new ContractLimitError('TX_TOO_MANY_WRITES', `a tx may write at most ${TX_LIMITS.maxWrites} keys`)
     if (value !== null && value.length > TX_LIMITS.maxValueBytes) {
       throw new ContractLimitError('VALUE_TOO_LARGE', `a state value may be at most ${TX_LIMITS.maxValueBytes} bytes`)
     }
@@ -105,7 +109,10 @@ export class BuiltinExecutor implements Executor {
     if (c === undefined) fail({ code: 'CONTRACT_NOT_FOUND', contract }, `no contract named "${contract}"`)
     const m = Object.hasOwn(c.methods, method) ? c.methods[method] : undefined
     if (m === undefined || m.kind !== kind) {
-      fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no ${kind === 'call' ? 'callable' : 'query'} method "${method}"`)
+      fail(
+        { code: 'METHOD_NOT_FOUND', contract, method },
+        `contract "${contract}" has no ${kind === 'call' ? 'callable' : 'query'} method "${method}"`,
+      )
     }
     return m
   }
@@ -114,7 +121,8 @@ export class BuiltinExecutor implements Executor {
     const { contract, method, args } = tx.body
     const m = this.method(contract, method, 'call')
     const reason = m.validate(args)
-    if (reason !== undefined) fail({ code: 'ARGS_INVALID', contract, method, reason }, `invalid arguments for ${contract}.${method}: ${reason}`)
+    if (reason !== undefined)
+      fail({ code: 'ARGS_INVALID', contract, method, reason }, `invalid arguments for ${contract}.${method}: ${reason}`)
   }
 
   executeBlock(input: BlockInput, committed: StateReader): BlockExecution {
@@ -133,7 +141,7 @@ export class BuiltinExecutor implements Executor {
         }
       }
       receipts.push(receipt)
-      receiptBytes.push(writeReceipt(new Writer(128), receipt).finish())
+      receiptBytes.push(writeReceipt(receiptWriter.reset(), receipt).finish())
     })
     return { receipts, receiptBytes, writes }
   }
@@ -145,7 +153,14 @@ export class BuiltinExecutor implements Executor {
       m = this.method(contract, method, 'call')
     } catch (err) {
       const e = err as TrellisError
-      return receiptOf(tx, { status: ReceiptStatus.Failed, errorCode: e.code, errorMessage: e.message, returnValue: null, events: [], cost: state.cost })
+      return receiptOf(tx, {
+        status: ReceiptStatus.Failed,
+        errorCode: e.code,
+        errorMessage: e.message,
+        returnValue: null,
+        events: [],
+        cost: state.cost,
+      })
     }
     const ctx = this.context(contract, tx, state, block)
     try {
@@ -155,20 +170,37 @@ export class BuiltinExecutor implements Executor {
       if (encodedValueLength(returnValue) > TX_LIMITS.maxReturnBytes) {
         throw new ContractLimitError('RETURN_TOO_LARGE', `a return value may be at most ${TX_LIMITS.maxReturnBytes} bytes`)
       }
-      return receiptOf(tx, { status: ReceiptStatus.Ok, errorCode: '', errorMessage: '', returnValue, events: state.events, cost: state.cost })
+      return receiptOf(tx, {
+        status: ReceiptStatus.Ok,
+        errorCode: '',
+        errorMessage: '',
+        returnValue,
+        events: state.events,
+        cost: state.cost,
+      })
     } catch (err) {
       // Business failures carry their own code; anything else is a contract bug, reported the same
       // way on every validator because execution is deterministic.
       const code = err instanceof TrellisError ? err.code : 'EXECUTION_FAILED'
       const message = err instanceof Error ? err.message : 'contract failed'
-      return receiptOf(tx, { status: ReceiptStatus.Failed, errorCode: code, errorMessage: message, returnValue: null, events: [], cost: state.cost })
+      return receiptOf(tx, {
+        status: ReceiptStatus.Failed,
+        errorCode: code,
+        errorMessage: message,
+        returnValue: null,
+        events: [],
+        cost: state.cost,
+      })
     }
   }
 
   private context(contract: string, tx: SignedTx | undefined, state: TxState, block: ContractContext['block']): ContractContext {
     return {
       contract,
-      tx: tx === undefined ? { id: new Uint8Array(32), idHex: '', signer: { alg: 'p256', bytes: new Uint8Array(33) }, signerId: '' } : txInfo(tx),
+      tx:
+        tx === undefined
+          ? { id: new Uint8Array(32), idHex: '', signer: { alg: 'p256', bytes: new Uint8Array(33) }, signerId: '' }
+          : txInfo(tx),
       block,
       get: (key) => {
         const raw = state.read(stateKey(contract, key))
@@ -177,7 +209,8 @@ export class BuiltinExecutor implements Executor {
       put: (key, value) => state.write(stateKey(contract, key), encodeValue(value)),
       delete: (key) => state.write(stateKey(contract, key), null),
       emit: (name, data) => {
-        if (state.events.length >= TX_LIMITS.maxEvents) throw new ContractLimitError('TX_TOO_MANY_EVENTS', `a tx may emit at most ${TX_LIMITS.maxEvents} events`)
+        if (state.events.length >= TX_LIMITS.maxEvents)
+          throw new ContractLimitError('TX_TOO_MANY_EVENTS', `a tx may emit at most ${TX_LIMITS.maxEvents} events`)
         state.cost += COST.event + encodedValueLength(data) * COST.perByte
         state.events.push({ contract, name, data })
       },
@@ -187,7 +220,8 @@ export class BuiltinExecutor implements Executor {
   query(contract: string, method: string, args: Value, committed: StateReader, block: ContractContext['block']): Value {
     const m = this.method(contract, method, 'query')
     const reason = m.validate(args)
-    if (reason !== undefined) fail({ code: 'ARGS_INVALID', contract, method, reason }, `invalid arguments for ${contract}.${method}: ${reason}`)
+    if (reason !== undefined)
+      fail({ code: 'ARGS_INVALID', contract, method, reason }, `invalid arguments for ${contract}.${method}: ${reason}`)
     const state = new TxState(new Map(), committed)
     const ctx = this.context(contract, undefined, state, block)
     const readOnly: ContractContext = {

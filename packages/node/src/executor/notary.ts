@@ -1,4 +1,4 @@
-import { type Value, isValueMap } from '@trellis/ledger'
+import { isValueMap, type Value } from '@trellis/ledger'
 import { type Contract, ContractError } from './types.js'
 
 // Evidence notarisation (存证): anyone may record the hash of a document once, with metadata; the

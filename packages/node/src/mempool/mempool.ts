@@ -1,5 +1,5 @@
 import type { SignedTx } from '@trellis/ledger'
-import { TrellisError, bytesToHex } from '@trellis/utils'
+import { bytesToHex, TrellisError } from '@trellis/utils'
 import type { NodeErrorType } from '../errors.js'
 
 export interface MempoolOptions {
@@ -58,7 +58,10 @@ export class Mempool {
       throw new TrellisError<NodeErrorType>({ code: 'TX_DUPLICATE', id }, `transaction ${id} is already pending`)
     }
     if (this.entries.size >= this.options.maxTxs || this._bytes + tx.bytes.length > this.options.maxBytes) {
-      throw new TrellisError<NodeErrorType>({ code: 'MEMPOOL_FULL', txs: this.entries.size, bytes: this._bytes }, 'the mempool is full; retry later')
+      throw new TrellisError<NodeErrorType>(
+        { code: 'MEMPOOL_FULL', txs: this.entries.size, bytes: this._bytes },
+        'the mempool is full; retry later',
+      )
     }
     const sender = idKey(tx.body.signer.bytes)
     let q = this.bySender.get(sender)

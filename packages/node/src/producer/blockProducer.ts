@@ -4,14 +4,14 @@ import {
   type BlockHeader,
   type ChainParams,
   type CommitCertificate,
-  type Receipt,
-  type SignedTx,
-  type ValidatorSet,
-  VoteType,
   headerHash,
   merkleRoot,
+  type Receipt,
+  type SignedTx,
   stateKeyHash,
   stateValueHash,
+  type ValidatorSet,
+  VoteType,
   validatorSetHash,
   voteSignBytes,
 } from '@trellis/ledger'
@@ -168,15 +168,26 @@ export class BlockProducer {
     }
     const hash = headerHash(header)
     const signature = sign(this.m.validatorKey, voteSignBytes({ type: VoteType.Precommit, chainId, height, round: 0, blockHash: hash }))
-    const certificate: CommitCertificate = { height, round: 0, blockHash: hash, signatures: [{ validatorIndex: this.m.validatorIndex, signature }] }
+    const certificate: CommitCertificate = {
+      height,
+      round: 0,
+      blockHash: hash,
+      signatures: [{ validatorIndex: this.m.validatorIndex, signature }],
+    }
     const block: Block = { header, txs }
     const executed = performance.now()
-    await chain.commit({ block, hash, certificate, receiptBytes: exec.receiptBytes, writes: exec.writes, treeWrites: tree.writes }, { sync: this.options.syncWrites })
+    await chain.commit(
+      { block, hash, certificate, receiptBytes: exec.receiptBytes, writes: exec.writes, treeWrites: tree.writes },
+      { sync: this.options.syncWrites },
+    )
     mempool.committed(reaped)
     const committed: CommittedBlock = { block, hash, certificate, receipts: exec.receipts }
     const done = performance.now()
     metrics?.blockCommitted(txs.length, (executed - started) / 1000, (done - executed) / 1000)
-    this.m.logger.debug({ height, txs: txs.length, execMs: Math.round(executed - started), commitMs: Math.round(done - executed) }, 'block committed')
+    this.m.logger.debug(
+      { height, txs: txs.length, execMs: Math.round(executed - started), commitMs: Math.round(done - executed) },
+      'block committed',
+    )
     this.m.onCommit(committed)
     return committed
   }

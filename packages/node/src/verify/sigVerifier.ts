@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads'
-import { type SignedTx, isTxSignatureValid } from '@trellis/ledger'
+import { isTxSignatureValid, type SignedTx } from '@trellis/ledger'
 
 export interface SigVerifierOptions {
   /** Worker threads; 0 verifies on the calling thread. */

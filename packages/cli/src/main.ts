@@ -118,7 +118,8 @@ export async function main(argv: string[]): Promise<void> {
     await createProgram().parseAsync(argv)
   } catch (err) {
     if (err instanceof TrellisError) {
-      process.stderr.write(`${style.err('error')} [${err.code}]: ${err.message}\n`)
+      const hint = err.code === 'SDK_NETWORK_ERROR' ? ' (is the node running? start one with: npm start, or trellis dev)' : ''
+      process.stderr.write(`${style.err('error')} [${err.code}]: ${err.message}${hint}\n`)
     } else {
       const e = err as { code?: string; message?: string }
       const msg = e.code === 'ECONNREFUSED' ? 'cannot reach the node; is it running? (trellis dev)' : (e.message ?? String(err))

@@ -193,9 +193,21 @@ export class TrellisNode {
       return false
     })
     const sigOk = await this.verifier.verify(unseen.map((c) => c.tx))
+    // A block may have committed (and left the mempool's in-flight set) during the await: check the
+    // ledger again so a tx id is still accepted once, ever.
+    const heightsNow = this.chain.committedHeights(unseen.map((c) => c.tx.id))
     let accepted = 0
     unseen.forEach((c, k) => {
       const id = bytesToHex(c.tx.id)
+      const h = heightsNow[k]
+      if (h !== undefined) {
+        results[c.i] = {
+          accepted: false,
+          id,
+          error: nodeError({ code: 'TX_ALREADY_COMMITTED', id, height: h }, `transaction ${id} was committed at height ${h}`),
+        }
+        return
+      }
       if (!sigOk[k]) {
         const signer = bytesToHex(c.tx.body.signer.bytes)
         results[c.i] = {

@@ -17,6 +17,8 @@ export interface NodeOptions {
   readonly maxBodyBytes: number
   /** Default and maximum wait for `wait=true` submissions. */
   readonly waitTimeoutMs: number
+  /** Origins allowed to call the API from browsers (`*` = any; empty = none). */
+  readonly corsOrigins: readonly string[]
 }
 
 export const defaultNodeOptions: Omit<NodeOptions, 'dataDir'> = {
@@ -29,4 +31,5 @@ export const defaultNodeOptions: Omit<NodeOptions, 'dataDir'> = {
   mempool: defaultMempoolOptions,
   maxBodyBytes: 32 * 1024 * 1024,
   waitTimeoutMs: 30_000,
+  corsOrigins: ['*'],
 }

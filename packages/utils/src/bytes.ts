@@ -3,6 +3,12 @@ import { TrellisError } from './errors.js'
 export type BytesErrorType = { code: 'BYTES_INVALID_HEX' } | { code: 'BYTES_INVALID_BASE64' }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+const HEX_VALUE = new Int8Array(128).fill(-1)
+for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i
+for (let i = 0; i < 6; i++) {
+  HEX_VALUE[97 + i] = 10 + i
+  HEX_VALUE[65 + i] = 10 + i
+}
 const HEX_RE = /^(?:[0-9a-fA-F]{2})*$/
 const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 const B64_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
@@ -22,10 +28,16 @@ export function bytesToHex(bytes: Uint8Array): string {
  * @throws TrellisError BYTES_INVALID_HEX when the string is not even-length hex.
  */
 export function hexToBytes(hex: string): Uint8Array {
-  const h = hex.startsWith('0x') ? hex.slice(2) : hex
-  if (!HEX_RE.test(h)) throw new TrellisError({ code: 'BYTES_INVALID_HEX' }, 'not a valid hex string')
-  const out = new Uint8Array(h.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(h.slice(i * 2, i * 2 + 2), 16)
+  const start = hex.startsWith('0x') ? 2 : 0
+  const len = hex.length - start
+  if (len % 2 !== 0) throw new TrellisError({ code: 'BYTES_INVALID_HEX' }, 'not a valid hex string')
+  const out = new Uint8Array(len / 2)
+  for (let i = 0; i < out.length; i++) {
+    const hi = HEX_VALUE[hex.charCodeAt(start + 2 * i)] ?? -1
+    const lo = HEX_VALUE[hex.charCodeAt(start + 2 * i + 1)] ?? -1
+    if (hi < 0 || lo < 0) throw new TrellisError({ code: 'BYTES_INVALID_HEX' }, 'not a valid hex string')
+    out[i] = (hi << 4) | lo
+  }
   return out
 }
 

@@ -1,5 +1,5 @@
 import { base64ToBytes, bytesToHex, equalBytes, hexToBytes, TrellisError } from '@trellis/utils'
-import { type CommitCertificate, decodeCertificate, verifyCertificate } from '../block/certificate.js'
+import { type CommitCertificate, decodeCertificate, encodeCertificate, verifyCertificate } from '../block/certificate.js'
 import { type BlockHeader, decodeHeader, headerHash } from '../block/header.js'
 import { decodeValue, type Value } from '../codec/value.js'
 import type { LedgerErrorType } from '../errors.js'
@@ -50,6 +50,9 @@ export interface StateValueProofJSON {
   certificate: string
 }
 
+const MAX_VERIFIED_HEADERS = 4096
+const verifiedHeaders = new WeakMap<ValidatorSet, Set<string>>()
+
 function invalid(reason: string): never {
   throw new TrellisError<LedgerErrorType>({ code: 'PROOF_INVALID', reason }, `proof does not verify: ${reason}`)
 }
@@ -91,8 +94,20 @@ export function verifyTrustedHeader(header: BlockHeader, certificate: CommitCert
     return hash
   }
   if (!equalBytes(header.validatorSetHash, validatorSetHash(trust.validators))) invalid('header names a different validator set')
+  // A light client keeps the headers it has already verified: many proofs share one header, and the
+  // certificate's signature checks are the expensive part. The cache is per validator-set object.
+  // Keyed by header AND certificate bytes, so a proof with an altered certificate is still checked.
   if (certificate === undefined) invalid('no commit certificate')
+  let verified = verifiedHeaders.get(trust.validators)
+  const id = bytesToHex(hash) + bytesToHex(encodeCertificate(certificate))
+  if (verified?.has(id) === true) return hash
   verifyCertificate(certificate, trust.chainId, header.height, hash, trust.validators)
+  if (verified === undefined) {
+    verified = new Set()
+    verifiedHeaders.set(trust.validators, verified)
+  }
+  if (verified.size >= MAX_VERIFIED_HEADERS) verified.clear()
+  verified.add(id)
   return hash
 }
 

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http'
+import cors from '@fastify/cors'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { httpStatusOf, type RouteDef, routes } from '@trellis/api'
@@ -91,6 +92,10 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
   // the JSON Schemas given to fastify only document the API.
   app.setValidatorCompiler(() => () => true)
   app.setSerializerCompiler(() => (data) => JSON.stringify(data))
+  // Browser apps (the SDK runs in browsers) call the API cross-origin.
+  await app.register(cors, {
+    origin: node.options.corsOrigins.length === 0 ? false : node.options.corsOrigins.includes('*') ? true : [...node.options.corsOrigins],
+  })
   await app.register(swagger, {
     openapi: {
       info: {

@@ -95,7 +95,8 @@ export async function serveEventStream(
   }
   const unsubscribe = bus.subscribe((b) => {
     if (replaying) buffered.push(b)
-    else send(formatBlock(b, f))
+    // fromHeight may lie above the head: blocks below it are not wanted, live or replayed.
+    else if (f.fromHeight === undefined || b.block.header.height >= f.fromHeight) send(formatBlock(b, f))
   })
   const heartbeat = setInterval(() => send(': keep-alive\n\n'), HEARTBEAT_MS)
   res.on('close', () => {

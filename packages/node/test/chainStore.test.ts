@@ -1,0 +1,292 @@
+import {
+  decodeValue,
+  emptyStateRoot,
+  encodeValue,
+  genesisHash,
+  headerHash,
+  merkleRoot,
+  type SignedTx,
+  StateTree,
+  stateKey,
+  stateKeyHash,
+  stateValueHash,
+  type Value,
+  verifyCertificate,
+  verifyStateProof,
+} from '@trellis/ledger'
+import { type BatchOp, createMemoryStore, type KVStore } from '@trellis/storage'
+import { bytesToHex, TrellisError } from '@trellis/utils'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  buildCommit,
+  callTx,
+  docHash,
+  executeAndCommit,
+  GENESIS_TIME,
+  kvContract,
+  makeGenesis,
+  recordTx,
+  replayBlock,
+  testKey,
+} from '../../../test/support/fixtures.js'
+import { blockKey } from '../src/chain/layout.js'
+import { BuiltinExecutor, ChainStore, type HistoryEntry, notaryContract } from '../src/index.js'
+
+const validator = testKey(0)
+const alice = testKey(1)
+const genesis = makeGenesis(validator)
+const EXP = GENESIS_TIME + 3_600_000
+const newExecutor = () => new BuiltinExecutor([notaryContract, kvContract])
+
+let nonce = 0
+const kvSet = (key: string, value: Value) =>
+  callTx(alice, { key, value }, { contract: 'kv', method: 'set', expiresAt: EXP, nonce: nonce++ })
+const kvDel = (key: string) => callTx(alice, { key }, { contract: 'kv', method: 'del', expiresAt: EXP, nonce: nonce++ })
+
+async function dump(store: KVStore): Promise<string[]> {
+  const out: string[] = []
+  for await (const [k, v] of store.iterate()) out.push(`${bytesToHex(k)}=${bytesToHex(v)}`)
+  return out
+}
+
+async function errorCode(p: Promise<unknown>): Promise<string> {
+  try {
+    await p
+  } catch (err) {
+    if (err instanceof TrellisError) return err.code
+    throw err
+  }
+  return 'NO_ERROR'
+}
+
+/** A real memory store whose next `write` fails: the fault a full disk or an I/O error causes. */
+function faultyStore(): { store: KVStore; failNextWrite: () => void } {
+  const inner = createMemoryStore()
+  let fail = false
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'write') {
+        return async (ops: readonly BatchOp[], o?: { sync?: boolean }) => {
+          if (fail) {
+            fail = false
+            throw new TrellisError({ code: 'STORAGE_WRITE_FAILED' }, 'injected write failure')
+          }
+          return target.write(ops, o)
+        }
+      }
+      const v = Reflect.get(target, prop, receiver)
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+  return { store, failNextWrite: () => (fail = true) }
+}
+
+describe('ChainStore open', () => {
+  it('initialises an empty store at the genesis and reopens to the same head', async () => {
+    const store = createMemoryStore()
+    const chain = await ChainStore.open(store, genesis)
+    expect(chain.head).toMatchObject({ height: 0, header: undefined, timestamp: GENESIS_TIME })
+    expect(chain.head.hash).toEqual(genesisHash(genesis))
+    expect(chain.head.stateRoot).toEqual(emptyStateRoot())
+    await executeAndCommit(chain, newExecutor(), validator, GENESIS_TIME + 1, [kvSet('a', 1)])
+    const again = await ChainStore.open(store, genesis)
+    expect(again.head).toEqual(chain.head)
+    expect(again.getLatest(stateKey('kv', 'a'))).toEqual(encodeValue(1))
+  })
+
+  it('refuses a store of another chain (GENESIS_MISMATCH) and detects a missing head block (CHAIN_CORRUPT)', async () => {
+    const store = createMemoryStore()
+    const chain = await ChainStore.open(store, genesis)
+    expect(await errorCode(ChainStore.open(store, makeGenesis(validator, { chainId: 'other-chain' })))).toBe('GENESIS_MISMATCH')
+    await executeAndCommit(chain, newExecutor(), validator, GENESIS_TIME + 1, [kvSet('a', 1)])
+    await store.delete(blockKey(1))
+    expect(await errorCode(ChainStore.open(store, genesis))).toBe('CHAIN_CORRUPT')
+  })
+})
+
+describe('ChainStore commit', () => {
+  it('indexes everything a block commits and moves the head', async () => {
+    const chain = await ChainStore.open(createMemoryStore(), genesis)
+    const ex = newExecutor()
+    const txs = [
+      recordTx(alice, docHash('a'), { expiresAt: EXP, nonce: nonce++ }),
+      kvSet('x', 'y'),
+      recordTx(alice, docHash('a'), { expiresAt: EXP, nonce: nonce++ }),
+    ]
+    const { commit } = await executeAndCommit(chain, ex, validator, GENESIS_TIME + 5, txs)
+    const { header } = commit.block
+    expect(chain.head).toEqual({ height: 1, hash: commit.hash, header, stateRoot: header.stateRoot, timestamp: GENESIS_TIME + 5 })
+    expect(header.prevHash).toEqual(genesisHash(genesis))
+    expect(headerHash(header)).toEqual(commit.hash)
+    expect(chain.getBlock(1)).toEqual(commit.block)
+    expect(chain.getCertificate(1)).toEqual(commit.certificate)
+    verifyCertificate(chain.getCertificate(1)!, genesis.chainId, 1, commit.hash, genesis.validators)
+    const receipts = chain.getReceipts(1)!
+    expect(receipts.bytes).toEqual(commit.receiptBytes)
+    expect(merkleRoot(receipts.bytes)).toEqual(header.receiptRoot)
+    expect(receipts.receipts.map((r) => r.errorCode)).toEqual(['', '', 'NOTARY_ALREADY_RECORDED'])
+    expect(chain.heightOfHash(commit.hash)).toBe(1)
+    for (const [i, t] of txs.entries()) expect(chain.txLocation(t.id)).toEqual({ height: 1, index: i })
+    expect(chain.committedHeights([txs[1]!.id, new Uint8Array(32)])).toEqual([1, undefined])
+    expect(chain.getBlock(2)).toBeUndefined()
+    expect(chain.getReceipts(2)).toBeUndefined()
+  })
+
+  it('refuses a commit that is not on the head (CHAIN_CORRUPT) and writes nothing', async () => {
+    const store = createMemoryStore()
+    const chain = await ChainStore.open(store, genesis)
+    const ex = newExecutor()
+    const txs = [kvSet('a', 1)]
+    const exec = ex.executeBlock({ chainId: genesis.chainId, height: 1, timestamp: GENESIS_TIME + 1, txs }, chain)
+    const c = buildCommit(chain, validator, GENESIS_TIME + 1, txs, exec)
+    await chain.commit(c, { sync: false })
+    const before = await dump(store)
+    expect(await errorCode(chain.commit(c, { sync: false }))).toBe('CHAIN_CORRUPT')
+    expect(await dump(store)).toEqual(before)
+    expect(chain.head.height).toBe(1)
+  })
+
+  it('is atomic: a failed write leaves neither data nor a moved head, and the same block commits afterwards', async () => {
+    const { store, failNextWrite } = faultyStore()
+    const chain = await ChainStore.open(store, genesis)
+    const ex = newExecutor()
+    await executeAndCommit(chain, ex, validator, GENESIS_TIME + 1, [kvSet('a', 1)])
+    const head = chain.head
+    const before = await dump(store)
+    const txs = [kvSet('a', 2), kvSet('b', 3)]
+    const exec = ex.executeBlock({ chainId: genesis.chainId, height: 2, timestamp: GENESIS_TIME + 2, txs }, chain)
+    const c = buildCommit(chain, validator, GENESIS_TIME + 2, txs, exec)
+    failNextWrite()
+    expect(await errorCode(chain.commit(c, { sync: true }))).toBe('STORAGE_WRITE_FAILED')
+    expect(chain.head).toBe(head)
+    expect(await dump(store)).toEqual(before)
+    expect((await ChainStore.open(store, genesis)).head).toEqual(head)
+    await chain.commit(c, { sync: true })
+    expect(chain.head.height).toBe(2)
+    expect(chain.getLatest(stateKey('kv', 'a'))).toEqual(encodeValue(2))
+  })
+})
+
+describe('ChainStore state history', () => {
+  it('answers values at past heights, including deletions and neighbouring keys', async () => {
+    const chain = await ChainStore.open(createMemoryStore(), genesis)
+    const ex = newExecutor()
+    const t = (h: number) => GENESIS_TIME + h
+    await executeAndCommit(chain, ex, validator, t(1), [kvSet('a', 1)]) // h1: a=1
+    await executeAndCommit(chain, ex, validator, t(2), [kvSet('a', 2), kvSet('ab', 'x'), kvSet('b', 'y')]) // h2: a=2
+    await executeAndCommit(chain, ex, validator, t(3), [kvDel('a')]) // h3: a deleted
+    await executeAndCommit(chain, ex, validator, t(4), [kvSet('b', 'z')]) // h4: a untouched
+    await executeAndCommit(chain, ex, validator, t(5), [kvSet('a', 5), kvSet('a', 6)]) // h5: two writes, last wins
+    const sk = stateKey('kv', 'a')
+    expect(await chain.getValueAt(sk, 0)).toBeUndefined()
+    const at = async (h: number) => {
+      const e = await chain.getValueAt(sk, h)
+      return e === undefined ? 'absent' : e.value === null ? 'deleted' : decodeValue(e.value)
+    }
+    expect([await at(1), await at(2), await at(3), await at(4), await at(5), await at(99)]).toEqual([1, 2, 'deleted', 'deleted', 6, 6])
+    expect((await chain.getValueAt(sk, 5))?.txIndex).toBe(1)
+    expect(chain.getLatest(sk)).toEqual(encodeValue(6))
+    expect(chain.getLatest(stateKey('kv', 'ab'))).toEqual(encodeValue('x'))
+    expect(await chain.getValueAt(stateKey('kv', ''), 5)).toBeUndefined()
+    expect(await chain.getValueAt(stateKey('kv', 'abc'), 5)).toBeUndefined()
+    expect((await chain.getValueAt(stateKey('kv', 'b'), 3))?.value).toEqual(encodeValue('y'))
+  })
+
+  it('pages a key history newest first with no gap or repeat', async () => {
+    const chain = await ChainStore.open(createMemoryStore(), genesis)
+    const ex = newExecutor()
+    const expected: Array<{ height: number; txIndex: number; value: Value | null; txId: string }> = []
+    for (let h = 1; h <= 12; h++) {
+      const txs: SignedTx[] = [kvSet('other', h)]
+      const writes = h % 4 === 0 ? 0 : h % 3 === 0 ? 3 : 1
+      for (let i = 0; i < writes; i++) txs.push(h % 5 === 0 && i === 0 ? kvDel('k') : kvSet('k', h * 10 + i))
+      await executeAndCommit(chain, ex, validator, GENESIS_TIME + h, txs)
+      txs.slice(1).forEach((tx, i) => {
+        expected.push({ height: h, txIndex: i + 1, value: h % 5 === 0 && i === 0 ? null : h * 10 + i, txId: bytesToHex(tx.id) })
+      })
+    }
+    expected.reverse()
+    const sk = stateKey('kv', 'k')
+    const toPlain = (e: HistoryEntry) => ({
+      height: e.height,
+      txIndex: e.txIndex,
+      value: e.value === null ? null : decodeValue(e.value),
+      txId: bytesToHex(e.txId),
+    })
+    expect((await chain.history(sk, 1000)).map(toPlain)).toEqual(expected)
+    for (const limit of [1, 2, 3, 7]) {
+      const seen: ReturnType<typeof toPlain>[] = []
+      let before: { height: number; txIndex: number } | undefined
+      for (;;) {
+        const page = await chain.history(sk, limit, before)
+        expect(page.length).toBeLessThanOrEqual(limit)
+        if (page.length === 0) break
+        seen.push(...page.map(toPlain))
+        const last = page[page.length - 1] as HistoryEntry
+        before = { height: last.height, txIndex: last.txIndex }
+      }
+      expect(seen).toEqual(expected)
+    }
+    expect(await chain.history(stateKey('kv', 'never'), 10)).toEqual([])
+  })
+})
+
+type Op = { kind: 'set' | 'del' | 'record' | 'bad'; key: number; value: number }
+const opArb: fc.Arbitrary<Op> = fc.record({
+  kind: fc.constantFrom('set', 'set', 'del', 'record', 'bad'),
+  key: fc.nat(8),
+  value: fc.integer({ min: -1000, max: 1000 }),
+})
+
+function txFor(op: Op): SignedTx {
+  switch (op.kind) {
+    case 'set':
+      return kvSet(`k${op.key}`, op.value)
+    case 'del':
+      return kvDel(`k${op.key}`)
+    case 'record':
+      return recordTx(alice, docHash(op.key), { expiresAt: EXP, nonce: nonce++, meta: { v: op.value } })
+    case 'bad':
+      return callTx(alice, { key: `k${op.key}` }, { contract: 'kv', method: 'setThenFail', expiresAt: EXP, nonce: nonce++ })
+  }
+}
+
+describe('ChainStore reproducibility', () => {
+  it('re-executing the blocks on a fresh store reproduces every header, receipt and state root', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(opArb, { maxLength: 10 }), { minLength: 1, maxLength: 8 }), async (blocks) => {
+        const original = await ChainStore.open(createMemoryStore(), genesis)
+        for (const [i, ops] of blocks.entries())
+          await executeAndCommit(original, newExecutor(), validator, GENESIS_TIME + 1 + i, ops.map(txFor))
+        const fresh = await ChainStore.open(createMemoryStore(), genesis)
+        const ex = newExecutor()
+        for (let h = 1; h <= original.head.height; h++) {
+          const block = original.getBlock(h)!
+          const replayed = await replayBlock(fresh, ex, validator, block, original.getCertificate(h)!)
+          expect(replayed.header).toEqual(block.header)
+          expect(replayed.receiptBytes).toEqual(original.getReceipts(h)!.bytes)
+          expect(fresh.head.hash).toEqual(headerHash(block.header))
+        }
+        expect(fresh.head).toEqual(original.head)
+        // The root depends only on the final contents: building the tree in one go gives the same root.
+        const latest: Array<{ keyHash: Uint8Array; valueHash: Uint8Array }> = []
+        const keys = [
+          ...Array.from({ length: 9 }, (_, k) => stateKey('kv', `k${k}`)),
+          ...Array.from({ length: 9 }, (_, k) => stateKey('notary', `doc:${docHash(k)}`)),
+        ]
+        for (const sk of keys) {
+          const v = original.getLatest(sk)
+          if (v !== undefined) latest.push({ keyHash: stateKeyHash(sk), valueHash: stateValueHash(v) })
+          // Every key's value (or absence) at the head is proven by the head's state root.
+          const proof = original.tree.prove(original.head.height, stateKeyHash(sk))
+          expect(verifyStateProof(original.head.stateRoot, stateKeyHash(sk), v === undefined ? null : stateValueHash(v), proof)).toBe(true)
+        }
+        const nodes = new Map<string, Uint8Array>()
+        const scratch = new StateTree({ getNode: (k: Uint8Array) => nodes.get(bytesToHex(k)) })
+        expect(scratch.update(null, 1, latest).root).toEqual(original.head.stateRoot)
+      }),
+      { numRuns: 30, seed: 0xc4a1 },
+    )
+  })
+})

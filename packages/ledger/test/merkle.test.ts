@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto'
-import { isTrellisError } from '@trellis/utils'
-import { bytesToHex, hexToBytes } from '@trellis/utils'
+import { bytesToHex, hexToBytes, isTrellisError } from '@trellis/utils'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  MerkleTree,
   type MerkleProof,
+  MerkleTree,
   merkleLeafHash,
   merkleNodeHash,
   merkleProof,
@@ -43,7 +42,8 @@ function refShape(m: number, n: number): string {
   return m < k ? `${refShape(m, k)}R` : `${refShape(m - k, n - k)}L`
 }
 
-const leavesOf = (n: number, salt = 0): Uint8Array[] => Array.from({ length: n }, (_, i) => Uint8Array.of(salt, i & 255, i >> 8, (i * 7) & 255))
+const leavesOf = (n: number, salt = 0): Uint8Array[] =>
+  Array.from({ length: n }, (_, i) => Uint8Array.of(salt, i & 255, i >> 8, (i * 7) & 255))
 const flip = (b: Uint8Array, i: number, mask = 1): Uint8Array => {
   const c = b.slice()
   c[i] = (c[i] as number) ^ mask
@@ -53,7 +53,9 @@ const flip = (b: Uint8Array, i: number, mask = 1): Uint8Array => {
 describe('RFC 6962 Merkle tree', () => {
   it('matches the known vectors (Certificate Transparency test data)', () => {
     expect(bytesToHex(merkleRoot([]))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855')
-    const inputs = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map((h) => hexToBytes(h))
+    const inputs = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map((h) =>
+      hexToBytes(h),
+    )
     const roots = [
       '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
       'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125',
@@ -112,7 +114,8 @@ describe('RFC 6962 Merkle tree', () => {
       for (let i = 0; i < n; i++) {
         const proof = tree.proof(i)
         const leaf = leaves[i]!
-        const bytesOf = (len: number, seed: number): number[] => (exhaustive ? Array.from({ length: len }, (_, b) => b) : [(seed * 31 + i) % len])
+        const bytesOf = (len: number, seed: number): number[] =>
+          exhaustive ? Array.from({ length: len }, (_, b) => b) : [(seed * 31 + i) % len]
         for (const b of bytesOf(leaf.length, n)) expect(verifyMerkleProof(tree.root, flip(leaf, b), proof)).toBe(false)
         expect(verifyMerkleProof(tree.root, Uint8Array.of(...leaf, 0), proof)).toBe(false)
         for (const b of bytesOf(32, n + 1)) expect(verifyMerkleProof(flip(tree.root, b, 1 << (b % 8)), leaf, proof)).toBe(false)

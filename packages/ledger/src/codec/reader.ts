@@ -1,7 +1,8 @@
 import { TrellisError } from '@trellis/utils'
 import type { LedgerErrorType } from '../errors.js'
 
-const decoder = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM: a leading U+FEFF is content; stripping it would let two byte strings decode to one string.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /**
  * Strict reader for the canonical encoding: rejects truncation, non-minimal varints, integers above

@@ -18,7 +18,7 @@ function invalid(reason: string): never {
   throw new TrellisError<LedgerErrorType>({ code: 'ENCODING_INVALID', reason, offset: -1 }, `invalid value: ${reason}`)
 }
 
-const keyDecoder = new TextDecoder('utf-8', { fatal: true })
+const keyDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 const SURROGATE = /[\uD800-\uDFFF]/
 
 // Map keys sort by their UTF-8 bytes, which is code-point order. UTF-16 code-unit order (JavaScript's

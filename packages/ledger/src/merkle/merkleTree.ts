@@ -12,7 +12,7 @@
  * n − 1 node hashes and no recursion.
  */
 import { sha256 } from '@trellis/crypto'
-import { TrellisError, equalBytes } from '@trellis/utils'
+import { equalBytes, TrellisError } from '@trellis/utils'
 import type { MerkleErrorType } from './errors.js'
 
 /** An RFC 6962 audit path for the leaf at `index` in a tree of `size` leaves; `path` runs leaf level → root. */

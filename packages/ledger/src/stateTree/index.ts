@@ -2,14 +2,14 @@
 export type { StateTreeErrorType } from './errors.js'
 export { stateInternalHash, stateLeafHash } from './hash.js'
 export { decodeStateNodeKey, encodeStateNodeKey } from './node.js'
+export type { StateProof, StateProofJSON } from './proof.js'
 export {
-  MAX_STATE_PROOF_DEPTH,
   decodeStateProof,
   encodeStateProof,
+  MAX_STATE_PROOF_DEPTH,
   stateProofFromJSON,
   stateProofToJSON,
   verifyStateProof,
 } from './proof.js'
-export type { StateProof, StateProofJSON } from './proof.js'
-export { StateTree, emptyStateRoot } from './stateTree.js'
 export type { StateTreeUpdateResult, StateUpdate, TreeNodeReader } from './stateTree.js'
+export { emptyStateRoot, StateTree } from './stateTree.js'

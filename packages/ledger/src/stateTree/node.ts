@@ -9,7 +9,8 @@
  * child nodes hold at least two leaves). A weight-0 position hashes to zero, a weight-1 position to
  * the hash of its only leaf, and a weight-2 position to SHA-256(0x01 ‖ left ‖ right).
  */
-import { HASH_LENGTH, ZERO_HASH, stateInternalHash } from './hash.js'
+import { toUint8Array } from '@trellis/utils'
+import { HASH_LENGTH, stateInternalHash, ZERO_HASH } from './hash.js'
 
 /** Tag byte of the (only) node format: a 16-ary internal node with inline leaves. */
 export const NODE_TAG = 0x01
@@ -39,7 +40,7 @@ function weightOf(leafMask: number, internalMask: number, p: number): number {
   const m = POS_MASK[p] as number
   if ((internalMask & m) !== 0) return 2
   const c = popcount16(leafMask & m)
-  return c > 2 ? 2 : c
+  return Math.min(c, 2)
 }
 
 /** Bit p set for every position p in 1..15 whose weight is 2: the hashes a node stores. */
@@ -65,7 +66,8 @@ function writeU64(b: Uint8Array, off: number, v: number): void {
 /** The u64 big-endian at `off`, or -1 when it exceeds Number.MAX_SAFE_INTEGER. */
 function readU64(b: Uint8Array, off: number): number {
   const hi = (((b[off] as number) << 24) | ((b[off + 1] as number) << 16) | ((b[off + 2] as number) << 8) | (b[off + 3] as number)) >>> 0
-  const lo = (((b[off + 4] as number) << 24) | ((b[off + 5] as number) << 16) | ((b[off + 6] as number) << 8) | (b[off + 7] as number)) >>> 0
+  const lo =
+    (((b[off + 4] as number) << 24) | ((b[off + 5] as number) << 16) | ((b[off + 6] as number) << 8) | (b[off + 7] as number)) >>> 0
   return hi > MAX_SAFE_HIGH_WORD ? -1 : hi * 0x1_0000_0000 + lo
 }
 
@@ -121,31 +123,24 @@ export class NodeView {
     /** Slots holding a child node. */
     readonly internalMask: number,
     private readonly storedMask: number,
-    private readonly slotOffsets: Uint16Array,
     private readonly hashesOffset: number,
   ) {}
 
   /** Parses `bytes`, or returns undefined when they are not a well-formed node. */
-  static decode(bytes: Uint8Array): NodeView | undefined {
-    if (!(bytes instanceof Uint8Array) || bytes.length < HEADER_LENGTH || bytes[0] !== NODE_TAG) return undefined
+  static decode(stored: Uint8Array): NodeView | undefined {
+    if (!(stored instanceof Uint8Array) || stored.length < HEADER_LENGTH || stored[0] !== NODE_TAG) return undefined
+    // A plain Uint8Array view (not a Buffer), so subarray/slice behave alike for every reader.
+    const bytes = toUint8Array(stored)
     const existence = ((bytes[1] as number) << 8) | (bytes[2] as number)
     const leafMask = ((bytes[3] as number) << 8) | (bytes[4] as number)
     if ((leafMask & ~existence) !== 0) return undefined
     const internalMask = existence & ~leafMask
-    const offsets = new Uint16Array(16)
-    let off = HEADER_LENGTH
-    for (let s = 0; s < 16; s++) {
-      offsets[s] = off
-      const bit = 1 << s
-      if (leafMask & bit) off += LEAF_ENTRY_LENGTH
-      else if (internalMask & bit) {
-        if (off + CHILD_ENTRY_LENGTH > bytes.length || readU64(bytes, off) < 0) return undefined
-        off += CHILD_ENTRY_LENGTH
-      }
-    }
     const storedMask = storedMaskOf(leafMask, internalMask)
-    if (bytes.length !== off + HASH_LENGTH * popcount16(storedMask)) return undefined
-    return new NodeView(bytes, leafMask, internalMask, storedMask, offsets, off)
+    const hashesOffset = HEADER_LENGTH + LEAF_ENTRY_LENGTH * popcount16(leafMask) + CHILD_ENTRY_LENGTH * popcount16(internalMask)
+    if (bytes.length !== hashesOffset + HASH_LENGTH * popcount16(storedMask)) return undefined
+    const view = new NodeView(bytes, leafMask, internalMask, storedMask, hashesOffset)
+    for (let s = 0; s < 16; s++) if (internalMask & (1 << s) && view.childVersion(s) < 0) return undefined
+    return view
   }
 
   /** 0 = empty, 1 = leaf, 2 = child node. */
@@ -154,28 +149,36 @@ export class NodeView {
     return this.leafMask & bit ? 1 : this.internalMask & bit ? 2 : 0
   }
 
+  /** Byte offset of a slot's entry. */
+  slotOffset(slot: number): number {
+    const below = (1 << slot) - 1
+    return (
+      HEADER_LENGTH + LEAF_ENTRY_LENGTH * popcount16(this.leafMask & below) + CHILD_ENTRY_LENGTH * popcount16(this.internalMask & below)
+    )
+  }
+
   leafKey(slot: number): Uint8Array {
-    const o = this.slotOffsets[slot] as number
+    const o = this.slotOffset(slot)
     return this.bytes.subarray(o, o + HASH_LENGTH)
   }
 
   leafValue(slot: number): Uint8Array {
-    const o = (this.slotOffsets[slot] as number) + HASH_LENGTH
+    const o = this.slotOffset(slot) + HASH_LENGTH
     return this.bytes.subarray(o, o + HASH_LENGTH)
   }
 
   /** The stored leaf hash SHA-256(0x00 ‖ keyHash ‖ valueHash) of a leaf slot. */
   leafHash(slot: number): Uint8Array {
-    const o = (this.slotOffsets[slot] as number) + 2 * HASH_LENGTH
+    const o = this.slotOffset(slot) + 2 * HASH_LENGTH
     return this.bytes.subarray(o, o + HASH_LENGTH)
   }
 
   childVersion(slot: number): number {
-    return readU64(this.bytes, this.slotOffsets[slot] as number)
+    return readU64(this.bytes, this.slotOffset(slot))
   }
 
   childHash(slot: number): Uint8Array {
-    const o = (this.slotOffsets[slot] as number) + 8
+    const o = this.slotOffset(slot) + 8
     return this.bytes.subarray(o, o + HASH_LENGTH)
   }
 
@@ -189,9 +192,14 @@ export class NodeView {
     return popcount16(this.leafMask | this.internalMask)
   }
 
+  /** Byte offset of the stored hash of a weight-2 position p in 1..15. */
+  storedHashOffset(p: number): number {
+    return this.hashesOffset + HASH_LENGTH * popcount16(this.storedMask & ((1 << p) - 1))
+  }
+
   /** The stored hash of a weight-2 position p in 1..15. */
   storedHash(p: number): Uint8Array {
-    const o = this.hashesOffset + HASH_LENGTH * popcount16(this.storedMask & ((1 << p) - 1))
+    const o = this.storedHashOffset(p)
     return this.bytes.subarray(o, o + HASH_LENGTH)
   }
 
@@ -207,20 +215,24 @@ export class NodeView {
   }
 }
 
-const ARENA_CHUNK = 64 * 1024
+const ARENA_FIRST_CHUNK = 4 * 1024
+const ARENA_MAX_CHUNK = 1024 * 1024
 
 /**
- * Hands out zeroed byte arrays carved from 64 KiB chunks: allocating a fresh ArrayBuffer per node
- * costs more than encoding it, and an update writes thousands of nodes.
+ * Hands out zeroed byte arrays carved from larger chunks: allocating a fresh ArrayBuffer per node
+ * costs more than encoding it, and an update writes thousands of nodes. Chunks start at 4 KiB and
+ * double up to 1 MiB, so a small update does not pin a large buffer.
  */
 export class ByteArena {
   private chunk = new Uint8Array(0)
   private offset = 0
+  private nextChunk = ARENA_FIRST_CHUNK
 
   alloc(length: number): Uint8Array {
     if (this.offset + length > this.chunk.length) {
-      this.chunk = new Uint8Array(Math.max(ARENA_CHUNK, length))
+      this.chunk = new Uint8Array(Math.max(this.nextChunk, length))
       this.offset = 0
+      this.nextChunk = Math.min(2 * this.nextChunk, ARENA_MAX_CHUNK)
     }
     const out = this.chunk.subarray(this.offset, this.offset + length)
     this.offset += length
@@ -228,55 +240,60 @@ export class ByteArena {
   }
 }
 
-/** A node under construction: its 16 slots, built fresh or copied from a {@link NodeView}. */
+/** A slot's new content: empty, a leaf (with its hash) or a child node written at `version`. */
+export type SlotContent =
+  | { kind: 0 }
+  | { kind: 1; key: Uint8Array; value: Uint8Array; hash: Uint8Array }
+  | { kind: 2; version: number; hash: Uint8Array }
+
+// Position hashes of the node being finished (finish never nests, so one buffer serves all).
+const positionScratch: Array<Uint8Array | undefined> = new Array(32)
+
+/**
+ * A node under construction: fresh, or a copy of a stored node (`base`) with some slots replaced.
+ * Unchanged slots are never unpacked: their bytes, and the inner hashes above them, are copied from
+ * `base` when the node is encoded.
+ */
 export class NodeDraft {
   leafMask = 0
   internalMask = 0
-  readonly keys: Array<Uint8Array | undefined> = new Array(16)
-  readonly values: Array<Uint8Array | undefined> = new Array(16)
-  readonly leafHashes: Array<Uint8Array | undefined> = new Array(16)
-  readonly versions: number[] = new Array(16).fill(0)
-  readonly hashes: Array<Uint8Array | undefined> = new Array(16)
+  /** Slots set since creation; only these are read from `slots`. */
+  changedMask = 0
+  private readonly slots: Array<SlotContent | undefined> = new Array(16)
 
-  static fromView(view: NodeView): NodeDraft {
-    const d = new NodeDraft()
-    d.leafMask = view.leafMask
-    d.internalMask = view.internalMask
-    for (let s = 0; s < 16; s++) {
-      const bit = 1 << s
-      if (view.leafMask & bit) {
-        d.keys[s] = view.leafKey(s)
-        d.values[s] = view.leafValue(s)
-        d.leafHashes[s] = view.leafHash(s)
-      } else if (view.internalMask & bit) {
-        d.versions[s] = view.childVersion(s)
-        d.hashes[s] = view.childHash(s)
-      }
+  constructor(private readonly base?: NodeView) {
+    if (base !== undefined) {
+      this.leafMask = base.leafMask
+      this.internalMask = base.internalMask
     }
-    return d
   }
 
-  setEmpty(s: number): void {
+  set(s: number, content: SlotContent): void {
     const bit = 1 << s
     this.leafMask &= ~bit
     this.internalMask &= ~bit
+    if (content.kind === 1) this.leafMask |= bit
+    else if (content.kind === 2) this.internalMask |= bit
+    this.changedMask |= bit
+    this.slots[s] = content
   }
 
-  setLeaf(s: number, key: Uint8Array, value: Uint8Array, leafHash: Uint8Array): void {
-    const bit = 1 << s
-    this.leafMask |= bit
-    this.internalMask &= ~bit
-    this.keys[s] = key
-    this.values[s] = value
-    this.leafHashes[s] = leafHash
+  /** The content of a non-empty leaf slot. */
+  leaf(s: number): { key: Uint8Array; value: Uint8Array; hash: Uint8Array } {
+    const own = this.slots[s]
+    if (own?.kind === 1) return own
+    const base = this.base!
+    return { key: base.leafKey(s), value: base.leafValue(s), hash: base.leafHash(s) }
   }
 
-  setChild(s: number, version: number, hash: Uint8Array): void {
-    const bit = 1 << s
-    this.leafMask &= ~bit
-    this.internalMask |= bit
-    this.versions[s] = version
-    this.hashes[s] = hash
+  private leafHash(s: number): Uint8Array {
+    const own = this.slots[s]
+    return own?.kind === 1 ? own.hash : this.base!.leafHash(s)
+  }
+
+  private childHash(s: number): Uint8Array {
+    const own = this.slots[s]
+    return own?.kind === 2 ? own.hash : this.base!.childHash(s)
   }
 
   /** Number of non-empty slots. */
@@ -290,30 +307,34 @@ export class NodeDraft {
     return 31 - Math.clz32(this.leafMask)
   }
 
+  // Hash of heap position p; positions whose slots are all unchanged come from `base`.
+  private resolve(p: number, reusable: number): Uint8Array {
+    const cached = positionScratch[p]
+    if (cached !== undefined) return cached
+    const { leafMask, internalMask } = this
+    const w = weightOf(leafMask, internalMask, p)
+    const m = POS_MASK[p] as number
+    let h: Uint8Array
+    if (w === 0) h = ZERO_HASH
+    else if (w === 1) {
+      const leaves = leafMask & m
+      h = this.leafHash(31 - Math.clz32(leaves & -leaves))
+    } else if (p >= 16) h = this.childHash(p - 16)
+    else if ((reusable & m) === m) h = this.base!.storedHash(p)
+    else h = stateInternalHash(this.resolve(2 * p, reusable), this.resolve(2 * p + 1, reusable))
+    positionScratch[p] = h
+    return h
+  }
+
   /**
-   * Encodes the node and computes its hash. Hashes of positions whose slots are all outside
-   * `changedMask` are taken from `old` (the node this draft was copied from), so an update costs
-   * only the hashes on the changed paths.
+   * Encodes the node into `arena` and computes its hash. Only positions above changed slots are
+   * rehashed; the others are copied from `base`.
    */
-  finish(old: NodeView | undefined, changedMask: number, arena: ByteArena): { bytes: Uint8Array; hash: Uint8Array } {
-    const { leafMask, internalMask, keys, values, leafHashes, hashes } = this
-    const pos: Array<Uint8Array | undefined> = new Array(32)
-    const resolve = (p: number): Uint8Array => {
-      const cached = pos[p]
-      if (cached !== undefined) return cached
-      const w = weightOf(leafMask, internalMask, p)
-      let h: Uint8Array
-      if (w === 0) h = ZERO_HASH
-      else if (w === 1) {
-        const m = leafMask & (POS_MASK[p] as number)
-        h = leafHashes[31 - Math.clz32(m & -m)]!
-      } else if (p >= 16) h = hashes[p - 16]!
-      else if (old !== undefined && (changedMask & (POS_MASK[p] as number)) === 0) h = old.storedHash(p)
-      else h = stateInternalHash(resolve(2 * p), resolve(2 * p + 1))
-      pos[p] = h
-      return h
-    }
-    const hash = resolve(1)
+  finish(arena: ByteArena): { bytes: Uint8Array; hash: Uint8Array } {
+    const { leafMask, internalMask, base, slots } = this
+    const reusable = base === undefined ? 0 : ~this.changedMask & 0xffff
+    positionScratch.fill(undefined)
+    const hash = this.resolve(1, reusable)
     const storedMask = storedMaskOf(leafMask, internalMask)
     const bytes = arena.alloc(
       HEADER_LENGTH +
@@ -328,25 +349,57 @@ export class NodeDraft {
     bytes[3] = leafMask >> 8
     bytes[4] = leafMask & 255
     let off = HEADER_LENGTH
+    // Runs of unchanged slots are contiguous in `base` and in the output: copy each run at once.
+    let runFrom = 0
+    let runTo = 0
+    let runLength = 0
+    let baseOff = HEADER_LENGTH
     for (let s = 0; s < 16; s++) {
       const bit = 1 << s
-      if (leafMask & bit) {
-        bytes.set(keys[s]!, off)
-        bytes.set(values[s]!, off + HASH_LENGTH)
-        bytes.set(leafHashes[s]!, off + 2 * HASH_LENGTH)
-        off += LEAF_ENTRY_LENGTH
-      } else if (internalMask & bit) {
-        writeU64(bytes, off, this.versions[s]!)
-        bytes.set(hashes[s]!, off + 8)
-        off += CHILD_ENTRY_LENGTH
+      const baseLength = base === undefined ? 0 : base.leafMask & bit ? LEAF_ENTRY_LENGTH : base.internalMask & bit ? CHILD_ENTRY_LENGTH : 0
+      if (existence & bit) {
+        const length = leafMask & bit ? LEAF_ENTRY_LENGTH : CHILD_ENTRY_LENGTH
+        const own = slots[s]
+        if (reusable & bit) {
+          if (runLength > 0 && runFrom + runLength === baseOff && runTo + runLength === off) runLength += length
+          else {
+            if (runLength > 0) bytes.set(base!.bytes.subarray(runFrom, runFrom + runLength), runTo)
+            runFrom = baseOff
+            runTo = off
+            runLength = length
+          }
+        } else if (own?.kind === 1) {
+          bytes.set(own.key, off)
+          bytes.set(own.value, off + HASH_LENGTH)
+          bytes.set(own.hash, off + 2 * HASH_LENGTH)
+        } else if (own?.kind === 2) {
+          writeU64(bytes, off, own.version)
+          bytes.set(own.hash, off + 8)
+        }
+        off += length
       }
+      baseOff += baseLength
     }
+    if (runLength > 0) bytes.set(base!.bytes.subarray(runFrom, runFrom + runLength), runTo)
+    // Stored hashes: runs of positions above unchanged slots are copied from `base` at once too.
+    runLength = 0
     for (let p = 1; p < 16; p++) {
-      if (storedMask & (1 << p)) {
-        bytes.set(resolve(p), off)
-        off += HASH_LENGTH
-      }
+      if ((storedMask & (1 << p)) === 0) continue
+      const m = POS_MASK[p] as number
+      if ((reusable & m) === m) {
+        const from = base!.storedHashOffset(p)
+        if (runLength > 0 && runFrom + runLength === from && runTo + runLength === off) runLength += HASH_LENGTH
+        else {
+          if (runLength > 0) bytes.set(base!.bytes.subarray(runFrom, runFrom + runLength), runTo)
+          runFrom = from
+          runTo = off
+          runLength = HASH_LENGTH
+        }
+      } else bytes.set(this.resolve(p, reusable), off)
+      off += HASH_LENGTH
     }
+    if (runLength > 0) bytes.set(base!.bytes.subarray(runFrom, runFrom + runLength), runTo)
+    positionScratch.fill(undefined)
     return { bytes, hash }
   }
 }

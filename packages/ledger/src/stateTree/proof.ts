@@ -2,9 +2,9 @@
  * State proofs: inclusion and non-inclusion proofs against a state root, their verifier and their
  * binary and JSON encodings. The formats are specified in `stateTree.ts`.
  */
-import { TrellisError, bytesToHex, equalBytes, hexToBytes, isHex } from '@trellis/utils'
+import { bytesToHex, equalBytes, hexToBytes, isHex, TrellisError, toUint8Array } from '@trellis/utils'
 import type { StateTreeErrorType } from './errors.js'
-import { HASH_LENGTH, ZERO_HASH, bitAt, isHash, isZeroHash, stateInternalHash, stateLeafHash } from './hash.js'
+import { bitAt, HASH_LENGTH, isHash, isZeroHash, stateInternalHash, stateLeafHash, ZERO_HASH } from './hash.js'
 
 /** Maximum number of siblings: a leaf can sit at most 256 bits deep. */
 export const MAX_STATE_PROOF_DEPTH = 256
@@ -133,8 +133,10 @@ export function encodeStateProof(proof: StateProof): Uint8Array {
  * Decodes {@link encodeStateProof} output. Only the canonical encoding is accepted.
  * @throws TrellisError PROOF_MALFORMED on anything else (never another error).
  */
-export function decodeStateProof(bytes: Uint8Array): StateProof {
-  if (!(bytes instanceof Uint8Array)) throw malformed('not a byte array')
+export function decodeStateProof(input: Uint8Array): StateProof {
+  if (!(input instanceof Uint8Array)) throw malformed('not a byte array')
+  // Buffer#slice does not copy: work on a plain Uint8Array view.
+  const bytes = toUint8Array(input)
   if (bytes.length < 3) throw malformed('too short')
   const flags = bytes[0] as number
   if (flags > 1) throw malformed('unknown flags')

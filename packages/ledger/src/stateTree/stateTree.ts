@@ -43,10 +43,10 @@
  * See {@link StateProof}: siblings root → leaf, empty ones as 32 zero bytes in memory and elided by a
  * bitmap in the binary encoding ({@link encodeStateProof}).
  */
-import { TrellisError, bytesToHex, compareBytes, equalBytes } from '@trellis/utils'
+import { bytesToHex, compareBytes, equalBytes, TrellisError } from '@trellis/utils'
 import type { StateTreeErrorType } from './errors.js'
-import { HASH_LENGTH, ZERO_HASH, isHash, nibbleAt, stateLeafHash } from './hash.js'
-import { ByteArena, EMPTY_NODE, NodeDraft, NodeView, nodeKeyOf } from './node.js'
+import { HASH_LENGTH, isHash, nibbleAt, stateLeafHash, ZERO_HASH } from './hash.js'
+import { ByteArena, EMPTY_NODE, NodeDraft, NodeView, nodeKeyOf, type SlotContent } from './node.js'
 import type { StateProof } from './proof.js'
 
 /** Synchronous access to stored state tree nodes (LevelDB `getSync`, an in-memory map, …). */
@@ -63,7 +63,7 @@ export type StateTreeUpdateResult = {
   root: Uint8Array
   /**
    * New nodes, children before parents; none of them overwrites a node of an earlier version. The
-   * node byte arrays are views into shared 64 KiB chunks (copy one to keep it on its own).
+   * node byte arrays are views into shared chunks of up to 1 MiB (copy one to keep it on its own).
    */
   writes: Array<[nodeKey: Uint8Array, node: Uint8Array]>
   /** Keys of base-version nodes this version no longer references (for pruning). */
@@ -76,10 +76,7 @@ export function emptyStateRoot(): Uint8Array {
 }
 
 // A subtree after an update: empty, a single leaf (which moves up into the parent's slot), or a node.
-type Subtree =
-  | { kind: 0 }
-  | { kind: 1; key: Uint8Array; value: Uint8Array; hash: Uint8Array }
-  | { kind: 2; version: number; hash: Uint8Array }
+type Subtree = SlotContent
 
 const EMPTY_SUBTREE: Subtree = { kind: 0 }
 const MAX_NIBBLES = 2 * HASH_LENGTH
@@ -89,12 +86,6 @@ function assertHash(x: unknown, field: 'keyHash' | 'valueHash'): asserts x is Ui
     const length = x instanceof Uint8Array ? x.length : null
     throw new TrellisError<StateTreeErrorType>({ code: 'STATE_HASH_INVALID', field, length }, `${field} must be 32 bytes`)
   }
-}
-
-function applyToSlot(draft: NodeDraft, slot: number, sub: Subtree): void {
-  if (sub.kind === 0) draft.setEmpty(slot)
-  else if (sub.kind === 1) draft.setLeaf(slot, sub.key, sub.value, sub.hash)
-  else draft.setChild(slot, sub.version, sub.hash)
 }
 
 /**
@@ -281,8 +272,7 @@ class UpdateRun {
    */
   updateNode(view: NodeView, depth: number, lo: number, hi: number, isRoot: boolean): Subtree | null {
     const { keys } = this
-    const draft = NodeDraft.fromView(view)
-    let changedMask = 0
+    const draft = new NodeDraft(view)
     let i = lo
     while (i < hi) {
       const slot = nibbleAt(keys[i]!, depth)
@@ -297,19 +287,16 @@ class UpdateRun {
         sub = this.updateNode(readNode(this.reader, childKey), depth + 1, i, j, false)
         if (sub !== null) this.stale.push(childKey)
       }
-      if (sub !== null) {
-        applyToSlot(draft, slot, sub)
-        changedMask |= 1 << slot
-      }
+      if (sub !== null) draft.set(slot, sub)
       i = j
     }
     if (!isRoot) {
-      if (changedMask === 0) return null
+      if (draft.changedMask === 0) return null
       if (draft.childCount === 0) return EMPTY_SUBTREE
       const lone = draft.loneLeafSlot()
-      if (lone >= 0) return { kind: 1, key: draft.keys[lone]!, value: draft.values[lone]!, hash: draft.leafHashes[lone]! }
+      if (lone >= 0) return { kind: 1, ...draft.leaf(lone) }
     }
-    const { bytes, hash } = draft.finish(view, changedMask, this.arena)
+    const { bytes, hash } = draft.finish(this.arena)
     this.writes.push([nodeKeyOf(this.version, isRoot ? ZERO_HASH : keys[lo]!, depth), bytes])
     return { kind: 2, version: this.version, hash }
   }
@@ -379,7 +366,14 @@ class UpdateRun {
   }
 
   /** A fresh subtree at nibble depth `depth` holding the sorted, distinct entries [lo, hi). */
-  private build(ek: Uint8Array[], ev: Uint8Array[], eh: Array<Uint8Array | undefined> | undefined, lo: number, hi: number, depth: number): Subtree {
+  private build(
+    ek: Uint8Array[],
+    ev: Uint8Array[],
+    eh: Array<Uint8Array | undefined> | undefined,
+    lo: number,
+    hi: number,
+    depth: number,
+  ): Subtree {
     const n = hi - lo
     if (n === 0) return EMPTY_SUBTREE
     if (n === 1) {
@@ -393,10 +387,10 @@ class UpdateRun {
       const slot = nibbleAt(ek[i]!, depth)
       let j = i + 1
       while (j < hi && nibbleAt(ek[j]!, depth) === slot) j++
-      applyToSlot(draft, slot, this.build(ek, ev, eh, i, j, depth + 1))
+      draft.set(slot, this.build(ek, ev, eh, i, j, depth + 1))
       i = j
     }
-    const { bytes, hash } = draft.finish(undefined, 0xffff, this.arena)
+    const { bytes, hash } = draft.finish(this.arena)
     this.writes.push([nodeKeyOf(this.version, ek[lo]!, depth), bytes])
     return { kind: 2, version: this.version, hash }
   }

@@ -102,7 +102,7 @@ export class TrellisNode {
     const store = modules.store ?? (await createLevelStore({ path: dataDirPaths(options.dataDir).db }))
     let chain: ChainStore
     try {
-      chain = await ChainStore.open(store, modules.genesis)
+      chain = await ChainStore.open(store, modules.genesis, (modules.clock ?? Date.now)())
     } catch (err) {
       await store.close()
       throw err

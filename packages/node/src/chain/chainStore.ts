@@ -13,6 +13,7 @@ import {
   type Receipt,
   readReceipt,
   StateTree,
+  stateKeyHash,
   Writer,
 } from '@trellis/ledger'
 import type { BatchOp, KVStore } from '@trellis/storage'
@@ -34,6 +35,7 @@ import {
   u32,
   u64,
 } from './layout.js'
+import { RecentTxFilter } from './recentTxFilter.js'
 
 /** One state change made by a committed tx, in execution order. `value` null = deleted. */
 export interface StateWrite {
@@ -87,14 +89,18 @@ function encodeHistoryValue(w: StateWrite): Uint8Array {
 export class ChainStore {
   readonly tree: StateTree
   private _head: ChainHead
+  private readonly recent: RecentTxFilter
 
   private constructor(
     readonly store: KVStore,
     readonly genesis: Genesis,
     readonly genesisHash: Uint8Array,
+    now: number,
     head: ChainHead,
   ) {
     this._head = head
+    // One minute of margin for clock differences between admission and the block timestamp.
+    this.recent = new RecentTxFilter(genesis.params.maxTxTtlMs + 60_000, now)
     this.tree = new StateTree({ getNode: (k: Uint8Array) => this.getTreeNode(k) })
   }
 
@@ -128,7 +134,7 @@ export class ChainStore {
    * Opens the chain in `store`, initialising it from `genesis` when empty.
    * @throws TrellisError GENESIS_MISMATCH when the store belongs to another chain | CHAIN_CORRUPT
    */
-  static async open(store: KVStore, genesis: Genesis): Promise<ChainStore> {
+  static async open(store: KVStore, genesis: Genesis, now: number = Date.now()): Promise<ChainStore> {
     const gHash = genesisHash(genesis)
     const stored = store.get(META.genesis)
     if (stored === undefined) {
@@ -144,7 +150,7 @@ export class ChainStore {
         'the data directory holds a different chain than this genesis',
       )
     }
-    const cs = new ChainStore(store, genesis, gHash, {
+    const cs = new ChainStore(store, genesis, gHash, now, {
       height: 0,
       hash: gHash,
       header: undefined,
@@ -152,6 +158,7 @@ export class ChainStore {
       timestamp: genesis.genesisTime,
     })
     cs._head = cs.loadHead()
+    cs.warmRecentTxs(now)
     return cs
   }
 
@@ -175,6 +182,9 @@ export class ChainStore {
 
   /** Latest committed value of a state key (synchronous: the executor's read path). */
   getLatest(stateKey: Uint8Array): Uint8Array | undefined {
+    // Reads of absent keys (every insert checks first) are answered by the state tree, whose upper
+    // nodes are cached, instead of a LevelDB miss (~20 µs: classic-level has no bloom filters).
+    if (this.tree.get(this._head.height, stateKeyHash(stateKey)) === undefined) return undefined
     return this.store.get(latestKey(stateKey))
   }
 
@@ -184,9 +194,35 @@ export class ChainStore {
     return v === undefined ? undefined : { height: readU64(v), index: readU32(v, 8) }
   }
 
-  /** Batched committed-ness check for admission and block validation (one LevelDB call). */
+  /**
+   * Batched committed-ness check for admission and block building. Only ids the recent-tx filter
+   * cannot rule out are looked up in the ledger index. Ids outside the filter's window are reported
+   * as not committed; callers reject those as expired first (see {@link RecentTxFilter}).
+   */
   committedHeights(ids: readonly Uint8Array[]): (number | undefined)[] {
-    return this.store.getMany(ids.map(txIndexKey)).map((v) => (v === undefined ? undefined : readU64(v)))
+    const out: (number | undefined)[] = new Array(ids.length).fill(undefined)
+    const maybe: number[] = []
+    for (let i = 0; i < ids.length; i++) if (this.recent.mightContain(ids[i] as Uint8Array)) maybe.push(i)
+    if (maybe.length === 0) return out
+    const found = this.store.getMany(maybe.map((i) => txIndexKey(ids[i] as Uint8Array)))
+    maybe.forEach((i, k) => {
+      const v = found[k]
+      if (v !== undefined) out[i] = readU64(v)
+    })
+    return out
+  }
+
+  /**
+   * Loads the ids of txs committed within the replay window (blocks newer than 2 × maxTxTtlMs)
+   * into the recent-tx filter. Called once at start-up.
+   */
+  private warmRecentTxs(now: number): void {
+    const horizon = now - 2 * (this.genesis.params.maxTxTtlMs + 60_000)
+    for (let h = this._head.height; h >= 1; h--) {
+      const block = this.getBlock(h)
+      if (block === undefined || block.header.timestamp < horizon) break
+      for (const tx of block.txs) this.recent.add(tx.id, now)
+    }
   }
 
   getBlock(height: number): Block | undefined {
@@ -264,6 +300,7 @@ export class ChainStore {
     c.block.txs.forEach((tx, i) => {
       ops.push({ type: 'put', key: txIndexKey(tx.id), value: concatBytes(hb, u32(i)) })
     })
+    const txIds = c.block.txs.map((tx) => tx.id)
     // Latest values: only the last write per key in the block matters.
     const last = new Map<string, StateWrite>()
     for (const w of c.writes) {
@@ -277,14 +314,14 @@ export class ChainStore {
     ops.push({ type: 'put', key: META.head, value: hb })
     await this.store.write(ops, { sync: options.sync })
     for (const [k, v] of c.treeWrites) this.cacheNode(latin1(k), v)
+    for (const id of txIds) this.recent.add(id, header.timestamp)
     this._head = { height: header.height, hash: c.hash, header, stateRoot: header.stateRoot, timestamp: header.timestamp }
   }
 }
 
+// Node keys are short (≤ 41 bytes): one char per byte is the cheapest collision-free string key.
 function latin1(b: Uint8Array): string {
-  let s = ''
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i] as number)
-  return s
+  return String.fromCharCode.apply(null, b as unknown as number[])
 }
 
 function decodeHistory(k: Uint8Array, v: Uint8Array, prefixLength: number): HistoryEntry {

@@ -49,8 +49,15 @@ export const txIndexKey = (id: Uint8Array) => {
   k.set(id, 1)
   return k
 }
-export const latestKey = (stateKey: Uint8Array) => concatBytes(Uint8Array.of(PREFIX.latest), stateKey)
-export const treeKey = (nodeKey: Uint8Array) => concatBytes(Uint8Array.of(PREFIX.tree), nodeKey)
+function prefixed(prefix: number, b: Uint8Array): Uint8Array {
+  const k = new Uint8Array(1 + b.length)
+  k[0] = prefix
+  k.set(b, 1)
+  return k
+}
+
+export const latestKey = (stateKey: Uint8Array) => prefixed(PREFIX.latest, stateKey)
+export const treeKey = (nodeKey: Uint8Array) => prefixed(PREFIX.tree, nodeKey)
 
 /** The prefix under which all history entries of one state key sort by (height, txIndex). */
 export function historyPrefix(stateKey: Uint8Array): Uint8Array {
@@ -62,5 +69,13 @@ export function historyPrefix(stateKey: Uint8Array): Uint8Array {
 }
 
 export function historyKey(stateKey: Uint8Array, height: number, txIndex: number): Uint8Array {
-  return concatBytes(historyPrefix(stateKey), u64(height), u32(txIndex))
+  const k = new Uint8Array(3 + stateKey.length + 12)
+  const v = new DataView(k.buffer)
+  k[0] = PREFIX.history
+  v.setUint16(1, stateKey.length)
+  k.set(stateKey, 3)
+  v.setUint32(3 + stateKey.length, Math.floor(height / 2 ** 32))
+  v.setUint32(7 + stateKey.length, height >>> 0)
+  v.setUint32(11 + stateKey.length, txIndex)
+  return k
 }

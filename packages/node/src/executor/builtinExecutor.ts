@@ -79,9 +79,7 @@ class ContractLimitError extends TrellisError<{ code: string }> {
 
 // A string identity for byte keys that is cheap and collision-free (one char per byte).
 function byteKey(b: Uint8Array): string {
-  let s = ''
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i] as number)
-  return s
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')
 }
 
 function receiptOf(tx: SignedTx, fields: Omit<Receipt, 'txId'>): Receipt {

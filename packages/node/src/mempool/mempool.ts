@@ -17,10 +17,9 @@ interface Entry {
   readonly sender: string
 }
 
+// A cheap, collision-free string identity for byte ids (one char per byte).
 function idKey(id: Uint8Array): string {
-  let s = ''
-  for (let i = 0; i < id.length; i++) s += String.fromCharCode(id[i] as number)
-  return s
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1')
 }
 
 /**

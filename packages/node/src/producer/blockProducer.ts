@@ -151,7 +151,10 @@ export class BlockProducer {
     const last = new Map<string, { keyHash: Uint8Array; valueHash: Uint8Array | null }>()
     for (const w of exec.writes) {
       const keyHash = stateKeyHash(w.stateKey)
-      last.set(String.fromCharCode(...keyHash), { keyHash, valueHash: w.value === null ? null : stateValueHash(w.value) })
+      last.set(Buffer.from(keyHash.buffer, keyHash.byteOffset, 32).toString('latin1'), {
+        keyHash,
+        valueHash: w.value === null ? null : stateValueHash(w.value),
+      })
     }
     const tree = chain.tree.update(head.height, height, [...last.values()])
     const header: BlockHeader = {
@@ -198,7 +201,7 @@ export class BlockProducer {
     const heights = this.m.chain.committedHeights(txs.map((t) => t.id))
     const seen = new Set<string>()
     return txs.filter((t, i) => {
-      const k = String.fromCharCode(...t.id)
+      const k = Buffer.from(t.id.buffer, t.id.byteOffset, t.id.byteLength).toString('latin1')
       if (heights[i] !== undefined || seen.has(k)) return false
       seen.add(k)
       return true

@@ -4,12 +4,6 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { type PrivateKey, publicKeyFromPrivate, publicKeyToString, sign, verify } from '@trellis/crypto'
 import {
   type BlockHeader,
-  type Genesis,
-  type Receipt,
-  ReceiptStatus,
-  StateTree,
-  type TxBody,
-  VoteType,
   createSignedTx,
   decodeCertificate,
   decodeHeader,
@@ -22,14 +16,20 @@ import {
   encodeTxBody,
   encodeValidatorSet,
   encodeValue,
+  type Genesis,
   genesisHash,
   headerHash,
   merkleRoot,
+  type Receipt,
+  ReceiptStatus,
   receiptHash,
+  StateTree,
   stateKey,
   stateKeyHash,
   stateValueHash,
+  type TxBody,
   txSignBytes,
+  VoteType,
   validatorSetHash,
   valueFromJSON,
   valueToJSON,
@@ -84,7 +84,13 @@ function compute(existing: Record<string, unknown> | undefined) {
     // P-256 signatures are randomised; keep the pinned one (it must still verify). Ed25519 is deterministic.
     const signature = k.alg === 'p256' && old !== undefined ? hexToBytes(old.signature) : sign(k, txSignBytes(bodyBytes))
     const tx = createSignedTx(b, signature)
-    return { signer: publicKeyToString(b.signer), body: bytesToHex(bodyBytes), id: bytesToHex(tx.id), signature: bytesToHex(signature), wire: bytesToHex(tx.bytes) }
+    return {
+      signer: publicKeyToString(b.signer),
+      body: bytesToHex(bodyBytes),
+      id: bytesToHex(tx.id),
+      signature: bytesToHex(signature),
+      wire: bytesToHex(tx.bytes),
+    }
   })
   const receipt: Receipt = {
     txId: hexToBytes(txs[0]?.id ?? ''),
@@ -95,7 +101,14 @@ function compute(existing: Record<string, unknown> | undefined) {
     events: [{ contract: 'notary', name: 'DocumentRecorded', data: { hash: 'ab'.repeat(32) } }],
     cost: 1812,
   }
-  const failed: Receipt = { ...receipt, status: ReceiptStatus.Failed, errorCode: 'NOTARY_ALREADY_RECORDED', errorMessage: 'already recorded', returnValue: null, events: [] }
+  const failed: Receipt = {
+    ...receipt,
+    status: ReceiptStatus.Failed,
+    errorCode: 'NOTARY_ALREADY_RECORDED',
+    errorMessage: 'already recorded',
+    returnValue: null,
+    events: [],
+  }
   const validators = { validators: [{ name: 'validator-0', publicKey: publicKeyFromPrivate(p256Key), power: 1 }] }
   const genesis: Genesis = {
     chainId: 'trellis-vectors',
@@ -133,7 +146,12 @@ function compute(existing: Record<string, unknown> | undefined) {
   const blockHash = headerHash(header)
   const vote = voteSignBytes({ type: VoteType.Precommit, chainId: header.chainId, height: 1, round: 0, blockHash })
   const oldCert = existing?.certificate as string | undefined
-  const cert = oldCert !== undefined ? oldCert : bytesToHex(encodeCertificate({ height: 1, round: 0, blockHash, signatures: [{ validatorIndex: 0, signature: sign(p256Key, vote) }] }))
+  const cert =
+    oldCert !== undefined
+      ? oldCert
+      : bytesToHex(
+          encodeCertificate({ height: 1, round: 0, blockHash, signatures: [{ validatorIndex: 0, signature: sign(p256Key, vote) }] }),
+        )
   return {
     values,
     txs,

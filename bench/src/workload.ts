@@ -152,7 +152,7 @@ export class Workload {
   async presign(total: number, onProgress?: (signed: number) => void): Promise<void> {
     const jobs: Promise<SignResult>[] = []
     let signed = 0
-    for (let left = total; left > 0; ) {
+    for (let left = total; left > 0;) {
       const n = Math.min(this.chunk * 5, left)
       left -= n
       const jobId = this.dispatch(n)

@@ -12,7 +12,7 @@ export const PASSWORD = 'correct horse battery'
 export interface HttpResult {
   readonly status: number
   readonly text: string
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field in the tests
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked field by field in the tests
   readonly body: any
   readonly contentType: string
 }
@@ -107,7 +107,7 @@ export async function eventually<T>(f: () => Promise<T | undefined> | T | undefi
 export interface SseMessage {
   readonly event: string
   readonly id: string
-  // biome-ignore lint/suspicious/noExplicitAny: message payloads are checked in the tests
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- message payloads are checked in the tests
   readonly data: any
 }
 

@@ -1,7 +1,6 @@
 /** One operation of an atomic batch: put a value under a key, or delete a key. */
 export type BatchOp =
-  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
-  | { readonly type: 'del'; readonly key: Uint8Array }
+  { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array } | { readonly type: 'del'; readonly key: Uint8Array }
 
 /**
  * A key range for {@link KVReader.iterate}. Bounds compare keys by unsigned byte order. When both

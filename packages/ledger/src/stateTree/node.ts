@@ -242,9 +242,7 @@ export class ByteArena {
 
 /** A slot's new content: empty, a leaf (with its hash) or a child node written at `version`. */
 export type SlotContent =
-  | { kind: 0 }
-  | { kind: 1; key: Uint8Array; value: Uint8Array; hash: Uint8Array }
-  | { kind: 2; version: number; hash: Uint8Array }
+  { kind: 0 } | { kind: 1; key: Uint8Array; value: Uint8Array; hash: Uint8Array } | { kind: 2; version: number; hash: Uint8Array }
 
 // Position hashes of the node being finished (finish never nests, so one buffer serves all).
 const positionScratch: Array<Uint8Array | undefined> = new Array(32)

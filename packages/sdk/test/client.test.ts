@@ -284,11 +284,17 @@ describe('waitForCommit', () => {
   })
 
   it('accepts a SignedTx and gives up with SDK_WAIT_TIMEOUT', async () => {
-    const { client } = await serve((_req, res) => sendJson(res, 404, { code: 'TX_NOT_FOUND', message: 'not yet' }))
+    let polls = 0
+    const { client } = await serve((_req, res) => {
+      polls++
+      sendJson(res, 404, { code: 'TX_NOT_FOUND', message: 'not yet' })
+    })
     const t = tx()
-    const err = await caught(waitForCommit(client, t, { pollMs: 20, timeoutMs: 150 }))
-    expect(err.type).toEqual({ code: 'SDK_WAIT_TIMEOUT', txId: bytesToHex(t.id), timeoutMs: 150 })
-    expect((err.cause as TrellisError).code).toBe('TX_NOT_FOUND')
+    const err = await caught(waitForCommit(client, t, { pollMs: 20, timeoutMs: 300 }))
+    expect(err.type).toEqual({ code: 'SDK_WAIT_TIMEOUT', txId: bytesToHex(t.id), timeoutMs: 300 })
+    expect(polls).toBeGreaterThan(0)
+    // On a loaded machine the last poll may itself be cut short by the deadline.
+    expect(['TX_NOT_FOUND', 'SDK_TIMEOUT']).toContain((err.cause as TrellisError).code)
   })
 
   it('stops at once on a non-transient error, and on abort', async () => {

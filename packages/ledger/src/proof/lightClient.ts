@@ -52,6 +52,7 @@ export interface StateValueProofJSON {
 
 const MAX_VERIFIED_HEADERS = 4096
 const verifiedHeaders = new WeakMap<ValidatorSet, Set<string>>()
+const validatorSetHashes = new WeakMap<ValidatorSet, Uint8Array>()
 
 function invalid(reason: string): never {
   throw new TrellisError<LedgerErrorType>({ code: 'PROOF_INVALID', reason }, `proof does not verify: ${reason}`)
@@ -86,20 +87,31 @@ export function merkleProofFromJSON(j: MerkleProofJSON): MerkleProof {
  * validator set (whose hash the header must carry) or a known header hash.
  * @throws TrellisError PROOF_INVALID | CERT_INVALID
  */
-export function verifyTrustedHeader(header: BlockHeader, certificate: CommitCertificate | undefined, trust: TrustAnchor): Uint8Array {
+export function verifyTrustedHeader(
+  header: BlockHeader,
+  certificate: CommitCertificate | undefined,
+  trust: TrustAnchor,
+  /** The certificate's wire form when the caller has it (saves re-encoding it for the cache key). */
+  certificateText?: string,
+): Uint8Array {
   if (header.chainId !== trust.chainId) invalid(`header is for chain "${header.chainId}", expected "${trust.chainId}"`)
   const hash = headerHash(header)
   if ('headerHash' in trust) {
     if (!equalBytes(hash, trust.headerHash)) invalid('header hash is not the trusted one')
     return hash
   }
-  if (!equalBytes(header.validatorSetHash, validatorSetHash(trust.validators))) invalid('header names a different validator set')
+  let setHash = validatorSetHashes.get(trust.validators)
+  if (setHash === undefined) {
+    setHash = validatorSetHash(trust.validators)
+    validatorSetHashes.set(trust.validators, setHash)
+  }
+  if (!equalBytes(header.validatorSetHash, setHash)) invalid('header names a different validator set')
   // A light client keeps the headers it has already verified: many proofs share one header, and the
   // certificate's signature checks are the expensive part. The cache is per validator-set object.
   // Keyed by header AND certificate bytes, so a proof with an altered certificate is still checked.
   if (certificate === undefined) invalid('no commit certificate')
   let verified = verifiedHeaders.get(trust.validators)
-  const id = bytesToHex(hash) + bytesToHex(encodeCertificate(certificate))
+  const id = bytesToHex(hash) + (certificateText ?? bytesToHex(encodeCertificate(certificate)))
   if (verified?.has(id) === true) return hash
   verifyCertificate(certificate, trust.chainId, header.height, hash, trust.validators)
   if (verified === undefined) {
@@ -136,7 +148,7 @@ export function verifyTxProof(p: TxProofJSON, trust: TrustAnchor): VerifiedTx {
   const txProof = field('txProof', () => merkleProofFromJSON(p.txProof))
   const receiptProof = field('receiptProof', () => merkleProofFromJSON(p.receiptProof))
   if (header.height !== p.height) invalid('height does not match the header')
-  const blockHash = verifyTrustedHeader(header, certificate, trust)
+  const blockHash = verifyTrustedHeader(header, certificate, trust, p.certificate)
   if (txProof.index !== p.index || receiptProof.index !== p.index) invalid('proof indices do not match')
   if (txProof.size !== header.txCount || receiptProof.size !== header.txCount) invalid('proof size does not match the header tx count')
   if (!verifyMerkleProof(header.txRoot, txBytes, txProof)) invalid('tx is not under the header tx root')
@@ -167,7 +179,7 @@ export function verifyStateValueProof(p: StateValueProofJSON, trust: TrustAnchor
   const value = valueBytes === null ? undefined : field('value', () => decodeValue(valueBytes))
   const proof = field('state proof', () => stateProofFromJSON(p.proof))
   if (header.height !== p.height) invalid('height does not match the header')
-  const blockHash = verifyTrustedHeader(header, certificate, trust)
+  const blockHash = verifyTrustedHeader(header, certificate, trust, p.certificate)
   const keyHash = stateKeyHash(stateKey(p.contract, p.key))
   const valueHash = valueBytes === null ? null : stateValueHash(valueBytes)
   if (!verifyStateProof(header.stateRoot, keyHash, valueHash, proof)) {

@@ -52,6 +52,34 @@ export interface StateValueProofJSON {
 
 const MAX_VERIFIED_HEADERS = 4096
 const verifiedHeaders = new WeakMap<ValidatorSet, Set<string>>()
+// Verified headers by their exact wire text (header ‖ certificate), per trust anchor: proofs that
+// share a block skip decoding and re-hashing its header. Exact text, so any altered byte misses.
+const verifiedHeaderTexts = new WeakMap<object, Map<string, { header: BlockHeader; blockHash: Uint8Array }>>()
+
+function trustedHeaderFromText(
+  headerText: string,
+  certificateText: string,
+  height: number,
+  trust: TrustAnchor,
+): { header: BlockHeader; blockHash: Uint8Array } {
+  const anchor: object = 'validators' in trust ? trust.validators : trust
+  const key = `${headerText}|${certificateText}|${trust.chainId}`
+  const cached = verifiedHeaderTexts.get(anchor)?.get(key)
+  if (cached !== undefined && cached.header.height === height) return cached
+  const header = field('header', () => decodeHeader(base64ToBytes(headerText)))
+  const certificate = field('certificate', () => decodeCertificate(base64ToBytes(certificateText)))
+  if (header.height !== height) invalid('height does not match the header')
+  const blockHash = verifyTrustedHeader(header, certificate, trust, certificateText)
+  let m = verifiedHeaderTexts.get(anchor)
+  if (m === undefined) {
+    m = new Map()
+    verifiedHeaderTexts.set(anchor, m)
+  }
+  if (m.size >= MAX_VERIFIED_HEADERS) m.clear()
+  const out = { header, blockHash }
+  m.set(key, out)
+  return out
+}
 const validatorSetHashes = new WeakMap<ValidatorSet, Uint8Array>()
 
 function invalid(reason: string): never {
@@ -139,16 +167,14 @@ export interface VerifiedTx {
  */
 export function verifyTxProof(p: TxProofJSON, trust: TrustAnchor): VerifiedTx {
   if (typeof p !== 'object' || p === null || p.kind !== 'tx') invalid('not a tx proof')
-  const header = field('header', () => decodeHeader(base64ToBytes(p.header)))
-  const certificate = field('certificate', () => decodeCertificate(base64ToBytes(p.certificate)))
+  if (typeof p.header !== 'string' || typeof p.certificate !== 'string') invalid('header and certificate must be base64 strings')
   const txBytes = field('tx', () => base64ToBytes(p.tx))
   const receiptBytes = field('receipt', () => base64ToBytes(p.receipt))
   const tx = field('tx', () => decodeSignedTx(txBytes))
   const receipt = field('receipt', () => decodeReceipt(receiptBytes))
   const txProof = field('txProof', () => merkleProofFromJSON(p.txProof))
   const receiptProof = field('receiptProof', () => merkleProofFromJSON(p.receiptProof))
-  if (header.height !== p.height) invalid('height does not match the header')
-  const blockHash = verifyTrustedHeader(header, certificate, trust, p.certificate)
+  const { header, blockHash } = trustedHeaderFromText(p.header, p.certificate, p.height, trust)
   if (txProof.index !== p.index || receiptProof.index !== p.index) invalid('proof indices do not match')
   if (txProof.size !== header.txCount || receiptProof.size !== header.txCount) invalid('proof size does not match the header tx count')
   if (!verifyMerkleProof(header.txRoot, txBytes, txProof)) invalid('tx is not under the header tx root')
@@ -173,13 +199,11 @@ export interface VerifiedStateValue {
 export function verifyStateValueProof(p: StateValueProofJSON, trust: TrustAnchor): VerifiedStateValue {
   if (typeof p !== 'object' || p === null || p.kind !== 'state') invalid('not a state proof')
   if (typeof p.contract !== 'string' || typeof p.key !== 'string') invalid('contract and key must be strings')
-  const header = field('header', () => decodeHeader(base64ToBytes(p.header)))
-  const certificate = field('certificate', () => decodeCertificate(base64ToBytes(p.certificate)))
+  if (typeof p.header !== 'string' || typeof p.certificate !== 'string') invalid('header and certificate must be base64 strings')
   const valueBytes = p.value === null ? null : field('value', () => base64ToBytes(String(p.value)))
   const value = valueBytes === null ? undefined : field('value', () => decodeValue(valueBytes))
   const proof = field('state proof', () => stateProofFromJSON(p.proof))
-  if (header.height !== p.height) invalid('height does not match the header')
-  const blockHash = verifyTrustedHeader(header, certificate, trust, p.certificate)
+  const { header, blockHash } = trustedHeaderFromText(p.header, p.certificate, p.height, trust)
   const keyHash = stateKeyHash(stateKey(p.contract, p.key))
   const valueHash = valueBytes === null ? null : stateValueHash(valueBytes)
   if (!verifyStateProof(header.stateRoot, keyHash, valueHash, proof)) {

@@ -108,16 +108,23 @@ export class TrellisNode {
       throw err
     }
     const verifier = new SigVerifier({ workers: options.verifyWorkers, chunkSize: 512 })
-    const node = new TrellisNode(
-      options,
-      modules.logger,
-      chain,
-      modules.executor ?? new BuiltinExecutor([notaryContract]),
-      verifier,
-      modules.validatorKey,
-      modules.metrics ?? true,
-      modules.clock ?? Date.now,
-    )
+    let node: TrellisNode
+    try {
+      node = new TrellisNode(
+        options,
+        modules.logger,
+        chain,
+        modules.executor ?? new BuiltinExecutor([notaryContract]),
+        verifier,
+        modules.validatorKey,
+        modules.metrics ?? true,
+        modules.clock ?? Date.now,
+      )
+    } catch (err) {
+      await verifier.close()
+      await store.close()
+      throw err
+    }
     node.producer.start()
     node.sweepTimer = setInterval(() => node.mempool.sweepExpired(node.clock()), 1000)
     node.sweepTimer.unref()
@@ -257,10 +264,17 @@ export class TrellisNode {
     if (this.stopping) return
     this.stopping = true
     clearInterval(this.sweepTimer)
-    await this.server?.close()
-    await this.producer.stop()
-    await this.verifier.close()
-    await this.chain.store.close()
+    // Each step runs even if an earlier one fails, so storage is always closed last.
+    try {
+      await this.server?.close()
+    } finally {
+      try {
+        await this.producer.stop()
+        await this.verifier.close()
+      } finally {
+        await this.chain.store.close()
+      }
+    }
     this.logger.info({ height: this.chain.head.height }, 'node stopped')
   }
 

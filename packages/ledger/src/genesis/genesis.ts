@@ -105,6 +105,7 @@ export function genesisFromJSON(j: unknown): Genesis {
     maxBlockBytes: positiveInt(p.maxBlockBytes ?? defaultChainParams.maxBlockBytes, 'params.maxBlockBytes'),
     maxTxTtlMs: positiveInt(p.maxTxTtlMs ?? defaultChainParams.maxTxTtlMs, 'params.maxTxTtlMs'),
   }
+  if (params.maxTxBytes > params.maxBlockBytes) bad('params.maxTxBytes may not exceed params.maxBlockBytes')
   if (!Array.isArray(o.validators) || o.validators.length === 0) bad('validators must be a non-empty array')
   const seen = new Set<string>()
   const validators = o.validators.map((v: unknown, i: number): Validator => {

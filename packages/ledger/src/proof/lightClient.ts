@@ -51,10 +51,22 @@ export interface StateValueProofJSON {
 }
 
 const MAX_VERIFIED_HEADERS = 4096
-const verifiedHeaders = new WeakMap<ValidatorSet, Set<string>>()
-// Verified headers by their exact wire text (header ‖ certificate), per trust anchor: proofs that
-// share a block skip decoding and re-hashing its header. Exact text, so any altered byte misses.
-const verifiedHeaderTexts = new WeakMap<object, Map<string, { header: BlockHeader; blockHash: Uint8Array }>>()
+// Headers a verifier has already checked, keyed by CONTENT (anchor kind, chain id, validator-set hash
+// or trusted header hash, and the exact header and certificate bytes), so a mutated validator set, a
+// different anchor or any altered byte is checked afresh. Bounded; cleared when full.
+const verifiedHeaders = new Map<string, { header: BlockHeader; blockHash: Uint8Array }>()
+
+function remember(key: string, value: { header: BlockHeader; blockHash: Uint8Array }): void {
+  if (verifiedHeaders.size >= MAX_VERIFIED_HEADERS) verifiedHeaders.clear()
+  verifiedHeaders.set(key, value)
+}
+
+function anchorKey(trust: TrustAnchor): string {
+  if ('validators' in trust && 'headerHash' in trust) invalid('a trust anchor names either a validator set or a header hash, not both')
+  return 'headerHash' in trust
+    ? `hash|${trust.chainId}|${bytesToHex(trust.headerHash)}`
+    : `set|${trust.chainId}|${bytesToHex(validatorSetHash(trust.validators))}`
+}
 
 function trustedHeaderFromText(
   headerText: string,
@@ -62,25 +74,16 @@ function trustedHeaderFromText(
   height: number,
   trust: TrustAnchor,
 ): { header: BlockHeader; blockHash: Uint8Array } {
-  const anchor: object = 'validators' in trust ? trust.validators : trust
-  const key = `${headerText}|${certificateText}|${trust.chainId}`
-  const cached = verifiedHeaderTexts.get(anchor)?.get(key)
+  const key = `${anchorKey(trust)}|${headerText}|${certificateText}`
+  const cached = verifiedHeaders.get(key)
   if (cached !== undefined && cached.header.height === height) return cached
   const header = field('header', () => decodeHeader(base64ToBytes(headerText)))
   const certificate = field('certificate', () => decodeCertificate(base64ToBytes(certificateText)))
   if (header.height !== height) invalid('height does not match the header')
-  const blockHash = verifyTrustedHeader(header, certificate, trust, certificateText)
-  let m = verifiedHeaderTexts.get(anchor)
-  if (m === undefined) {
-    m = new Map()
-    verifiedHeaderTexts.set(anchor, m)
-  }
-  if (m.size >= MAX_VERIFIED_HEADERS) m.clear()
-  const out = { header, blockHash }
-  m.set(key, out)
+  const out = { header, blockHash: verifyTrustedHeader(header, certificate, trust) }
+  remember(key, out)
   return out
 }
-const validatorSetHashes = new WeakMap<ValidatorSet, Uint8Array>()
 
 function invalid(reason: string): never {
   throw new TrellisError<LedgerErrorType>({ code: 'PROOF_INVALID', reason }, `proof does not verify: ${reason}`)
@@ -115,39 +118,20 @@ export function merkleProofFromJSON(j: MerkleProofJSON): MerkleProof {
  * validator set (whose hash the header must carry) or a known header hash.
  * @throws TrellisError PROOF_INVALID | CERT_INVALID
  */
-export function verifyTrustedHeader(
-  header: BlockHeader,
-  certificate: CommitCertificate | undefined,
-  trust: TrustAnchor,
-  /** The certificate's wire form when the caller has it (saves re-encoding it for the cache key). */
-  certificateText?: string,
-): Uint8Array {
+export function verifyTrustedHeader(header: BlockHeader, certificate: CommitCertificate | undefined, trust: TrustAnchor): Uint8Array {
+  const anchor = anchorKey(trust)
   if (header.chainId !== trust.chainId) invalid(`header is for chain "${header.chainId}", expected "${trust.chainId}"`)
   const hash = headerHash(header)
   if ('headerHash' in trust) {
     if (!equalBytes(hash, trust.headerHash)) invalid('header hash is not the trusted one')
     return hash
   }
-  let setHash = validatorSetHashes.get(trust.validators)
-  if (setHash === undefined) {
-    setHash = validatorSetHash(trust.validators)
-    validatorSetHashes.set(trust.validators, setHash)
-  }
-  if (!equalBytes(header.validatorSetHash, setHash)) invalid('header names a different validator set')
-  // A light client keeps the headers it has already verified: many proofs share one header, and the
-  // certificate's signature checks are the expensive part. The cache is per validator-set object.
-  // Keyed by header AND certificate bytes, so a proof with an altered certificate is still checked.
+  if (!equalBytes(header.validatorSetHash, validatorSetHash(trust.validators))) invalid('header names a different validator set')
   if (certificate === undefined) invalid('no commit certificate')
-  let verified = verifiedHeaders.get(trust.validators)
-  const id = bytesToHex(hash) + (certificateText ?? bytesToHex(encodeCertificate(certificate)))
-  if (verified?.has(id) === true) return hash
+  const key = `${anchor}|cert|${bytesToHex(hash)}|${bytesToHex(encodeCertificate(certificate))}`
+  if (verifiedHeaders.has(key)) return hash
   verifyCertificate(certificate, trust.chainId, header.height, hash, trust.validators)
-  if (verified === undefined) {
-    verified = new Set()
-    verifiedHeaders.set(trust.validators, verified)
-  }
-  if (verified.size >= MAX_VERIFIED_HEADERS) verified.clear()
-  verified.add(id)
+  remember(key, { header, blockHash: hash })
   return hash
 }
 

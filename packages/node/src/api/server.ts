@@ -201,6 +201,7 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
       let timer: NodeJS.Timeout | undefined
       const timeout = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), timeoutMs)
+        timer.unref()
       })
       const all = Promise.all(pending.map((p) => p.w.promise))
       const outcome = await Promise.race([all, timeout])

@@ -19,6 +19,8 @@ export interface StreamFilter {
 // A slow consumer is cut off rather than buffered without bound; it resumes with fromHeight.
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 const HEARTBEAT_MS = 15_000
+const MAX_BUFFERED_BLOCKS = 1_000
+const DRAIN_TIMEOUT_MS = 30_000
 
 function formatBlock(b: CommittedBlock, f: StreamFilter): string {
   let out = ''
@@ -88,18 +90,24 @@ export async function serveEventStream(
   let closed = false
   let replaying = true
   const buffered: CommittedBlock[] = []
+  // Errors on a dying connection (e.g. a write racing shutdown) end this stream, never the node.
+  res.on('error', () => res.destroy())
   const send = (text: string): void => {
-    if (closed || text.length === 0) return
+    if (closed || res.writableEnded || res.destroyed || text.length === 0) return
     res.write(text)
     if (res.writableLength > MAX_BUFFERED_BYTES) res.destroy()
   }
   const unsubscribe = bus.subscribe((b) => {
-    if (replaying) buffered.push(b)
+    if (replaying) {
+      // A client that does not read while its replay runs must not make the node buffer the chain.
+      if (buffered.length >= MAX_BUFFERED_BLOCKS) res.destroy()
+      else buffered.push(b)
+    }
     // fromHeight may lie above the head: blocks below it are not wanted, live or replayed.
     else if (f.fromHeight === undefined || b.block.header.height >= f.fromHeight) send(formatBlock(b, f))
   })
   const heartbeat = setInterval(() => send(': keep-alive\n\n'), HEARTBEAT_MS)
-  res.on('close', () => {
+  res.once('close', () => {
     closed = true
     unsubscribe()
     clearInterval(heartbeat)
@@ -110,7 +118,17 @@ export async function serveEventStream(
     for (let h = Math.max(1, f.fromHeight); h <= replayTo && !closed; h++) {
       const b = committedFromStore(chain, h)
       if (b !== undefined) send(formatBlock(b, f))
-      if (res.writableLength > 1024 * 1024) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve))
+      if (res.writableLength > 1024 * 1024) {
+        const drained = await new Promise<boolean>((resolve) => {
+          const t = setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS)
+          res.once('drain', () => resolve(true)).once('close', () => resolve(false))
+          t.unref()
+        })
+        if (!drained) {
+          res.destroy()
+          return
+        }
+      }
     }
   }
   for (const b of buffered)

@@ -73,6 +73,8 @@ export interface HistoryEntry {
   readonly value: Uint8Array | null
 }
 
+const REPLAY_MARGIN_MS = 10 * 60_000
+
 function corrupt(reason: string): never {
   throw new TrellisError<NodeErrorType>({ code: 'CHAIN_CORRUPT', reason }, `chain store is corrupt: ${reason}`)
 }
@@ -99,8 +101,8 @@ export class ChainStore {
     head: ChainHead,
   ) {
     this._head = head
-    // One minute of margin for clock differences between admission and the block timestamp.
-    this.recent = new RecentTxFilter(genesis.params.maxTxTtlMs + 60_000, now)
+    // Ten minutes of margin for the admission clock running ahead of (or stepping back from) block time.
+    this.recent = new RecentTxFilter(genesis.params.maxTxTtlMs + REPLAY_MARGIN_MS, now)
     this.tree = new StateTree({ getNode: (k: Uint8Array) => this.getTreeNode(k) })
   }
 
@@ -217,7 +219,7 @@ export class ChainStore {
    * into the recent-tx filter. Called once at start-up.
    */
   private warmRecentTxs(now: number): void {
-    const horizon = now - 2 * (this.genesis.params.maxTxTtlMs + 60_000)
+    const horizon = now - 2 * (this.genesis.params.maxTxTtlMs + REPLAY_MARGIN_MS)
     for (let h = this._head.height; h >= 1; h--) {
       const block = this.getBlock(h)
       if (block === undefined || block.header.timestamp < horizon) break

@@ -46,12 +46,17 @@ export class SigVerifier {
         w.resolve(m.ok)
       })
       worker.on('error', (err) => this.failSlot(slot, err))
+      worker.on('exit', () => this.failSlot(slot, new Error('signature worker exited')))
       worker.unref()
       this.slots.push(slot)
     }
   }
 
+  // A dead worker leaves the pool; its pending batches fail (and are retried by the caller's
+  // fallback). With no workers left, verification runs on the calling thread.
   private failSlot(slot: WorkerSlot, err: unknown): void {
+    const i = this.slots.indexOf(slot)
+    if (i >= 0) this.slots.splice(i, 1)
     for (const [id, w] of this.waiting) {
       if (w.slot === slot) {
         this.waiting.delete(id)
@@ -66,7 +71,13 @@ export class SigVerifier {
     const chunks: Promise<Uint8Array>[] = []
     const size = Math.max(1, Math.min(this.options.chunkSize, Math.ceil(txs.length / this.slots.length)))
     for (let i = 0; i < txs.length; i += size) chunks.push(this.dispatch(txs.slice(i, i + size).map((t) => t.bytes)))
-    const results = await Promise.all(chunks)
+    let results: Uint8Array[]
+    try {
+      results = await Promise.all(chunks)
+    } catch {
+      if (this.closed) throw new Error('signature verifier closed')
+      return txs.map(isTxSignatureValid)
+    }
     const out: boolean[] = []
     for (const r of results) for (const b of r) out.push(b === 1)
     return out
@@ -85,6 +96,7 @@ export class SigVerifier {
 
   async close(): Promise<void> {
     this.closed = true
-    await Promise.all(this.slots.map((s) => s.worker.terminate()))
+    const slots = this.slots.splice(0)
+    await Promise.all(slots.map((s) => s.worker.terminate()))
   }
 }

@@ -45,7 +45,8 @@ export async function spawnDevNode(o: SpawnNodeOptions = {}): Promise<SpawnedNod
   const tmp = await mkdtemp(join(tmpdir(), 'trellis-bench-'))
   const dataDir = join(tmp, 'data')
   const logFile = join(tmp, 'node.log')
-  const args = [bin, 'dev', '--data', dataDir, '--port', '0', '--log-file', logFile]
+  // The same V8 flag as `npm start` and the `trellis` bin (its shebang), so the node runs as users run it.
+  const args = ['--max-semi-space-size=64', bin, 'dev', '--data', dataDir, '--port', '0', '--log-file', logFile]
   if (o.blockInterval !== undefined) args.push('--block-interval', o.blockInterval)
   args.push(...(o.extraArgs ?? []))
   const child: ChildProcess = spawn(process.execPath, args, {

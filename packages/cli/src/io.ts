@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { TrellisError } from '@trellis/utils'
 
@@ -51,4 +53,14 @@ function promptHidden(prompt: string): Promise<string> {
 
 export function printJSON(x: unknown): void {
   process.stdout.write(`${JSON.stringify(x, null, 2)}\n`)
+}
+
+/** Reads and parses a JSON file, with CLI errors FILE_NOT_FOUND / FILE_INVALID naming `what` it is. */
+export async function readJSONFile(path: string, what: string): Promise<unknown> {
+  if (!existsSync(path)) throw cliError('FILE_NOT_FOUND', `${what} ${path} does not exist`)
+  try {
+    return JSON.parse(await readFile(path, 'utf8'))
+  } catch {
+    throw cliError('FILE_INVALID', `${what} ${path} is not valid JSON`)
+  }
 }

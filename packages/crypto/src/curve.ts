@@ -1,7 +1,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { TrellisError } from '@trellis/utils'
 import type { CryptoErrorType } from './errors.js'
-import type { PublicKey } from './types.js'
+import type { PrivateKey, PublicKey } from './types.js'
 import { SignatureAlgorithm } from './types.js'
 
 /** Order of the P-256 group. */
@@ -97,6 +97,18 @@ export function assertPublicKeyShape(pub: PublicKey): void {
 
 export function isSignatureAlgorithm(x: unknown): x is SignatureAlgorithm {
   return x === SignatureAlgorithm.P256 || x === SignatureAlgorithm.Ed25519
+}
+
+/**
+ * Checks a private key's algorithm and bytes (32 bytes; a P-256 scalar in [1, n)).
+ * @throws TrellisError CRYPTO_UNKNOWN_ALGORITHM | CRYPTO_INVALID_PRIVATE_KEY
+ */
+export function assertPrivateKey(priv: PrivateKey): void {
+  assertAlgorithm(priv.alg)
+  const d = bytesToBigInt(priv.bytes)
+  if (priv.bytes.length !== 32 || (priv.alg === SignatureAlgorithm.P256 && (d === 0n || d >= P256_N))) {
+    throw new TrellisError<CryptoErrorType>({ code: 'CRYPTO_INVALID_PRIVATE_KEY', alg: priv.alg }, `invalid ${priv.alg} private key`)
+  }
 }
 
 export function assertAlgorithm(alg: string): asserts alg is SignatureAlgorithm {

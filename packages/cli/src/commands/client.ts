@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import {
   decryptPrivateKey,
   encryptPrivateKey,
@@ -12,7 +12,7 @@ import {
 import { type Value, valueFromJSON } from '@trellis/ledger'
 import { buildTx, createClient, type TrellisClient } from '@trellis/sdk'
 import { isHex } from '@trellis/utils'
-import { cliError, printJSON, readPassword, step, style } from '../io.js'
+import { cliError, printJSON, readJSONFile, readPassword, step, style } from '../io.js'
 
 export interface ClientFlags {
   node: string
@@ -21,15 +21,6 @@ export interface ClientFlags {
 
 function client(flags: ClientFlags): TrellisClient {
   return createClient({ url: flags.node })
-}
-
-async function readJSONFile(path: string, what: string): Promise<unknown> {
-  if (!existsSync(path)) throw cliError('FILE_NOT_FOUND', `${what} ${path} does not exist`)
-  try {
-    return JSON.parse(await readFile(path, 'utf8'))
-  } catch {
-    throw cliError('FILE_INVALID', `${what} ${path} is not valid JSON`)
-  }
 }
 
 async function loadKey(path: string): Promise<PrivateKey> {

@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   genesisFromJSON,
@@ -12,16 +10,7 @@ import {
   verifyTxProof,
 } from '@trellis/ledger'
 import { bytesToHex } from '@trellis/utils'
-import { cliError, printJSON, step } from '../io.js'
-
-async function readJSON(path: string, what: string): Promise<unknown> {
-  if (!existsSync(path)) throw cliError('FILE_NOT_FOUND', `${what} ${path} does not exist`)
-  try {
-    return JSON.parse(await readFile(path, 'utf8'))
-  } catch {
-    throw cliError('FILE_INVALID', `${what} ${path} is not valid JSON`)
-  }
-}
+import { cliError, printJSON, readJSONFile, step } from '../io.js'
 
 /**
  * `trellis verify`: checks a proof file offline against the validator set of a genesis file — no node
@@ -30,8 +19,8 @@ async function readJSON(path: string, what: string): Promise<unknown> {
 export async function verifyCommand(file: string, flags: { genesis?: string; data?: string }): Promise<void> {
   const genesisPath = flags.genesis ?? (flags.data === undefined ? undefined : join(flags.data, 'genesis.json'))
   if (genesisPath === undefined) throw cliError('FLAG_INVALID', 'name the trusted genesis with --genesis <file> (or --data <dir>)')
-  const genesis = genesisFromJSON(await readJSON(genesisPath, 'genesis'))
-  let proof = (await readJSON(file, 'proof file')) as Record<string, unknown>
+  const genesis = genesisFromJSON(await readJSONFile(genesisPath, 'genesis'))
+  let proof = (await readJSONFile(file, 'proof file')) as Record<string, unknown>
   if (typeof proof === 'object' && proof !== null && typeof proof.proof === 'object' && proof.kind === undefined)
     proof = proof.proof as Record<string, unknown>
   const trust = { chainId: genesis.chainId, validators: genesis.validators }

@@ -1,8 +1,9 @@
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { p256 } from '@noble/curves/nist.js'
 import { sha256 as nobleSha256, sha512 } from '@noble/hashes/sha2.js'
-import { concatBytes, equalBytes, TrellisError } from '@trellis/utils'
+import { concatBytes, equalBytes } from '@trellis/utils'
 import {
+  assertPrivateKey,
   assertAlgorithm,
   assertPublicKeyShape,
   bytesToBigInt,
@@ -20,14 +21,6 @@ function randomBytes(length: number): Uint8Array {
   const out = new Uint8Array(length)
   globalThis.crypto.getRandomValues(out)
   return out
-}
-
-function assertPrivateKey(priv: PrivateKey): void {
-  assertAlgorithm(priv.alg)
-  const d = bytesToBigInt(priv.bytes)
-  if (priv.bytes.length !== 32 || (priv.alg === SignatureAlgorithm.P256 && (d === 0n || d >= P256_N))) {
-    throw new TrellisError<CryptoErrorType>({ code: 'CRYPTO_INVALID_PRIVATE_KEY', alg: priv.alg }, `invalid ${priv.alg} private key`)
-  }
 }
 
 function publicKeyFromPrivate(priv: PrivateKey): PublicKey {

@@ -11,6 +11,7 @@ import {
 } from 'node:crypto'
 import { concatBytes, TrellisError, toUint8Array } from '@trellis/utils'
 import {
+  assertPrivateKey,
   assertAlgorithm,
   assertPublicKeyShape,
   bigIntToBytes32,
@@ -78,14 +79,6 @@ function p256Points(d: Uint8Array): { compressed: Uint8Array; uncompressed: Uint
   return {
     compressed: toUint8Array(ecdh.getPublicKey(null, 'compressed')),
     uncompressed: toUint8Array(ecdh.getPublicKey(null, 'uncompressed')),
-  }
-}
-
-function assertPrivateKey(priv: PrivateKey): void {
-  assertAlgorithm(priv.alg)
-  const d = bytesToBigInt(priv.bytes)
-  if (priv.bytes.length !== 32 || (priv.alg === SignatureAlgorithm.P256 && (d === 0n || d >= P256_N))) {
-    throw new TrellisError<CryptoErrorType>({ code: 'CRYPTO_INVALID_PRIVATE_KEY', alg: priv.alg }, `invalid ${priv.alg} private key`)
   }
 }
 

@@ -36,6 +36,7 @@ import {
   u64,
 } from './layout.js'
 import { RecentTxFilter } from './recentTxFilter.js'
+import { byteKey } from '../byteKey.js'
 
 /** One state change made by a committed tx, in execution order. `value` null = deleted. */
 export interface StateWrite {
@@ -112,7 +113,7 @@ export class ChainStore {
   private static readonly NODE_CACHE_SIZE = 100_000
 
   private getTreeNode(k: Uint8Array): Uint8Array | undefined {
-    const id = latin1(k)
+    const id = byteKey(k)
     const hit = this.nodeCache.get(id)
     if (hit !== undefined) return hit
     const v = this.store.get(treeKey(k))
@@ -315,15 +316,10 @@ export class ChainStore {
     for (const [k, v] of c.treeWrites) ops.push({ type: 'put', key: treeKey(k), value: v })
     ops.push({ type: 'put', key: META.head, value: hb })
     await this.store.write(ops, { sync: options.sync })
-    for (const [k, v] of c.treeWrites) this.cacheNode(latin1(k), v)
+    for (const [k, v] of c.treeWrites) this.cacheNode(byteKey(k), v)
     for (const id of txIds) this.recent.add(id, header.timestamp)
     this._head = { height: header.height, hash: c.hash, header, stateRoot: header.stateRoot, timestamp: header.timestamp }
   }
-}
-
-// Node keys are short (≤ 41 bytes): one char per byte is the cheapest collision-free string key.
-function latin1(b: Uint8Array): string {
-  return String.fromCharCode.apply(null, b as unknown as number[])
 }
 
 function decodeHistory(k: Uint8Array, v: Uint8Array, prefixLength: number): HistoryEntry {

@@ -26,6 +26,7 @@ import {
   type Executor,
   type StateReader,
 } from './types.js'
+import { byteKey } from '../byteKey.js'
 
 // Receipts are encoded one at a time; one growing scratch buffer avoids a new one per tx.
 const receiptWriter = new Writer(1024)
@@ -75,11 +76,6 @@ class ContractLimitError extends TrellisError<{ code: string }> {
   constructor(code: string, message: string) {
     super({ code }, message)
   }
-}
-
-// A string identity for byte keys that is cheap and collision-free (one char per byte).
-function byteKey(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')
 }
 
 function receiptOf(tx: SignedTx, fields: Omit<Receipt, 'txId'>): Receipt {

@@ -1,6 +1,7 @@
 import type { SignedTx } from '@trellis/ledger'
 import { bytesToHex, TrellisError } from '@trellis/utils'
 import type { NodeErrorType } from '../errors.js'
+import { byteKey } from '../byteKey.js'
 
 export interface MempoolOptions {
   readonly maxTxs: number
@@ -15,11 +16,6 @@ interface Entry {
   readonly tx: SignedTx
   readonly key: string
   readonly sender: string
-}
-
-// A cheap, collision-free string identity for byte ids (one char per byte).
-function idKey(id: Uint8Array): string {
-  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1')
 }
 
 /**
@@ -45,13 +41,13 @@ export class Mempool {
 
   /** True when the tx is pending or in a block being committed. */
   has(id: Uint8Array): boolean {
-    const k = idKey(id)
+    const k = byteKey(id)
     return this.entries.has(k) || this.inFlight.has(k)
   }
 
   /** @throws TrellisError TX_DUPLICATE | MEMPOOL_FULL | MEMPOOL_SENDER_LIMIT */
   add(tx: SignedTx): void {
-    const key = idKey(tx.id)
+    const key = byteKey(tx.id)
     if (this.entries.has(key) || this.inFlight.has(key)) {
       const id = bytesToHex(tx.id)
       throw new TrellisError<NodeErrorType>({ code: 'TX_DUPLICATE', id }, `transaction ${id} is already pending`)
@@ -62,7 +58,7 @@ export class Mempool {
         'the mempool is full; retry later',
       )
     }
-    const sender = idKey(tx.body.signer.bytes)
+    const sender = byteKey(tx.body.signer.bytes)
     let q = this.bySender.get(sender)
     if (q === undefined) {
       q = []
@@ -119,7 +115,7 @@ export class Mempool {
 
   /** Called once a block is durable: its txs stop being "in flight" (the chain index knows them now). */
   committed(txs: readonly SignedTx[]): void {
-    for (const tx of txs) this.inFlight.delete(idKey(tx.id))
+    for (const tx of txs) this.inFlight.delete(byteKey(tx.id))
   }
 
   /** Drops every pending tx that expires at or before `now`; returns how many. */

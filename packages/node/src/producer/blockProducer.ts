@@ -20,6 +20,7 @@ import type { ChainStore } from '../chain/chainStore.js'
 import type { Executor } from '../executor/types.js'
 import type { Mempool } from '../mempool/mempool.js'
 import type { NodeMetrics } from '../metrics.js'
+import { byteKey } from '../byteKey.js'
 
 /** A block as it was committed, handed to subscribers (event streams, waiters, metrics). */
 export interface CommittedBlock {
@@ -151,7 +152,7 @@ export class BlockProducer {
     const last = new Map<string, { keyHash: Uint8Array; valueHash: Uint8Array | null }>()
     for (const w of exec.writes) {
       const keyHash = stateKeyHash(w.stateKey)
-      last.set(Buffer.from(keyHash.buffer, keyHash.byteOffset, 32).toString('latin1'), {
+      last.set(byteKey(keyHash), {
         keyHash,
         valueHash: w.value === null ? null : stateValueHash(w.value),
       })
@@ -201,7 +202,7 @@ export class BlockProducer {
     const heights = this.m.chain.committedHeights(txs.map((t) => t.id))
     const seen = new Set<string>()
     return txs.filter((t, i) => {
-      const k = Buffer.from(t.id.buffer, t.id.byteOffset, t.id.byteLength).toString('latin1')
+      const k = byteKey(t.id)
       if (heights[i] !== undefined || seen.has(k)) return false
       seen.add(k)
       return true

@@ -30,7 +30,7 @@ Run:
   --sign-threads <n>      signing worker threads (default: number of cores)
   --txs <n>               pre-sign this many txs (default: sized from the rate / --expect-rate)
   --expect-rate <tx/s>    closed loop: throughput to size the pre-signed pool for (default 10000)
-  --sockets <n>           keep-alive sockets for submissions (default 4)
+  --sockets <n>           keep-alive sockets for submissions, as many client connections (default 32)
   --tx-timeout <s>        a tx not committed after this long counts as lost (default 30)
   --drain <s>             after the window, wait this long at most for outstanding txs (default 20)
   --json <file>           write the full result as JSON
@@ -141,7 +141,7 @@ function parseConfig(argv: string[]): Config {
     signThreads: num(s('sign-threads'), 'sign-threads', availableParallelism(), 1, 64),
     presignTxs: num(s('txs'), 'txs', defaultTxs, 1, 20_000_000),
     expectRate,
-    sockets: num(s('sockets'), 'sockets', 4, 1, 256),
+    sockets: num(s('sockets'), 'sockets', 32, 1, 256),
     txTimeoutS: num(s('tx-timeout'), 'tx-timeout', 30, 1, 3600, false),
     drainS: num(s('drain'), 'drain', 20, 0, 600, false),
     json: s('json'),

@@ -222,7 +222,7 @@ export async function executeAndCommit(
   timestamp: number,
   txs: readonly SignedTx[],
 ): Promise<{ commit: BlockCommit; exec: BlockExecution }> {
-  const exec = executor.executeBlock({ chainId: chain.genesis.chainId, height: chain.head.height + 1, timestamp, txs }, chain)
+  const exec = await executor.executeBlock({ chainId: chain.genesis.chainId, height: chain.head.height + 1, timestamp, txs }, chain)
   const commit = buildCommit(chain, validator, timestamp, txs, exec)
   await chain.commit(commit, { sync: false })
   return { commit, exec }
@@ -239,7 +239,7 @@ export async function replayBlock(
   block: { header: BlockHeader; txs: readonly SignedTx[] },
   certificate: CommitCertificate,
 ): Promise<{ header: BlockHeader; receiptBytes: readonly Uint8Array[] }> {
-  const exec = executor.executeBlock(
+  const exec = await executor.executeBlock(
     { chainId: chain.genesis.chainId, height: block.header.height, timestamp: block.header.timestamp, txs: block.txs },
     chain,
   )

@@ -46,12 +46,34 @@ export function bytesToBigIntLE(b: Uint8Array): bigint {
  */
 export function isCanonicalSignature(alg: SignatureAlgorithm, sig: Uint8Array): boolean {
   if (sig.length !== SIGNATURE_LENGTH) return false
+  // Byte comparisons instead of BigInt arithmetic: this runs once per signature verified.
   if (alg === SignatureAlgorithm.P256) {
-    const r = bytesToBigInt(sig.subarray(0, 32))
-    const s = bytesToBigInt(sig.subarray(32))
-    return r > 0n && r < P256_N && s > 0n && s <= P256_HALF_N
+    return !isZero(sig, 0, 32) && compareBE(sig, 0, P256_N_BYTES) < 0 && !isZero(sig, 32, 64) && compareBE(sig, 32, P256_HALF_N_BYTES) <= 0
   }
-  return bytesToBigIntLE(sig.subarray(32)) < ED25519_L
+  for (let i = 63; i >= 32; i--) {
+    const a = sig[i] as number
+    const b = ED25519_L_BYTES_LE[i - 32] as number
+    if (a !== b) return a < b
+  }
+  return false
+}
+
+const P256_N_BYTES = bigIntToBytes32(P256_N)
+const P256_HALF_N_BYTES = bigIntToBytes32(P256_HALF_N)
+const ED25519_L_BYTES_LE = bigIntToBytes32(ED25519_L).reverse()
+
+function isZero(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false
+  return true
+}
+
+/** Compares the 32 big-endian bytes of `b` at `offset` with `limit`: negative, zero or positive. */
+function compareBE(b: Uint8Array, offset: number, limit: Uint8Array): number {
+  for (let i = 0; i < 32; i++) {
+    const d = (b[offset + i] as number) - (limit[i] as number)
+    if (d !== 0) return d
+  }
+  return 0
 }
 
 /**

@@ -78,7 +78,12 @@ export class TrellisNode {
     if (validatorIndex < 0)
       throw nodeError({ code: 'CONFIG_INVALID', reason: 'not a validator' }, 'this node key is not a validator of the genesis')
     this.producer = new BlockProducer(
-      { blockIntervalMs: options.blockIntervalMs, createEmptyBlocks: options.createEmptyBlocks, syncWrites: options.syncWrites },
+      {
+        blockIntervalMs: options.blockIntervalMs,
+        targetBlockTxs: options.targetBlockTxs,
+        createEmptyBlocks: options.createEmptyBlocks,
+        syncWrites: options.syncWrites,
+      },
       {
         chain,
         mempool: this.mempool,

@@ -7,6 +7,12 @@ export interface NodeOptions {
   /** 0 picks a free port. */
   readonly port: number
   readonly blockIntervalMs: number
+  /**
+   * This producer's block size: a block is cut as soon as this many txs wait, and holds at most this
+   * many (never more than the chain's maxBlockTxs). Smaller blocks bound how long one block's
+   * execution holds the node; with execution overlapping the previous block's write, they cost little.
+   */
+  readonly targetBlockTxs: number
   readonly createEmptyBlocks: boolean
   /** fsync each block commit; off only for throwaway dev chains. */
   readonly syncWrites: boolean
@@ -25,6 +31,7 @@ export const defaultNodeOptions: Omit<NodeOptions, 'dataDir'> = {
   host: '127.0.0.1',
   port: 7700,
   blockIntervalMs: 200,
+  targetBlockTxs: 2000,
   createEmptyBlocks: false,
   syncWrites: true,
   verifyWorkers: 2,

@@ -138,7 +138,7 @@ describe('ChainStore commit', () => {
     const chain = await ChainStore.open(store, genesis)
     const ex = newExecutor()
     const txs = [kvSet('a', 1)]
-    const exec = ex.executeBlock({ chainId: genesis.chainId, height: 1, timestamp: GENESIS_TIME + 1, txs }, chain)
+    const exec = await ex.executeBlock({ chainId: genesis.chainId, height: 1, timestamp: GENESIS_TIME + 1, txs }, chain)
     const c = buildCommit(chain, validator, GENESIS_TIME + 1, txs, exec)
     await chain.commit(c, { sync: false })
     const before = await dump(store)
@@ -155,7 +155,7 @@ describe('ChainStore commit', () => {
     const head = chain.head
     const before = await dump(store)
     const txs = [kvSet('a', 2), kvSet('b', 3)]
-    const exec = ex.executeBlock({ chainId: genesis.chainId, height: 2, timestamp: GENESIS_TIME + 2, txs }, chain)
+    const exec = await ex.executeBlock({ chainId: genesis.chainId, height: 2, timestamp: GENESIS_TIME + 2, txs }, chain)
     const c = buildCommit(chain, validator, GENESIS_TIME + 2, txs, exec)
     failNextWrite()
     expect(await errorCode(chain.commit(c, { sync: true }))).toBe('STORAGE_WRITE_FAILED')

@@ -8,10 +8,10 @@ import {
   validatorSetHash,
   verifyCertificate,
 } from '@trellis/ledger'
-import { createMemoryStore } from '@trellis/storage'
-import { bytesToHex } from '@trellis/utils'
+import { type BatchOp, createMemoryStore, type KVStore } from '@trellis/storage'
+import { bytesToHex, TrellisError } from '@trellis/utils'
 import { afterEach, describe, expect, it } from 'vitest'
-import { docHash, GENESIS_TIME, kvContract, makeGenesis, recordTx, silentLogger, testKey } from '../../../test/support/fixtures.js'
+import { callTx, docHash, GENESIS_TIME, kvContract, makeGenesis, recordTx, silentLogger, testKey } from '../../../test/support/fixtures.js'
 import {
   BlockProducer,
   BuiltinExecutor,
@@ -36,14 +36,14 @@ interface Rig {
   clock: { now: number }
 }
 
-async function rig(o: { genesis?: Genesis; createEmptyBlocks?: boolean } = {}): Promise<Rig> {
+async function rig(o: { genesis?: Genesis; createEmptyBlocks?: boolean; targetBlockTxs?: number; store?: KVStore } = {}): Promise<Rig> {
   const genesis = o.genesis ?? makeGenesis(validator)
-  const chain = await ChainStore.open(createMemoryStore(), genesis)
+  const chain = await ChainStore.open(o.store ?? createMemoryStore(), genesis)
   const mempool = new Mempool()
   const clock = { now: GENESIS_TIME + 1000 }
   const committed: CommittedBlock[] = []
   const producer = new BlockProducer(
-    { blockIntervalMs: 10, createEmptyBlocks: o.createEmptyBlocks ?? false, syncWrites: false },
+    { blockIntervalMs: 10, targetBlockTxs: o.targetBlockTxs ?? 2000, createEmptyBlocks: o.createEmptyBlocks ?? false, syncWrites: false },
     {
       chain,
       mempool,
@@ -71,6 +71,113 @@ function allCommittedIds(chain: ChainStore): string[] {
   for (let h = 1; h <= chain.head.height; h++) for (const t of chain.getBlock(h)?.txs ?? []) out.push(bytesToHex(t.id))
   return out
 }
+
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
+  let resolve!: () => void
+  let reject!: (e: unknown) => void
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  promise.catch(() => undefined)
+  return { promise, resolve, reject }
+}
+
+/** A memory store whose writes can be held at a gate the test then opens (or fails), to hold a block mid-write. */
+function gatedStore(): { store: KVStore; writesStarted: () => number; hold: () => void; open: () => void; fail: () => void } {
+  const inner = createMemoryStore()
+  let started = 0
+  let gate = deferred()
+  gate.resolve() // open until held
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'write') {
+        return async (ops: readonly BatchOp[], o?: { sync?: boolean }) => {
+          started++
+          await gate.promise
+          return target.write(ops, o)
+        }
+      }
+      const v = Reflect.get(target, prop, receiver)
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+  return {
+    store,
+    writesStarted: () => started,
+    hold: () => {
+      gate = deferred()
+    },
+    open: () => gate.resolve(),
+    fail: () => {
+      gate.reject(new TrellisError({ code: 'STORAGE_WRITE_FAILED' }, 'injected write failure'))
+    },
+  }
+}
+
+const kvSet = (key: string, value: number, n: number) =>
+  callTx(alice, { key, value }, { contract: 'kv', method: 'set', expiresAt: EXP, nonce: 10_000 + n })
+
+async function until(f: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !f(); i++) await new Promise((resolve) => setTimeout(resolve, 2))
+  expect(f()).toBe(true)
+}
+
+describe('pipelined production', () => {
+  it('executes block N+1 on top of block N while N is being written; nothing unwritten is visible', async () => {
+    const g = gatedStore()
+    const r = await rig({ store: g.store })
+    g.hold()
+    const before = g.writesStarted()
+    r.mempool.add(kvSet('k', 1, 1))
+    const first = r.producer.produce()
+    await until(() => g.writesStarted() === before + 1)
+    // Block 1 is being written: it is the tip for building, but not the head anyone reads.
+    expect(r.chain.tip.height).toBe(1)
+    expect(r.chain.head.height).toBe(0)
+    expect(r.chain.getBlock(1)).toBeUndefined()
+    r.mempool.add(kvSet('k', 2, 2))
+    const second = r.producer.produce()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    // Block 2 waits for block 1's write before writing itself.
+    expect(g.writesStarted()).toBe(before + 1)
+    expect(r.committed).toHaveLength(0)
+    g.open()
+    const [b1, b2] = await Promise.all([first, second])
+    expect([b1?.block.header.height, b2?.block.header.height]).toEqual([1, 2])
+    expect(b2?.block.header.prevHash).toEqual(b1?.hash)
+    // kv.set returns the previous value: block 2 saw block 1's write while it was still unwritten.
+    expect(b2?.receipts[0]?.returnValue).toBe(1)
+    expect(r.committed.map((b) => b.block.header.height)).toEqual([1, 2])
+    expect(r.chain.head.height).toBe(2)
+    expect(r.chain.head.stateRoot).toEqual(b2?.block.header.stateRoot)
+  })
+
+  it('a failed write fails the block built on top of it too, and leaves the head where it was', async () => {
+    const g = gatedStore()
+    const r = await rig({ store: g.store })
+    g.hold()
+    const before = g.writesStarted()
+    r.mempool.add(kvSet('f', 1, 3))
+    const first = r.producer.produce()
+    await until(() => g.writesStarted() === before + 1)
+    r.mempool.add(kvSet('f', 2, 4))
+    const second = r.producer.produce()
+    g.fail()
+    const codes = await Promise.all(
+      [first, second].map((p) =>
+        p.then(
+          () => 'ok',
+          (e: { code?: string }) => e.code,
+        ),
+      ),
+    )
+    expect(codes).toEqual(['STORAGE_WRITE_FAILED', 'STORAGE_WRITE_FAILED'])
+    expect(r.chain.head.height).toBe(0)
+    expect(r.chain.tip.height).toBe(0)
+    expect(r.committed).toHaveLength(0)
+  })
+})
 
 describe('BlockProducer.produce', () => {
   it('builds a linked, certified block whose roots match its content, and reports it', async () => {
@@ -131,6 +238,14 @@ describe('BlockProducer.produce', () => {
     const s = await rig({ genesis: makeGenesis(validator, { params: { maxBlockBytes: 2 * one.bytes.length + 10 } }) })
     for (let i = 0; i < 5; i++) s.mempool.add(rec(`bytes${i}`, testKey(3 + i)))
     expect((await s.producer.produce())!.block.txs).toHaveLength(2)
+  })
+
+  it("caps blocks at the producer's targetBlockTxs, below the chain's maxBlockTxs", async () => {
+    const r = await rig({ targetBlockTxs: 4 })
+    for (let i = 0; i < 10; i++) r.mempool.add(rec(`target${i}`, testKey(3 + (i % 4))))
+    const sizes: number[] = []
+    while (r.mempool.size > 0) sizes.push((await r.producer.produce())!.block.txs.length)
+    expect(sizes).toEqual([4, 4, 2])
   })
 
   it('never includes an expired tx', async () => {

@@ -11,5 +11,5 @@ export interface LevelStoreOptions {
 /** Defaults for the optional {@link LevelStoreOptions}. */
 export const defaultLevelStoreOptions: Readonly<Required<Omit<LevelStoreOptions, 'path'>>> = {
   cacheSizeBytes: 32 * 1024 * 1024,
-  writeBufferSizeBytes: 16 * 1024 * 1024,
+  writeBufferSizeBytes: 64 * 1024 * 1024,
 }

@@ -12,6 +12,7 @@ export interface NodeFlags {
   host: string
   port: string
   blockInterval: string
+  blockTxs: string
   sync: boolean
   logFile?: string
   workers?: string
@@ -48,6 +49,7 @@ async function runNode(dataDir: string, password: string, flags: NodeFlags, dev:
     logger,
     host: flags.host,
     blockIntervalMs: intFlag(flags.blockInterval, 'block-interval', 10, 60_000),
+    targetBlockTxs: intFlag(flags.blockTxs, 'block-txs', 1, 1_000_000),
     syncWrites: flags.sync,
     ...(flags.workers === undefined ? {} : { verifyWorkers: intFlag(flags.workers, 'workers', 0, 64) }),
   }

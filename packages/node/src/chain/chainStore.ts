@@ -112,8 +112,17 @@ export class ChainStore {
   private readonly nodeCache = new Map<string, Uint8Array>()
   private static readonly NODE_CACHE_SIZE = 100_000
 
+  /**
+   * The block being written (at most one): its latest values and state-tree nodes, so the producer can
+   * execute the next block on top of it while its batch is written. Reads through the chain's own
+   * methods never see it — everything they return is durable.
+   */
+  private pending: PendingBlock | undefined
+
   private getTreeNode(k: Uint8Array): Uint8Array | undefined {
     const id = byteKey(k)
+    const staged = this.pending?.nodes.get(id)
+    if (staged !== undefined) return staged
     const hit = this.nodeCache.get(id)
     if (hit !== undefined) return hit
     const v = this.store.get(treeKey(k))
@@ -189,6 +198,26 @@ export class ChainStore {
     // nodes are cached, instead of a LevelDB miss (~20 µs: classic-level has no bloom filters).
     if (this.tree.get(this._head.height, stateKeyHash(stateKey)) === undefined) return undefined
     return this.store.get(latestKey(stateKey))
+  }
+
+  /**
+   * The chain's tip for building the next block: the block being written when there is one, else the
+   * head. Only block production builds on it; everything else reads the durable {@link head}.
+   */
+  get tip(): ChainHead {
+    return this.pending?.head ?? this._head
+  }
+
+  /** State as of {@link tip}: the latest values including those of the block being written. */
+  readonly tipState: { getLatest(stateKey: Uint8Array): Uint8Array | undefined } = {
+    getLatest: (stateKey) => {
+      const p = this.pending
+      if (p !== undefined) {
+        const v = p.latest.get(byteKey(stateKey))
+        if (v !== undefined) return v ?? undefined
+      }
+      return this.getLatest(stateKey)
+    },
   }
 
   /** Where a committed tx is, or undefined. */
@@ -288,9 +317,14 @@ export class ChainStore {
     return out
   }
 
-  /** Writes a block and all it changes atomically, then moves the head. */
+  /**
+   * Writes a block and all it changes atomically, then moves the head. The block becomes the
+   * {@link tip} synchronously, before the write completes, so the next block can be executed on top of
+   * it meanwhile; a second commit must wait until this one has resolved.
+   */
   async commit(c: BlockCommit, options: { sync: boolean }): Promise<void> {
     const { header } = c.block
+    if (this.pending !== undefined) corrupt(`commit of height ${header.height} while block ${this.pending.head.height} is being written`)
     if (header.height !== this._head.height + 1) corrupt(`commit of height ${header.height} on head ${this._head.height}`)
     const ops: BatchOp[] = []
     ops.push({ type: 'put', key: blockKey(header.height), value: encodeBlock(c.block) })
@@ -303,23 +337,41 @@ export class ChainStore {
     c.block.txs.forEach((tx, i) => {
       ops.push({ type: 'put', key: txIndexKey(tx.id), value: concatBytes(hb, u32(i)) })
     })
-    const txIds = c.block.txs.map((tx) => tx.id)
     // Latest values: only the last write per key in the block matters.
     const last = new Map<string, StateWrite>()
     for (const w of c.writes) {
-      last.set(bytesToHex(w.stateKey), w)
+      last.set(byteKey(w.stateKey), w)
       ops.push({ type: 'put', key: historyKey(w.stateKey, header.height, w.txIndex), value: encodeHistoryValue(w) })
     }
-    for (const w of last.values()) {
+    const latest = new Map<string, Uint8Array | null>()
+    for (const [k, w] of last) {
+      latest.set(k, w.value)
       ops.push(w.value === null ? { type: 'del', key: latestKey(w.stateKey) } : { type: 'put', key: latestKey(w.stateKey), value: w.value })
     }
-    for (const [k, v] of c.treeWrites) ops.push({ type: 'put', key: treeKey(k), value: v })
+    const nodes = new Map<string, Uint8Array>()
+    for (const [k, v] of c.treeWrites) {
+      nodes.set(byteKey(k), v)
+      ops.push({ type: 'put', key: treeKey(k), value: v })
+    }
     ops.push({ type: 'put', key: META.head, value: hb })
-    await this.store.write(ops, { sync: options.sync })
-    for (const [k, v] of c.treeWrites) this.cacheNode(byteKey(k), v)
-    for (const id of txIds) this.recent.add(id, header.timestamp)
-    this._head = { height: header.height, hash: c.hash, header, stateRoot: header.stateRoot, timestamp: header.timestamp }
+    const head: ChainHead = { height: header.height, hash: c.hash, header, stateRoot: header.stateRoot, timestamp: header.timestamp }
+    this.pending = { head, latest, nodes }
+    try {
+      await this.store.write(ops, { sync: options.sync })
+    } finally {
+      this.pending = undefined
+    }
+    for (const [id, v] of nodes) this.cacheNode(id, v)
+    for (const tx of c.block.txs) this.recent.add(tx.id, header.timestamp)
+    this._head = head
   }
+}
+
+interface PendingBlock {
+  readonly head: ChainHead
+  /** Last value per state key (by {@link byteKey}); null = deleted. */
+  readonly latest: ReadonlyMap<string, Uint8Array | null>
+  readonly nodes: ReadonlyMap<string, Uint8Array>
 }
 
 function decodeHistory(k: Uint8Array, v: Uint8Array, prefixLength: number): HistoryEntry {

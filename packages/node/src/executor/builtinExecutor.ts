@@ -82,6 +82,13 @@ function receiptOf(tx: SignedTx, fields: Omit<Receipt, 'txId'>): Receipt {
   return { txId: tx.id, ...fields }
 }
 
+/** Longest stretch of execution before yielding to the event loop (a large block runs for 100s of ms). */
+const YIELD_AFTER_MS = 8
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
 /** The executor for contracts compiled into the node (the notary today). */
 export class BuiltinExecutor implements Executor {
   private readonly registry = new Map<string, Contract>()
@@ -119,13 +126,19 @@ export class BuiltinExecutor implements Executor {
       fail({ code: 'ARGS_INVALID', contract, method, reason }, `invalid arguments for ${contract}.${method}: ${reason}`)
   }
 
-  executeBlock(input: BlockInput, committed: StateReader): BlockExecution {
+  async executeBlock(input: BlockInput, committed: StateReader): Promise<BlockExecution> {
     const blockWrites = new Map<string, { key: Uint8Array; value: Uint8Array | null }>()
     const receipts: Receipt[] = []
     const receiptBytes: Uint8Array[] = []
     const writes: StateWrite[] = []
     const blockCtx = { height: input.height, timestamp: input.timestamp, chainId: input.chainId }
-    input.txs.forEach((tx, txIndex) => {
+    let sliceStart = performance.now()
+    for (let txIndex = 0; txIndex < input.txs.length; txIndex++) {
+      const tx = input.txs[txIndex] as SignedTx
+      if ((txIndex & 63) === 63 && performance.now() - sliceStart > YIELD_AFTER_MS) {
+        await yieldToEventLoop()
+        sliceStart = performance.now()
+      }
       const state = new TxState(blockWrites, committed)
       const receipt = this.executeTx(tx, state, blockCtx)
       if (receipt.status === ReceiptStatus.Ok) {
@@ -136,7 +149,7 @@ export class BuiltinExecutor implements Executor {
       }
       receipts.push(receipt)
       receiptBytes.push(writeReceipt(receiptWriter.reset(), receipt).finish())
-    })
+    }
     return { receipts, receiptBytes, writes }
   }
 

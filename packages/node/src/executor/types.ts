@@ -76,7 +76,11 @@ export interface Executor {
   contracts(): ContractInfo[]
   /** Cheap admission checks (contract and method exist, arguments are well-formed). @throws TrellisError */
   precheck(tx: SignedTx): void
-  executeBlock(input: BlockInput, state: StateReader): BlockExecution
+  /**
+   * Executes a block's txs in order. Asynchronous so that a long block can yield to the event loop
+   * (admission and queries keep flowing); the result must not depend on where it yields.
+   */
+  executeBlock(input: BlockInput, state: StateReader): Promise<BlockExecution>
   /** Runs a read-only method against committed state. @throws TrellisError */
   query(contract: string, method: string, args: Value, state: StateReader, block: ContractContext['block']): Value
 }

@@ -33,6 +33,8 @@ export interface CommittedBlock {
 export interface BlockProducerOptions {
   /** Longest wait between a tx's arrival and its block being cut, when blocks are not full. */
   readonly blockIntervalMs: number
+  /** Cut a block as soon as this many txs wait; take at most this many (capped by the chain's maxBlockTxs). */
+  readonly targetBlockTxs: number
   readonly createEmptyBlocks: boolean
   /** fsync every block commit (durable across power loss, not only process crashes). */
   readonly syncWrites: boolean
@@ -65,6 +67,8 @@ export class BlockProducer {
   private wake: (() => void) | undefined
   private lastBlockAt = 0
   private readonly validatorSetHash: Uint8Array
+  /** The write of the last built block, with its post-commit steps; rejects if the write failed. */
+  private writing: Promise<CommittedBlock> | undefined
 
   constructor(
     private readonly options: BlockProducerOptions,
@@ -88,6 +92,7 @@ export class BlockProducer {
     this.running = false
     this.wake?.()
     await this.loop?.catch(() => undefined)
+    await this.writing?.catch(() => undefined)
   }
 
   /** Wakes the producer when txs arrive. */
@@ -111,42 +116,58 @@ export class BlockProducer {
     })
   }
 
+  private get blockTxs(): number {
+    return Math.max(1, Math.min(this.options.targetBlockTxs, this.m.params.maxBlockTxs))
+  }
+
   private async run(): Promise<void> {
     while (this.running) {
-      const { mempool, params, clock } = this.m
+      const { mempool, clock } = this.m
       if (mempool.size === 0) {
         await this.sleep(this.options.createEmptyBlocks ? this.options.blockIntervalMs : 1000)
         if (mempool.size === 0 && !this.options.createEmptyBlocks) continue
       }
       const since = clock() - this.lastBlockAt
-      if (this.running && mempool.size < params.maxBlockTxs && since < this.options.blockIntervalMs) {
+      if (this.running && mempool.size < this.blockTxs && since < this.options.blockIntervalMs) {
         await this.sleep(this.options.blockIntervalMs - since)
         // Wake-ups by new txs only matter once a full block is waiting.
-        while (this.running && mempool.size < params.maxBlockTxs && clock() - this.lastBlockAt < this.options.blockIntervalMs) {
+        while (this.running && mempool.size < this.blockTxs && clock() - this.lastBlockAt < this.options.blockIntervalMs) {
           await this.sleep(this.options.blockIntervalMs - (clock() - this.lastBlockAt))
         }
       }
       if (!this.running) break
       this.lastBlockAt = clock()
-      await this.produce()
+      await this.buildNext()
     }
+    await this.writing
   }
 
-  /** Builds, certifies and commits one block from the mempool. Exposed for tests. */
+  /** Builds, certifies and commits one block from the mempool, resolving once it is durable. Exposed for tests. */
   async produce(): Promise<CommittedBlock | undefined> {
+    const built = await this.buildNext()
+    return built === undefined ? undefined : await built.writing
+  }
+
+  /**
+   * Builds the next block on the chain's tip — which may be the previous block while its batch is
+   * still being written: execution of block N+1 overlaps the storage write of block N — then starts
+   * its write once the previous one is durable. Resolves when the write has started, with the promise
+   * of the committed block. A failed write rejects that promise and every later build.
+   */
+  private async buildNext(): Promise<{ readonly writing: Promise<CommittedBlock> } | undefined> {
     const { chain, mempool, executor, params, clock, metrics } = this.m
     const started = performance.now()
-    const head = chain.head
-    const height = head.height + 1
-    const timestamp = Math.max(clock(), head.timestamp + 1)
-    const reaped = mempool.reap(params.maxBlockTxs, params.maxBlockBytes, timestamp)
+    const tip = chain.tip
+    const height = tip.height + 1
+    const timestamp = Math.max(clock(), tip.timestamp + 1)
+    const reaped = mempool.reap(this.blockTxs, params.maxBlockBytes, timestamp)
     const txs = this.dropCommitted(reaped)
     if (txs.length === 0 && !this.options.createEmptyBlocks) {
       mempool.committed(reaped)
       return undefined
     }
     const chainId = chain.genesis.chainId
-    const exec = executor.executeBlock({ chainId, height, timestamp, txs }, chain)
+    const exec = await executor.executeBlock({ chainId, height, timestamp, txs }, chain.tipState)
     const txRoot = merkleRoot(txs.map((t) => t.bytes))
     const receiptRoot = merkleRoot(exec.receiptBytes)
     const last = new Map<string, { keyHash: Uint8Array; valueHash: Uint8Array | null }>()
@@ -157,11 +178,11 @@ export class BlockProducer {
         valueHash: w.value === null ? null : stateValueHash(w.value),
       })
     }
-    const tree = chain.tree.update(head.height, height, [...last.values()])
+    const tree = chain.tree.update(tip.height, height, [...last.values()])
     const header: BlockHeader = {
       chainId,
       height,
-      prevHash: head.hash,
+      prevHash: tip.hash,
       timestamp,
       proposer: this.m.validatorPublicKey,
       txRoot,
@@ -180,20 +201,32 @@ export class BlockProducer {
     }
     const block: Block = { header, txs }
     const executed = performance.now()
-    await chain.commit(
-      { block, hash, certificate, receiptBytes: exec.receiptBytes, writes: exec.writes, treeWrites: tree.writes },
-      { sync: this.options.syncWrites },
-    )
-    mempool.committed(reaped)
-    const committed: CommittedBlock = { block, hash, certificate, receipts: exec.receipts }
-    const done = performance.now()
-    metrics?.blockCommitted(txs.length, (executed - started) / 1000, (done - executed) / 1000)
-    this.m.logger.debug(
-      { height, txs: txs.length, execMs: Math.round(executed - started), commitMs: Math.round(done - executed) },
-      'block committed',
-    )
-    this.m.onCommit(committed)
-    return committed
+    // LevelDB applies batches in order, but the chain store takes one block in flight at a time.
+    const previous = this.writing
+    if (previous !== undefined) await previous
+    const commit = async (): Promise<CommittedBlock> => {
+      const writeStarted = performance.now()
+      await chain.commit(
+        { block, hash, certificate, receiptBytes: exec.receiptBytes, writes: exec.writes, treeWrites: tree.writes },
+        { sync: this.options.syncWrites },
+      )
+      mempool.committed(reaped)
+      const committed: CommittedBlock = { block, hash, certificate, receipts: exec.receipts }
+      const done = performance.now()
+      metrics?.blockCommitted(txs.length, (executed - started) / 1000, (done - writeStarted) / 1000)
+      this.m.logger.debug(
+        { height, txs: txs.length, execMs: Math.round(executed - started), commitMs: Math.round(done - writeStarted) },
+        'block committed',
+      )
+      this.m.onCommit(committed)
+      return committed
+    }
+    const writing = commit()
+    // Failures surface where the promise is awaited (the next build, run() or stop()).
+    writing.catch(() => undefined)
+    this.writing = writing
+    // Wrapped: an async function returning the promise itself would wait for it.
+    return { writing }
   }
 
   /** Replay protection at inclusion time: a tx already on the ledger is never included again. */

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads'
 import { isTxSignatureValid, type SignedTx } from '@trellis/ledger'
+import { packSigBatch } from './sigBatch.js'
 
 export interface SigVerifierOptions {
   /** Worker threads; 0 verifies on the calling thread. */
@@ -70,7 +71,7 @@ export class SigVerifier {
     if (this.slots.length === 0 || this.closed) return txs.map(isTxSignatureValid)
     const chunks: Promise<Uint8Array>[] = []
     const size = Math.max(1, Math.min(this.options.chunkSize, Math.ceil(txs.length / this.slots.length)))
-    for (let i = 0; i < txs.length; i += size) chunks.push(this.dispatch(txs.slice(i, i + size).map((t) => t.bytes)))
+    for (let i = 0; i < txs.length; i += size) chunks.push(this.dispatch(txs.slice(i, i + size)))
     let results: Uint8Array[]
     try {
       results = await Promise.all(chunks)
@@ -83,14 +84,15 @@ export class SigVerifier {
     return out
   }
 
-  private dispatch(txs: Uint8Array[]): Promise<Uint8Array> {
+  private dispatch(txs: readonly SignedTx[]): Promise<Uint8Array> {
     let slot = this.slots[0] as WorkerSlot
     for (const s of this.slots) if (s.pending < slot.pending) slot = s
     const id = this.nextId++
     slot.pending += txs.length
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, slot, size: txs.length })
-      slot.worker.postMessage({ id, txs })
+      const batch = packSigBatch(txs)
+      slot.worker.postMessage({ id, count: txs.length, batch }, [batch.buffer])
     })
   }
 

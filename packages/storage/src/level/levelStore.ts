@@ -307,6 +307,9 @@ export async function createLevelStore(options: LevelStoreOptions): Promise<KVSt
     errorIfExists: false,
     cacheSize,
     writeBufferSize,
+    // Keys and values are mostly hashes and signatures, which do not compress: Snappy would only cost CPU.
+    compression: false,
+    maxFileSize: 8 * 1024 * 1024,
   })
   try {
     await db.open()

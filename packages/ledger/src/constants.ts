@@ -16,6 +16,7 @@ export const PROTOCOL = {
 export const DOMAIN = {
   tx: utf8ToBytes('trellis/tx/v1'),
   vote: utf8ToBytes('trellis/vote/v1'),
+  proposal: utf8ToBytes('trellis/proposal/v1'),
   stateKey: utf8ToBytes('trellis/state-key/v1'),
 } as const
 

@@ -6,8 +6,16 @@
 
 export type { Block } from './block/block.js'
 export { decodeBlock, encodeBlock } from './block/block.js'
-export type { CommitCertificate, CommitSignature, Vote } from './block/certificate.js'
-export { decodeCertificate, encodeCertificate, VoteType, validatorIndexOf, verifyCertificate, voteSignBytes } from './block/certificate.js'
+export type { CommitCertificate, CommitSignature, ProposalSigned, Vote } from './block/certificate.js'
+export {
+  decodeCertificate,
+  encodeCertificate,
+  proposalSignBytes,
+  VoteType,
+  validatorIndexOf,
+  verifyCertificate,
+  voteSignBytes,
+} from './block/certificate.js'
 export type { BlockHeader } from './block/header.js'
 export { decodeHeader, encodeHeader, headerHash, readHeader, writeHeader } from './block/header.js'
 export { Reader } from './codec/reader.js'

@@ -11,6 +11,8 @@ export class NodeMetrics {
   private readonly commitSeconds: Histogram
   private readonly txsRejected: Counter<'code'>
   private readonly txsAccepted: Counter
+  private readonly consensusMessagesRejected: Counter<'reason'>
+  private readonly consensusEvidenceTotal: Counter
 
   constructor(mempool: () => { txs: number; bytes: number }) {
     collectDefaultMetrics({ register: this.registry })
@@ -37,6 +39,17 @@ export class NodeMetrics {
       registers,
     })
     this.txsAccepted = new Counter({ name: 'trellis_api_txs_accepted_total', help: 'Transactions admitted to the mempool', registers })
+    this.consensusMessagesRejected = new Counter({
+      name: 'trellis_consensus_messages_rejected_total',
+      help: 'Consensus messages not used (bad signature, unknown validator, wrong height or round, malformed…), by reason',
+      labelNames: ['reason'],
+      registers,
+    })
+    this.consensusEvidenceTotal = new Counter({
+      name: 'trellis_consensus_evidence_total',
+      help: 'Duplicate votes detected (two different signed votes for one height, round and type)',
+      registers,
+    })
     this.txsRejected = new Counter({
       name: 'trellis_api_txs_rejected_total',
       help: 'Transactions rejected at admission, by code',
@@ -79,5 +92,14 @@ export class NodeMetrics {
 
   txRejected(code: string): void {
     this.txsRejected.inc({ code })
+  }
+
+  /** Reasons are a small fixed vocabulary; free-form details (heights, rounds) go to the log only. */
+  consensusRejected(reason: string): void {
+    this.consensusMessagesRejected.inc({ reason: reason.replace(/\d+/g, 'N').slice(0, 60) })
+  }
+
+  consensusEvidence(): void {
+    this.consensusEvidenceTotal.inc()
   }
 }

@@ -15,6 +15,8 @@ import { Mempool } from './mempool/mempool.js'
 import { NodeMetrics } from './metrics.js'
 import type { NodeOptions } from './options.js'
 import { BlockProducer, type CommittedBlock } from './producer/blockProducer.js'
+import { ConsensusDriver } from './consensus/driver.js'
+import { defaultP2POptions, P2PNetwork } from '@trellis/p2p'
 import { SigVerifier } from './verify/sigVerifier.js'
 
 /** Outcome of submitting one tx. */
@@ -52,7 +54,11 @@ export class TrellisNode {
   readonly bus = new CommitBus()
   readonly mempool: Mempool
   readonly metrics: NodeMetrics | null
+  /** Single-validator block production (no `network` option). */
   readonly producer: BlockProducer
+  /** BFT consensus with the other validators (with a `network` option). */
+  readonly consensus: ConsensusDriver | undefined
+  readonly p2p: P2PNetwork | undefined
   readonly clock: () => number
   private readonly waiters = new Map<string, Array<(n: CommitNotice) => void>>()
   private stopping = false
@@ -77,6 +83,53 @@ export class TrellisNode {
     const validatorIndex = validatorIndexOf(genesis.validators, publicKeyToBytes(validatorPublicKey))
     if (validatorIndex < 0)
       throw nodeError({ code: 'CONFIG_INVALID', reason: 'not a validator' }, 'this node key is not a validator of the genesis')
+    const net = options.network
+    if (net === undefined && genesis.validators.validators.length > 1) {
+      throw nodeError(
+        { code: 'CONFIG_INVALID', reason: 'no network' },
+        `the genesis has ${genesis.validators.validators.length} validators: give the node its p2p address and peers`,
+      )
+    }
+    if (net !== undefined) {
+      this.p2p = new P2PNetwork({
+        ...defaultP2POptions,
+        chainId: genesis.chainId,
+        identity: { privateKey: validatorKey, publicKey: validatorPublicKey },
+        host: net.host,
+        port: net.port,
+        peers: net.peers,
+        // Only the chain's validators may connect (membership changes arrive with governance, issue #5).
+        allowed: (key) => validatorIndexOf(genesis.validators, publicKeyToBytes(key)) >= 0,
+        maxMessageBytes: Math.max(genesis.params.maxBlockBytes * 2, 1024 * 1024) + 64 * 1024,
+        log: (level, msg, fields) => logger.child({ module: 'p2p' })[level](fields ?? {}, msg),
+      })
+      this.consensus = new ConsensusDriver(
+        {
+          ...options.consensus,
+          blockIntervalMs: options.blockIntervalMs,
+          targetBlockTxs: options.targetBlockTxs,
+          syncWrites: options.syncWrites,
+        },
+        {
+          chain,
+          mempool: this.mempool,
+          executor,
+          verifier,
+          p2p: this.p2p,
+          params: genesis.params,
+          validators: genesis.validators,
+          validatorKey,
+          validatorIndex,
+          clock,
+          logger: logger.child({ module: 'consensus' }),
+          metrics: this.metrics,
+          onCommit: (b) => this.onCommit(b),
+          admit: async (raw) => {
+            await this.submit(raw, { gossip: false })
+          },
+        },
+      )
+    }
     this.producer = new BlockProducer(
       {
         blockIntervalMs: options.blockIntervalMs,
@@ -130,7 +183,19 @@ export class TrellisNode {
       await store.close()
       throw err
     }
-    node.producer.start()
+    if (node.consensus !== undefined && node.p2p !== undefined) {
+      try {
+        const port = await node.p2p.start()
+        modules.logger.info({ port }, 'p2p listening')
+      } catch (err) {
+        await verifier.close()
+        await store.close()
+        throw err
+      }
+      node.consensus.start()
+    } else {
+      node.producer.start()
+    }
     node.sweepTimer = setInterval(() => node.mempool.sweepExpired(node.clock()), 1000)
     node.sweepTimer.unref()
     modules.logger.info({ chainId: modules.genesis.chainId, height: chain.head.height }, 'node started')
@@ -161,7 +226,7 @@ export class TrellisNode {
    * against the ledger, signature verification on the worker pool, then the mempool. Each tx gets its
    * own result; a bad tx never affects the others.
    */
-  async submit(raw: readonly Uint8Array[]): Promise<SubmitResult[]> {
+  async submit(raw: readonly Uint8Array[], options: { readonly gossip?: boolean } = {}): Promise<SubmitResult[]> {
     const results: SubmitResult[] = new Array(raw.length)
     if (this.stopping) {
       const error = nodeError({ code: 'NODE_STOPPING' }, 'the node is shutting down')
@@ -241,7 +306,13 @@ export class TrellisNode {
       if (accepted > 0) this.metrics.txAccepted(accepted)
       for (const r of results) if (!r.accepted) this.metrics.txRejected(r.error.code)
     }
-    if (accepted > 0) this.producer.notify()
+    if (accepted > 0) {
+      this.producer.notify()
+      this.consensus?.notify()
+      if (options.gossip !== false && this.consensus !== undefined) {
+        this.consensus.gossipTxs(results.flatMap((r, i) => (r.accepted ? [raw[i] as Uint8Array] : [])))
+      }
+    }
     return results
   }
 
@@ -275,6 +346,8 @@ export class TrellisNode {
     } finally {
       try {
         await this.producer.stop()
+        await this.consensus?.stop()
+        await this.p2p?.close()
         await this.verifier.close()
       } finally {
         await this.chain.store.close()

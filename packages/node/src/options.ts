@@ -1,4 +1,15 @@
+import type { PeerAddress } from '@trellis/p2p'
+import { type ConsensusDriverOptions, defaultConsensusDriverOptions } from './consensus/driver.js'
 import { defaultMempoolOptions, type MempoolOptions } from './mempool/mempool.js'
+
+/** Where this node meets the other validators. Without it the node runs a single-validator chain. */
+export interface NetworkOptions {
+  /** p2p listen address. */
+  readonly host: string
+  readonly port: number
+  /** The other nodes: their keys (the validator set's) and p2p addresses. */
+  readonly peers: readonly PeerAddress[]
+}
 
 export interface NodeOptions {
   /** Holds genesis.json, keys/ and db/. */
@@ -25,6 +36,9 @@ export interface NodeOptions {
   readonly waitTimeoutMs: number
   /** Origins allowed to call the API from browsers (`*` = any; empty = none). */
   readonly corsOrigins: readonly string[]
+  /** Multi-validator networking and BFT consensus; absent for a single-validator chain. */
+  readonly network?: NetworkOptions
+  readonly consensus: Omit<ConsensusDriverOptions, 'targetBlockTxs' | 'blockIntervalMs' | 'syncWrites'>
 }
 
 export const defaultNodeOptions: Omit<NodeOptions, 'dataDir'> = {
@@ -39,4 +53,10 @@ export const defaultNodeOptions: Omit<NodeOptions, 'dataDir'> = {
   maxBodyBytes: 32 * 1024 * 1024,
   waitTimeoutMs: 30_000,
   corsOrigins: ['*'],
+  consensus: {
+    timeouts: defaultConsensusDriverOptions.timeouts,
+    emptyBlockIntervalMs: defaultConsensusDriverOptions.emptyBlockIntervalMs,
+    gossipIntervalMs: defaultConsensusDriverOptions.gossipIntervalMs,
+    maxClockDriftMs: defaultConsensusDriverOptions.maxClockDriftMs,
+  },
 }

@@ -2,11 +2,15 @@ import type { Logger } from 'pino'
 import { createApiServer } from './api/server.js'
 import { loadGenesis, loadValidatorKey } from './dataDir.js'
 import type { Executor } from './executor/types.js'
+import { loadNetworkFile, networkOptionsFor } from './networkDir.js'
 import { TrellisNode } from './node.js'
+import { publicKeyFromPrivate } from '@trellis/crypto'
 import { defaultNodeOptions, type NodeOptions } from './options.js'
 
 export interface StartNodeOptions extends Partial<Omit<NodeOptions, 'dataDir'>> {
   readonly dataDir: string
+  /** A `network.json`: the node finds its p2p port and its peers there (multi-validator chains). */
+  readonly networkFile?: string
   /** Password of the validator key file. */
   readonly password: string
   readonly logger: Logger
@@ -18,10 +22,18 @@ export interface StartNodeOptions extends Partial<Omit<NodeOptions, 'dataDir'>> 
  * @throws TrellisError CONFIG_INVALID | GENESIS_INVALID | KEYSTORE_BAD_PASSWORD | STORAGE_OPEN_FAILED
  */
 export async function startNode(o: StartNodeOptions): Promise<{ node: TrellisNode; url: string }> {
-  const { dataDir, password, logger, executor, ...rest } = o
-  const options: NodeOptions = { ...defaultNodeOptions, ...rest, dataDir, mempool: { ...defaultNodeOptions.mempool, ...rest.mempool } }
+  const { dataDir, password, logger, executor, networkFile, ...rest } = o
   const genesis = await loadGenesis(dataDir)
   const validatorKey = await loadValidatorKey(dataDir, password)
+  const network =
+    networkFile === undefined ? rest.network : networkOptionsFor(await loadNetworkFile(networkFile), publicKeyFromPrivate(validatorKey))
+  const options: NodeOptions = {
+    ...defaultNodeOptions,
+    ...rest,
+    dataDir,
+    mempool: { ...defaultNodeOptions.mempool, ...rest.mempool },
+    ...(network === undefined ? {} : { network }),
+  }
   const node = await TrellisNode.open(options, { logger, genesis, validatorKey, ...(executor === undefined ? {} : { executor }) })
   try {
     const server = await createApiServer(node)

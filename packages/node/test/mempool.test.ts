@@ -205,6 +205,35 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('commit' as const) }) },
 )
 
+describe('Mempool under consensus', () => {
+  it('release() puts the txs of a block that lost back into the pending queues', () => {
+    const m = new Mempool()
+    const txs = [fakeTx(1, 0), fakeTx(2, 0), fakeTx(1, 1)]
+    for (const t of txs) m.add(t)
+    const taken = m.reap(10, FAR, 0)
+    expect(m.size).toBe(0)
+    m.release(taken)
+    expect(m.size).toBe(3)
+    expect(ids(m.reap(10, FAR, 0)).sort()).toEqual(ids(txs).sort())
+    // Releasing what is not in flight does nothing.
+    m.release([fakeTx(9, 0)])
+    expect(m.size).toBe(0)
+  })
+
+  it("removeIncluded() drops pending and in-flight txs that another validator's block committed", () => {
+    const m = new Mempool()
+    const a = [fakeTx(1, 0), fakeTx(1, 1), fakeTx(1, 2)]
+    const b = fakeTx(2, 0)
+    for (const t of [...a, b]) m.add(t)
+    const [first] = m.reap(1, FAR, 0)
+    m.removeIncluded([a[1]!, b, first!])
+    expect(m.size).toBe(1)
+    expect(m.has(first!.id)).toBe(false)
+    expect(ids(m.reap(10, FAR, 0))).toEqual(ids([a[2]!]))
+    expect(m.bytes).toBe(0)
+  })
+})
+
 describe('Mempool properties', () => {
   it('reap never returns duplicates or more than its limits, and every added tx is eventually reaped or expired', () => {
     fc.assert(

@@ -26,6 +26,28 @@ export function voteSignBytes(v: Vote): Uint8Array {
   return w.finish()
 }
 
+/** What a round's proposer signs: the block it proposes at (height, round), and its valid round. */
+export interface ProposalSigned {
+  readonly chainId: string
+  readonly height: number
+  readonly round: number
+  /** −1 when the proposer has no valid round (a fresh block). */
+  readonly polRound: number
+  readonly blockHash: Uint8Array
+}
+
+/** Domain-separated bytes a proposer signs (polRound + 1 is encoded, so −1 is 0). */
+export function proposalSignBytes(p: ProposalSigned): Uint8Array {
+  return new Writer(96)
+    .raw(DOMAIN.proposal)
+    .string(p.chainId)
+    .varint(p.height)
+    .varint(p.round)
+    .varint(p.polRound + 1)
+    .raw(p.blockHash)
+    .finish()
+}
+
 /** One validator's precommit signature inside a certificate. */
 export interface CommitSignature {
   /** Index into the validator set that certified the block. */

@@ -12,6 +12,8 @@ export const PREFIX = {
   latest: 0x56, // 'V' + state key                → latest value bytes (absent when deleted)
   history: 0x59, // 'Y' + u16 len ‖ state key ‖ u64 height ‖ u32 txIndex → u8 deleted ‖ tx id ‖ value
   tree: 0x53, // 'S' + state-tree node key        → state-tree node
+  wal: 0x57, // 'W' + name                        → consensus write-ahead log (state, last signature)
+  evidence: 0x45, // 'E' + u64 height ‖ u32 round ‖ u8 type ‖ u32 validator → duplicate-vote evidence
 } as const
 
 export const META = {

@@ -118,6 +118,44 @@ export class Mempool {
     for (const tx of txs) this.inFlight.delete(byteKey(tx.id))
   }
 
+  /** Txs reaped for a block that was not committed (another proposal won): pending again. */
+  release(txs: readonly SignedTx[]): void {
+    for (const tx of txs) {
+      if (!this.inFlight.delete(byteKey(tx.id))) continue
+      try {
+        this.add(tx)
+      } catch {
+        // Full now: the tx is dropped; its sender will see it expire uncommitted and resubmit.
+      }
+    }
+  }
+
+  /**
+   * A block committed with txs this node may hold too (another validator proposed it): they leave
+   * the pending queues and the in-flight set.
+   */
+  removeIncluded(txs: readonly SignedTx[]): void {
+    const bySender = new Map<string, Set<string>>()
+    for (const tx of txs) {
+      const key = byteKey(tx.id)
+      this.inFlight.delete(key)
+      const e = this.entries.get(key)
+      if (e === undefined) continue
+      this.forget(e)
+      let set = bySender.get(e.sender)
+      if (set === undefined) {
+        set = new Set()
+        bySender.set(e.sender, set)
+      }
+      set.add(key)
+    }
+    for (const [sender, keys] of bySender) {
+      const q = (this.bySender.get(sender) ?? []).filter((e) => !keys.has(e.key))
+      if (q.length === 0) this.bySender.delete(sender)
+      else this.bySender.set(sender, q)
+    }
+  }
+
   /** Drops every pending tx that expires at or before `now`; returns how many. */
   sweepExpired(now: number): number {
     let n = 0

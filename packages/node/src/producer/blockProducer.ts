@@ -1,15 +1,10 @@
 import { type PrivateKey, type PublicKey, sign } from '@trellis/crypto'
 import {
   type Block,
-  type BlockHeader,
   type ChainParams,
   type CommitCertificate,
-  headerHash,
-  merkleRoot,
   type Receipt,
   type SignedTx,
-  stateKeyHash,
-  stateValueHash,
   type ValidatorSet,
   VoteType,
   validatorSetHash,
@@ -21,6 +16,7 @@ import type { Executor } from '../executor/types.js'
 import type { Mempool } from '../mempool/mempool.js'
 import type { NodeMetrics } from '../metrics.js'
 import { byteKey } from '../byteKey.js'
+import { buildBlock } from '../chain/blockBuilder.js'
 
 /** A block as it was committed, handed to subscribers (event streams, waiters, metrics). */
 export interface CommittedBlock {
@@ -167,31 +163,16 @@ export class BlockProducer {
       return undefined
     }
     const chainId = chain.genesis.chainId
-    const exec = await executor.executeBlock({ chainId, height, timestamp, txs }, chain.tipState)
-    const txRoot = merkleRoot(txs.map((t) => t.bytes))
-    const receiptRoot = merkleRoot(exec.receiptBytes)
-    const last = new Map<string, { keyHash: Uint8Array; valueHash: Uint8Array | null }>()
-    for (const w of exec.writes) {
-      const keyHash = stateKeyHash(w.stateKey)
-      last.set(byteKey(keyHash), {
-        keyHash,
-        valueHash: w.value === null ? null : stateValueHash(w.value),
-      })
-    }
-    const tree = chain.tree.update(tip.height, height, [...last.values()])
-    const header: BlockHeader = {
-      chainId,
-      height,
-      prevHash: tip.hash,
+    const { block, hash, exec, treeWrites } = await buildBlock({
+      chain,
+      executor,
+      parent: tip,
+      state: chain.tipState,
+      txs,
       timestamp,
       proposer: this.m.validatorPublicKey,
-      txRoot,
-      receiptRoot,
-      stateRoot: tree.root,
       validatorSetHash: this.validatorSetHash,
-      txCount: txs.length,
-    }
-    const hash = headerHash(header)
+    })
     const signature = sign(this.m.validatorKey, voteSignBytes({ type: VoteType.Precommit, chainId, height, round: 0, blockHash: hash }))
     const certificate: CommitCertificate = {
       height,
@@ -199,7 +180,6 @@ export class BlockProducer {
       blockHash: hash,
       signatures: [{ validatorIndex: this.m.validatorIndex, signature }],
     }
-    const block: Block = { header, txs }
     const executed = performance.now()
     // LevelDB applies batches in order, but the chain store takes one block in flight at a time.
     const previous = this.writing
@@ -207,7 +187,7 @@ export class BlockProducer {
     const commit = async (): Promise<CommittedBlock> => {
       const writeStarted = performance.now()
       await chain.commit(
-        { block, hash, certificate, receiptBytes: exec.receiptBytes, writes: exec.writes, treeWrites: tree.writes },
+        { block, hash, certificate, receiptBytes: exec.receiptBytes, writes: exec.writes, treeWrites },
         { sync: this.options.syncWrites },
       )
       mempool.committed(reaped)

@@ -1,0 +1,80 @@
+import type { PublicKey } from '@trellis/crypto'
+import { type Block, type BlockHeader, headerHash, merkleRoot, type SignedTx, stateKeyHash, stateValueHash } from '@trellis/ledger'
+import { equalBytes } from '@trellis/utils'
+import { byteKey } from '../byteKey.js'
+import type { BlockExecution, Executor, StateReader } from '../executor/types.js'
+import type { BlockCommit, ChainHead, ChainStore } from './chainStore.js'
+
+/** A block executed on top of its parent, with everything its commit writes (except the certificate). */
+export interface BuiltBlock {
+  readonly block: Block
+  readonly hash: Uint8Array
+  readonly exec: BlockExecution
+  readonly treeWrites: BlockCommit['treeWrites']
+}
+
+export interface BuildInput {
+  readonly chain: ChainStore
+  readonly executor: Executor
+  /** The parent: the chain's head, or the block being written when production is pipelined. */
+  readonly parent: ChainHead
+  /** State as of the parent. */
+  readonly state: StateReader
+  readonly txs: readonly SignedTx[]
+  readonly timestamp: number
+  readonly proposer: PublicKey
+  readonly validatorSetHash: Uint8Array
+}
+
+/**
+ * Executes txs as the child of `parent` and computes the header the protocol defines (docs/spec):
+ * tx and receipt Merkle roots, the state root after the block, the validator-set hash. Producing a
+ * block and checking someone else's are the same computation: see {@link rebuildBlock}.
+ */
+export async function buildBlock(i: BuildInput): Promise<BuiltBlock> {
+  const { chain, parent, txs, timestamp } = i
+  const height = parent.height + 1
+  const chainId = chain.genesis.chainId
+  const exec = await i.executor.executeBlock({ chainId, height, timestamp, txs }, i.state)
+  const last = new Map<string, { keyHash: Uint8Array; valueHash: Uint8Array | null }>()
+  for (const w of exec.writes) {
+    const keyHash = stateKeyHash(w.stateKey)
+    last.set(byteKey(keyHash), { keyHash, valueHash: w.value === null ? null : stateValueHash(w.value) })
+  }
+  const tree = chain.tree.update(parent.height, height, [...last.values()])
+  const header: BlockHeader = {
+    chainId,
+    height,
+    prevHash: parent.hash,
+    timestamp,
+    proposer: i.proposer,
+    txRoot: merkleRoot(txs.map((t) => t.bytes)),
+    receiptRoot: merkleRoot(exec.receiptBytes),
+    stateRoot: tree.root,
+    validatorSetHash: i.validatorSetHash,
+    txCount: txs.length,
+  }
+  return { block: { header, txs }, hash: headerHash(header), exec, treeWrites: tree.writes }
+}
+
+/**
+ * Re-executes a block proposed by another validator on top of `parent` and returns it when the
+ * header it claims is exactly the one re-execution yields; otherwise the reason it is invalid.
+ */
+export async function rebuildBlock(
+  i: Omit<BuildInput, 'txs' | 'timestamp' | 'proposer'> & { readonly block: Block },
+): Promise<BuiltBlock | { readonly invalid: string }> {
+  const h = i.block.header
+  if (h.height !== i.parent.height + 1) return { invalid: `height ${h.height} does not follow ${i.parent.height}` }
+  if (!equalBytes(h.prevHash, i.parent.hash)) return { invalid: 'prevHash is not the parent block' }
+  if (h.chainId !== i.chain.genesis.chainId) return { invalid: `chain id ${h.chainId}` }
+  if (h.timestamp <= i.parent.timestamp) return { invalid: 'timestamp does not increase' }
+  if (h.txCount !== i.block.txs.length) return { invalid: 'txCount does not match the txs' }
+  const built = await buildBlock({ ...i, txs: i.block.txs, timestamp: h.timestamp, proposer: h.proposer })
+  const got = built.block.header
+  for (const field of ['txRoot', 'receiptRoot', 'stateRoot', 'validatorSetHash'] as const) {
+    if (!equalBytes(got[field], h[field])) return { invalid: `${field} differs from re-execution` }
+  }
+  if (!equalBytes(built.hash, headerHash(h))) return { invalid: 'header differs from re-execution' }
+  return built
+}

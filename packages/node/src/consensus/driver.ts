@@ -1,0 +1,641 @@
+import {
+  type ConsensusValidator,
+  type Input,
+  type Output,
+  type Proposal,
+  type SignedVote,
+  type Step,
+  Tendermint,
+  type TimeoutConfig,
+  VoteKind,
+} from '@trellis/consensus'
+import { type PrivateKey, type PublicKey, verify } from '@trellis/crypto'
+import {
+  type Block,
+  type ChainParams,
+  type CommitCertificate,
+  encodeBlock,
+  proposalSignBytes,
+  type SignedTx,
+  type ValidatorSet,
+  validateTxStatic,
+  validatorSetHash,
+  verifyCertificate,
+  VoteType,
+  voteSignBytes,
+} from '@trellis/ledger'
+import type { P2PNetwork } from '@trellis/p2p'
+import { bytesToHex, concatBytes } from '@trellis/utils'
+import type { Logger } from 'pino'
+import { type BuiltBlock, buildBlock, rebuildBlock } from '../chain/blockBuilder.js'
+import type { ChainStore } from '../chain/chainStore.js'
+import { PREFIX } from '../chain/layout.js'
+import type { Executor } from '../executor/types.js'
+import type { Mempool } from '../mempool/mempool.js'
+import type { NodeMetrics } from '../metrics.js'
+import type { CommittedBlock } from '../producer/blockProducer.js'
+import type { SigVerifier } from '../verify/sigVerifier.js'
+import { GuardedSigner, SignStep } from './signer.js'
+import {
+  decodeWire,
+  encodeProposalMsg,
+  encodeStatusMsg,
+  encodeSyncBlocks,
+  encodeSyncRequest,
+  encodeTxsMsg,
+  encodeVoteMsg,
+  MAX_SYNC_BATCH,
+  MsgTag,
+  type WireMessage,
+} from './wire.js'
+
+export interface ConsensusDriverOptions {
+  readonly timeouts: TimeoutConfig
+  /** Shortest wait from the start of a height before proposing, unless a full block is waiting. */
+  readonly blockIntervalMs: number
+  /** Longest wait for txs before proposing an empty block (an idle chain makes one block per this). */
+  readonly emptyBlockIntervalMs: number
+  readonly targetBlockTxs: number
+  /** Re-gossip of this node's messages of the current height, and of its head height. */
+  readonly gossipIntervalMs: number
+  /** A proposal may carry a timestamp at most this far ahead of this node's clock. */
+  readonly maxClockDriftMs: number
+  readonly syncWrites: boolean
+}
+
+export const defaultConsensusDriverOptions: ConsensusDriverOptions = {
+  timeouts: { proposeMs: 3000, proposeDeltaMs: 500, prevoteMs: 1000, prevoteDeltaMs: 500, precommitMs: 1000, precommitDeltaMs: 500 },
+  blockIntervalMs: 200,
+  emptyBlockIntervalMs: 1000,
+  targetBlockTxs: 2000,
+  gossipIntervalMs: 500,
+  maxClockDriftMs: 10_000,
+  syncWrites: true,
+}
+
+export interface ConsensusDriverModules {
+  readonly chain: ChainStore
+  readonly mempool: Mempool
+  readonly executor: Executor
+  readonly verifier: SigVerifier
+  readonly p2p: P2PNetwork
+  readonly params: ChainParams
+  readonly validators: ValidatorSet
+  /** This node's validator key and index, or undefined for a non-validating node. */
+  readonly validatorKey: PrivateKey | undefined
+  readonly validatorIndex: number | undefined
+  readonly clock: () => number
+  readonly logger: Logger
+  readonly metrics: NodeMetrics | null
+  readonly onCommit: (b: CommittedBlock) => void
+  /** Admits txs gossiped by a peer (the node's normal admission path). */
+  readonly admit: (raw: Uint8Array[]) => Promise<void>
+}
+
+/**
+ * Runs Tendermint for this node: feeds the pure state machine with authenticated peer messages and
+ * timeouts, carries out its outputs (build and re-execute blocks, log and sign votes through the
+ * write-ahead log, broadcast, commit decisions with their certificates), gossips, and syncs blocks
+ * from peers when behind. See docs/adr/0008 for the machine and 0009 for this driver.
+ */
+export class ConsensusDriver {
+  private machine: Tendermint
+  private readonly signer: GuardedSigner | undefined
+  private readonly powers: ConsensusValidator[]
+  private readonly keys: PublicKey[]
+  private readonly vsHash: Uint8Array
+  private running = false
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private gossipTimer: NodeJS.Timeout | undefined
+  /** Blocks of the current height this node built or re-executed, by hash hex. */
+  private blocks = new Map<string, { built: BuiltBlock; bytes: Uint8Array; reaped: SignedTx[] }>()
+  private validating = new Set<string>()
+  /** Proposals for a later height than the one being decided, validated once it starts. */
+  private later: Array<{ peer: string; msg: Extract<WireMessage, { tag: 1 }> }> = []
+  /** This node's own signed messages of the current height, re-gossiped until the height ends. */
+  private own: Uint8Array[] = []
+  private lastProposalMsg: Uint8Array | undefined
+  private readonly peerHeights = new Map<string, number>()
+  private syncing: { peer: string; until: number } | undefined
+  /** Serialises commits (decisions and synced blocks). */
+  private commitChain: Promise<void> = Promise.resolve()
+  private txOutbox: Uint8Array[] = []
+  private txTimer: NodeJS.Timeout | undefined
+  private heightStartedAt = 0
+  private proposeWait: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly o: ConsensusDriverOptions,
+    private readonly m: ConsensusDriverModules,
+  ) {
+    this.powers = m.validators.validators.map((v) => ({ power: v.power }))
+    this.keys = m.validators.validators.map((v) => v.publicKey)
+    this.vsHash = validatorSetHash(m.validators)
+    this.machine = new Tendermint(this.powers, m.validatorIndex, o.timeouts)
+    this.signer = m.validatorKey === undefined ? undefined : GuardedSigner.open(m.chain.store, m.validatorKey)
+  }
+
+  start(): void {
+    if (this.running) return
+    this.running = true
+    this.m.p2p.onMessage((peer, payload) => this.onPeerMessage(peer, payload))
+    this.m.p2p.onPeer((peer, up) => {
+      if (up) this.m.p2p.send(peer, encodeStatusMsg(this.m.chain.head.height))
+      else this.peerHeights.delete(peer)
+    })
+    const height = this.m.chain.head.height + 1
+    const restored = this.signer?.restored
+    this.beginHeight(height, restored !== undefined && restored.height === height ? restored : undefined)
+    this.gossipTimer = setInterval(() => this.gossip(), this.o.gossipIntervalMs)
+    this.gossipTimer.unref()
+  }
+
+  async stop(): Promise<void> {
+    this.running = false
+    clearInterval(this.gossipTimer)
+    clearTimeout(this.txTimer)
+    clearTimeout(this.proposeWait)
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    await this.commitChain.catch(() => undefined)
+  }
+
+  /** Wakes a proposer waiting for txs. */
+  notify(): void {
+    if (this.proposeWait !== undefined && this.m.mempool.size >= this.o.targetBlockTxs) this.proposeNow()
+  }
+
+  /** Queues txs admitted through this node's API for gossip to the other nodes (batched). */
+  gossipTxs(raw: readonly Uint8Array[]): void {
+    if (!this.running || raw.length === 0) return
+    this.txOutbox.push(...raw)
+    this.txTimer ??= setTimeout(() => {
+      this.txTimer = undefined
+      const batch = this.txOutbox
+      this.txOutbox = []
+      for (let i = 0; i < batch.length; i += 2000) this.m.p2p.broadcast(encodeTxsMsg(batch.slice(i, i + 2000)))
+    }, 20)
+  }
+
+  /** The consensus position, for status and metrics. */
+  get status(): { height: number; round: number; step: Step; peers: number } {
+    const s = this.machine.state
+    return { height: s.height, round: s.round, step: s.step, peers: this.m.p2p.connected().length }
+  }
+
+  // --- heights and machine I/O --------------------------------------------------------------------
+
+  private beginHeight(height: number, restore?: Parameters<Tendermint['startHeight']>[2]): void {
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    clearTimeout(this.proposeWait)
+    this.proposeWait = undefined
+    // Txs of our own blocks that lost go back to the mempool.
+    for (const b of this.blocks.values()) if (b.reaped.length > 0) this.m.mempool.release(b.reaped)
+    this.blocks = new Map()
+    this.validating = new Set()
+    this.own = []
+    this.lastProposalMsg = undefined
+    this.heightStartedAt = this.m.clock()
+    this.act(this.machine.startHeight(height, this.powers, restore))
+    const waiting = this.later.filter((l) => l.msg.proposal.height >= height)
+    this.later = []
+    for (const l of waiting) this.onProposalMsg(l.peer, l.msg)
+  }
+
+  private feed(input: Input): void {
+    if (!this.running) return
+    this.act(this.machine.handle(input))
+  }
+
+  private act(outputs: readonly Output[]): void {
+    for (const out of outputs) {
+      switch (out.kind) {
+        case 'getValue':
+          this.scheduleProposal(out.height, out.round)
+          break
+        case 'propose':
+          void this.propose(out.height, out.round, out.polRound, out.blockHash)
+          break
+        case 'vote':
+          void this.castVote(out.type, out.height, out.round, out.blockHash)
+          break
+        case 'scheduleTimeout': {
+          const t = setTimeout(() => {
+            this.timers.delete(t)
+            this.feed({ kind: 'timeout', step: out.step, height: out.height, round: out.round })
+          }, out.delayMs)
+          this.timers.add(t)
+          break
+        }
+        case 'decide':
+          this.commitDecision(out.height, out.round, out.blockHash, out.precommits)
+          break
+        case 'evidence':
+          void this.recordEvidence(out.first, out.second)
+          break
+        case 'rejected':
+          this.m.logger.debug({ reason: out.reason, from: out.from }, 'consensus message not used')
+          this.m.metrics?.consensusRejected(out.reason)
+          break
+      }
+    }
+  }
+
+  /** getValue(): waits for a block's worth of txs (bounded), then builds and proposes. */
+  private scheduleProposal(height: number, round: number): void {
+    const since = this.m.clock() - this.heightStartedAt
+    const enough = this.m.mempool.size >= this.o.targetBlockTxs
+    const wait = enough ? 0 : this.m.mempool.size > 0 ? this.o.blockIntervalMs - since : this.o.emptyBlockIntervalMs - since
+    const go = () => {
+      this.proposeWait = undefined
+      void this.buildValue(height, round)
+    }
+    if (wait <= 0 || round > 0) go()
+    else {
+      clearTimeout(this.proposeWait)
+      this.proposeWait = setTimeout(go, wait)
+      this.pendingValue = { height, round }
+    }
+  }
+
+  private pendingValue: { height: number; round: number } | undefined
+
+  private proposeNow(): void {
+    const p = this.pendingValue
+    clearTimeout(this.proposeWait)
+    this.proposeWait = undefined
+    if (p !== undefined) void this.buildValue(p.height, p.round)
+  }
+
+  private async buildValue(height: number, round: number): Promise<void> {
+    const { chain, mempool, params } = this.m
+    const head = chain.head
+    if (!this.running || head.height + 1 !== height) return
+    const timestamp = Math.max(this.m.clock(), head.timestamp + 1)
+    const reaped = mempool.reap(Math.min(this.o.targetBlockTxs, params.maxBlockTxs), params.maxBlockBytes, timestamp)
+    const heights = chain.committedHeights(reaped.map((t) => t.id))
+    const txs = reaped.filter((_, i) => heights[i] === undefined)
+    const built = await buildBlock({
+      chain,
+      executor: this.m.executor,
+      parent: head,
+      state: chain,
+      txs,
+      timestamp,
+      proposer: this.keys[this.m.validatorIndex as number] as PublicKey,
+      validatorSetHash: this.vsHash,
+    })
+    if (chain.head.height + 1 !== height) {
+      mempool.release(reaped)
+      return
+    }
+    this.blocks.set(bytesToHex(built.hash), { built, bytes: encodeBlock(built.block), reaped })
+    this.feed({ kind: 'value', height, round, blockHash: built.hash })
+  }
+
+  private async propose(height: number, round: number, polRound: number, blockHash: Uint8Array): Promise<void> {
+    const entry = this.blocks.get(bytesToHex(blockHash))
+    const signer = this.signer
+    if (entry === undefined || signer === undefined) {
+      this.m.logger.warn({ height, round }, 'cannot propose: the block body is not held (restarted mid-height); the round will time out')
+      return
+    }
+    const chainId = this.m.chain.genesis.chainId
+    const signature = await signer.sign(
+      { height, round, step: SignStep.Proposal, value: blockHash },
+      proposalSignBytes({ chainId, height, round, polRound, blockHash }),
+      this.machine.state,
+    )
+    if (signature === undefined) {
+      this.m.logger.warn({ height, round }, 'refused to sign a second proposal for this round')
+      return
+    }
+    const proposal: Proposal = { height, round, polRound, blockHash, proposer: this.m.validatorIndex as number, signature }
+    const polka = polRound >= 0 ? this.machine.polka(polRound, blockHash) : []
+    const msg = encodeProposalMsg(proposal, entry.bytes, polka)
+    this.lastProposalMsg = msg
+    this.m.p2p.broadcast(msg)
+    this.feed({ kind: 'proposal', proposal, valid: true })
+  }
+
+  private async castVote(type: VoteKind, height: number, round: number, blockHash: Uint8Array | null): Promise<void> {
+    const signer = this.signer
+    if (signer === undefined) return
+    const chainId = this.m.chain.genesis.chainId
+    const signature = await signer.sign(
+      { height, round, step: type === VoteKind.Prevote ? SignStep.Prevote : SignStep.Precommit, value: blockHash },
+      voteSignBytes({
+        type: type === VoteKind.Prevote ? VoteType.Prevote : VoteType.Precommit,
+        chainId,
+        height,
+        round,
+        blockHash: blockHash ?? ZERO32,
+      }),
+      this.machine.state,
+    )
+    if (signature === undefined) {
+      this.m.logger.warn({ height, round, type }, 'refused to sign a vote contradicting an earlier one (restart)')
+      return
+    }
+    const vote: SignedVote = { type, height, round, blockHash, validator: this.m.validatorIndex as number, signature }
+    const msg = encodeVoteMsg(vote)
+    this.own.push(msg)
+    this.m.p2p.broadcast(msg)
+    this.feed({ kind: 'vote', vote })
+  }
+
+  // --- commits ------------------------------------------------------------------------------------
+
+  private commitDecision(height: number, round: number, blockHash: Uint8Array, precommits: readonly SignedVote[]): void {
+    const certificate: CommitCertificate = {
+      height,
+      round,
+      blockHash,
+      signatures: precommits.map((v) => ({ validatorIndex: v.validator, signature: v.signature })),
+    }
+    const entry = this.blocks.get(bytesToHex(blockHash))
+    this.commitChain = this.commitChain.then(async () => {
+      if (this.m.chain.head.height + 1 !== height) return
+      if (entry === undefined) {
+        // Decided by a synced certificate for a block this node has not re-executed: sync fetches it.
+        this.requestSync()
+        return
+      }
+      await this.commitBuilt(entry.built, certificate, entry.reaped)
+      this.beginHeight(height + 1)
+    })
+    this.commitChain.catch((err) => this.fatal(err))
+  }
+
+  private async commitBuilt(built: BuiltBlock, certificate: CommitCertificate, reaped: readonly SignedTx[]): Promise<void> {
+    const { chain, mempool } = this.m
+    const started = performance.now()
+    await chain.commit(
+      {
+        block: built.block,
+        hash: built.hash,
+        certificate,
+        receiptBytes: built.exec.receiptBytes,
+        writes: built.exec.writes,
+        treeWrites: built.treeWrites,
+      },
+      { sync: this.o.syncWrites },
+    )
+    mempool.committed(reaped)
+    mempool.removeIncluded(built.block.txs)
+    this.m.metrics?.blockCommitted(built.block.txs.length, 0, (performance.now() - started) / 1000)
+    this.m.onCommit({ block: built.block, hash: built.hash, certificate, receipts: built.exec.receipts })
+    // The others learn our new height at once (a lagging peer starts syncing).
+    this.m.p2p.broadcast(encodeStatusMsg(chain.head.height))
+  }
+
+  private fatal(err: unknown): void {
+    this.m.logger.fatal({ err }, 'consensus stopped: a block could not be committed')
+    this.running = false
+  }
+
+  // --- peers --------------------------------------------------------------------------------------
+
+  private onPeerMessage(peer: string, payload: Uint8Array): void {
+    if (!this.running) return
+    let msg: WireMessage
+    try {
+      msg = decodeWire(payload, this.m.params.maxBlockBytes)
+    } catch (err) {
+      this.m.logger.warn({ peer, reason: (err as Error).message }, 'malformed message from peer dropped')
+      this.m.metrics?.consensusRejected('malformed')
+      return
+    }
+    switch (msg.tag) {
+      case MsgTag.Proposal:
+        return this.onProposalMsg(peer, msg)
+      case MsgTag.Vote:
+        return this.onVoteMsg(peer, msg.vote)
+      case MsgTag.Txs:
+        void this.m.admit([...msg.txs]).catch(() => undefined)
+        return
+      case MsgTag.Status:
+        this.peerHeights.set(peer, msg.height)
+        if (msg.height > this.m.chain.head.height) this.requestSync()
+        return
+      case MsgTag.SyncRequest:
+        return this.serveSync(peer, msg.from, msg.count)
+      case MsgTag.SyncBlocks:
+        this.syncing = undefined
+        this.commitChain = this.commitChain.then(() => this.applySynced(peer, msg.blocks))
+        this.commitChain.catch((err) => this.fatal(err))
+        return
+    }
+  }
+
+  private verifyVote(v: SignedVote): string | undefined {
+    const key = this.keys[v.validator]
+    if (key === undefined) return 'unknown validator'
+    const chainId = this.m.chain.genesis.chainId
+    const type = v.type === VoteKind.Prevote ? VoteType.Prevote : VoteType.Precommit
+    const message = voteSignBytes({ type, chainId, height: v.height, round: v.round, blockHash: v.blockHash ?? ZERO32 })
+    return verify(key, message, v.signature) ? undefined : 'bad signature'
+  }
+
+  private onVoteMsg(peer: string, vote: SignedVote): void {
+    const reason = this.verifyVote(vote)
+    if (reason !== undefined) {
+      this.m.logger.warn({ peer, reason, height: vote.height, round: vote.round }, 'consensus vote rejected')
+      this.m.metrics?.consensusRejected(reason)
+      return
+    }
+    this.feed({ kind: 'vote', vote })
+  }
+
+  private onProposalMsg(peer: string, msg: Extract<WireMessage, { tag: 1 }>): void {
+    const p = msg.proposal
+    const key = this.keys[p.proposer]
+    const chainId = this.m.chain.genesis.chainId
+    const reject = (reason: string) => {
+      this.m.logger.warn({ peer, reason, height: p.height, round: p.round }, 'proposal rejected')
+      this.m.metrics?.consensusRejected(reason)
+    }
+    if (key === undefined) return reject('unknown proposer')
+    if (
+      !verify(
+        key,
+        proposalSignBytes({ chainId, height: p.height, round: p.round, polRound: p.polRound, blockHash: p.blockHash }),
+        p.signature,
+      )
+    ) {
+      return reject('bad signature')
+    }
+    const head = this.m.chain.head.height
+    if (p.height <= head) return
+    if (p.height > head + 1) {
+      if (p.height === head + 2 && this.later.length < 16) this.later.push({ peer, msg })
+      return
+    }
+    // The polka that justifies a re-proposal comes first, so line 28 can apply.
+    for (const v of msg.polka) this.onVoteMsg(peer, v)
+    const hex = bytesToHex(p.blockHash)
+    if (this.blocks.has(hex)) return this.feed({ kind: 'proposal', proposal: p, valid: true })
+    if (this.validating.has(hex)) return
+    this.validating.add(hex)
+    void this.validate(msg.block, p.blockHash).then(
+      (result) => {
+        this.validating.delete(hex)
+        if (this.m.chain.head.height + 1 !== p.height) return
+        if ('invalid' in result) {
+          this.m.logger.warn({ peer, height: p.height, round: p.round, reason: result.invalid }, 'proposed block is invalid')
+          this.feed({ kind: 'proposal', proposal: p, valid: false })
+          return
+        }
+        this.blocks.set(hex, { built: result, bytes: msg.blockBytes, reaped: [] })
+        this.feed({ kind: 'proposal', proposal: p, valid: true })
+      },
+      (err) => {
+        this.validating.delete(hex)
+        this.m.logger.error({ err, height: p.height }, 'validating a proposal failed')
+      },
+    )
+  }
+
+  /**
+   * valid(v): the block extends our head, its txs are each well-formed, unexpired at the block's
+   * time, not already committed, validly signed, and re-executing it yields exactly its header.
+   */
+  private async validate(block: Block, claimed: Uint8Array): Promise<BuiltBlock | { invalid: string }> {
+    const { chain, params, mempool } = this.m
+    const h = block.header
+    if (h.timestamp > this.m.clock() + this.o.maxClockDriftMs) return { invalid: 'timestamp is too far in the future' }
+    if (block.txs.length > params.maxBlockTxs) return { invalid: 'too many txs' }
+    const seen = new Set<string>()
+    const unverified: SignedTx[] = []
+    for (const tx of block.txs) {
+      const id = bytesToHex(tx.id)
+      if (seen.has(id)) return { invalid: `tx ${id} appears twice` }
+      seen.add(id)
+      try {
+        validateTxStatic(tx, chain.genesis.chainId, params, h.timestamp)
+      } catch (err) {
+        return { invalid: `tx ${id}: ${(err as Error).message}` }
+      }
+      // Txs this node admitted itself were verified then.
+      if (!mempool.has(tx.id)) unverified.push(tx)
+    }
+    const committed = chain.committedHeights(block.txs.map((t) => t.id))
+    const again = committed.findIndex((x) => x !== undefined)
+    if (again >= 0) return { invalid: `tx ${bytesToHex((block.txs[again] as SignedTx).id)} is already committed` }
+    const ok = await this.m.verifier.verify(unverified)
+    const bad = ok.indexOf(false)
+    if (bad >= 0) return { invalid: `tx ${bytesToHex((unverified[bad] as SignedTx).id)} has a bad signature` }
+    const built = await rebuildBlock({
+      chain,
+      executor: this.m.executor,
+      parent: chain.head,
+      state: chain,
+      block,
+      validatorSetHash: this.vsHash,
+    })
+    if ('invalid' in built) return built
+    if (bytesToHex(built.hash) !== bytesToHex(claimed)) return { invalid: 'block hash differs from the proposal' }
+    return built
+  }
+
+  // --- block sync ---------------------------------------------------------------------------------
+
+  private requestSync(): void {
+    const head = this.m.chain.head.height
+    if (this.syncing !== undefined && this.syncing.until > this.m.clock()) return
+    let best: string | undefined
+    let bestHeight = head
+    for (const [peer, h] of this.peerHeights) {
+      if (h > bestHeight && this.m.p2p.connected().includes(peer)) {
+        best = peer
+        bestHeight = h
+      }
+    }
+    if (best === undefined) return
+    this.syncing = { peer: best, until: this.m.clock() + 5000 }
+    this.m.p2p.send(best, encodeSyncRequest(head + 1, MAX_SYNC_BATCH))
+  }
+
+  private serveSync(peer: string, from: number, count: number): void {
+    const { chain } = this.m
+    const blocks: Array<{ blockBytes: Uint8Array; certificate: CommitCertificate }> = []
+    let bytes = 0
+    for (let h = from; h < from + count && h <= chain.head.height; h++) {
+      const block = chain.getBlock(h)
+      const certificate = chain.getCertificate(h)
+      if (block === undefined || certificate === undefined) break
+      const blockBytes = encodeBlock(block)
+      bytes += blockBytes.length
+      blocks.push({ blockBytes, certificate })
+      if (bytes > this.m.params.maxBlockBytes) break
+    }
+    if (blocks.length > 0) this.m.p2p.send(peer, encodeSyncBlocks(blocks))
+  }
+
+  /** Verifies each synced block's certificate against the validator set, re-executes it and commits it. */
+  private async applySynced(peer: string, blocks: Extract<WireMessage, { tag: 6 }>['blocks']): Promise<void> {
+    const { chain } = this.m
+    let applied = 0
+    for (const { block, certificate } of blocks) {
+      const height = block.header.height
+      if (height <= chain.head.height) continue
+      if (height !== chain.head.height + 1) break
+      const result = await rebuildBlock({
+        chain,
+        executor: this.m.executor,
+        parent: chain.head,
+        state: chain,
+        block,
+        validatorSetHash: this.vsHash,
+      })
+      if ('invalid' in result) {
+        this.m.logger.warn({ peer, height, reason: result.invalid }, 'synced block rejected')
+        break
+      }
+      try {
+        verifyCertificate(certificate, chain.genesis.chainId, height, result.hash, this.m.validators)
+      } catch (err) {
+        this.m.logger.warn({ peer, height, reason: (err as Error).message }, 'synced block certificate rejected')
+        break
+      }
+      await this.commitBuilt(result, certificate, [])
+      applied++
+    }
+    if (applied > 0) {
+      this.m.logger.info({ peer, applied, height: chain.head.height }, 'caught up by block sync')
+      this.beginHeight(chain.head.height + 1)
+      if ((this.peerHeights.get(peer) ?? 0) > chain.head.height) this.requestSync()
+    }
+  }
+
+  private async recordEvidence(first: SignedVote, second: SignedVote): Promise<void> {
+    this.m.logger.warn(
+      { validator: first.validator, height: first.height, round: first.round, type: first.type },
+      'duplicate vote: evidence recorded',
+    )
+    this.m.metrics?.consensusEvidence()
+    const key = new Uint8Array(18)
+    const view = new DataView(key.buffer)
+    key[0] = PREFIX.evidence
+    view.setUint32(1, Math.floor(first.height / 2 ** 32))
+    view.setUint32(5, first.height >>> 0)
+    view.setUint32(9, first.round)
+    key[13] = first.type
+    view.setUint32(14, first.validator)
+    await this.m.chain.store
+      .write([{ type: 'put', key, value: concatBytes(encodeVoteMsg(first), encodeVoteMsg(second)) }])
+      .catch((err) => this.m.logger.error({ err }, 'could not store evidence'))
+  }
+
+  private gossip(): void {
+    if (!this.running) return
+    const { p2p, chain } = this.m
+    p2p.broadcast(encodeStatusMsg(chain.head.height))
+    if (this.lastProposalMsg !== undefined) p2p.broadcast(this.lastProposalMsg)
+    for (const msg of this.own.slice(-6)) p2p.broadcast(msg)
+    if (this.syncing !== undefined && this.syncing.until <= this.m.clock()) this.syncing = undefined
+  }
+}
+
+const ZERO32 = new Uint8Array(32)

@@ -1,0 +1,141 @@
+import { existsSync } from 'node:fs'
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  encryptPrivateKey,
+  generateKeyPair,
+  type KeystoreOptions,
+  type PublicKey,
+  publicKeyFromString,
+  publicKeyToString,
+  SignatureAlgorithm,
+} from '@trellis/crypto'
+import { defaultChainParams, type Genesis, genesisToJSON, isValidChainId } from '@trellis/ledger'
+import type { PeerAddress } from '@trellis/p2p'
+import { TrellisError } from '@trellis/utils'
+import { dataDirPaths } from './dataDir.js'
+import type { NodeErrorType } from './errors.js'
+import type { NetworkOptions } from './options.js'
+
+/** One node of a local network, as `network.json` lists it. */
+export interface NetworkNode {
+  /** Node name, also its data directory under the network directory. */
+  readonly name: string
+  /** The organisation that runs it. */
+  readonly org: string
+  readonly publicKey: string
+  readonly host: string
+  readonly apiPort: number
+  readonly p2pPort: number
+}
+
+export interface NetworkFile {
+  readonly chainId: string
+  readonly nodes: readonly NetworkNode[]
+}
+
+export const NETWORK_FILE = 'network.json'
+
+function configError(reason: string): TrellisError<NodeErrorType> {
+  return new TrellisError<NodeErrorType>({ code: 'CONFIG_INVALID', reason }, reason)
+}
+
+export interface InitNetworkOptions {
+  readonly dir: string
+  readonly chainId: string
+  readonly validators: number
+  /** Encrypts every node's validator key. */
+  readonly password: string
+  readonly host?: string
+  /** API ports are apiPorts[i]; p2p ports p2pPorts[i]. */
+  readonly apiPorts: readonly number[]
+  readonly p2pPorts: readonly number[]
+  readonly genesisTime?: number
+  readonly keystore?: KeystoreOptions
+}
+
+/**
+ * Creates a local multi-organisation network: one organisation per validator, each with its own
+ * encrypted validator key in its own data directory, one genesis naming all of them (equal power),
+ * and `network.json` with every node's key and ports.
+ * @throws TrellisError CONFIG_INVALID
+ */
+export async function initNetworkDir(o: InitNetworkOptions): Promise<NetworkFile> {
+  if (existsSync(join(o.dir, NETWORK_FILE))) throw configError(`${o.dir} already holds a network (${NETWORK_FILE} exists)`)
+  if (!isValidChainId(o.chainId)) throw configError('chain id must be 1-64 characters of [a-zA-Z0-9._-]')
+  if (!Number.isInteger(o.validators) || o.validators < 1 || o.validators > 64) throw configError('validators must be 1..64')
+  if (o.password.length < 8) throw configError('the key password must have at least 8 characters')
+  if (o.apiPorts.length < o.validators || o.p2pPorts.length < o.validators) throw configError('one API and one p2p port per validator')
+  const host = o.host ?? '127.0.0.1'
+  const keys = Array.from({ length: o.validators }, () => generateKeyPair(SignatureAlgorithm.P256))
+  const nodes: NetworkNode[] = keys.map((kp, i) => ({
+    name: `org${i + 1}-validator`,
+    org: `org${i + 1}`,
+    publicKey: publicKeyToString(kp.publicKey),
+    host,
+    apiPort: o.apiPorts[i] as number,
+    p2pPort: o.p2pPorts[i] as number,
+  }))
+  const genesis: Genesis = {
+    chainId: o.chainId,
+    genesisTime: o.genesisTime ?? Date.now(),
+    params: defaultChainParams,
+    validators: { validators: keys.map((kp, i) => ({ name: (nodes[i] as NetworkNode).name, publicKey: kp.publicKey, power: 1 })) },
+    admins: keys.map((kp) => kp.publicKey),
+  }
+  const genesisText = `${JSON.stringify(genesisToJSON(genesis), null, 2)}\n`
+  for (const [i, kp] of keys.entries()) {
+    const dataDir = join(o.dir, (nodes[i] as NetworkNode).name)
+    const paths = dataDirPaths(dataDir)
+    await mkdir(join(dataDir, 'keys'), { recursive: true, mode: 0o700 })
+    await writeFile(paths.validatorKey, `${JSON.stringify(encryptPrivateKey(kp.privateKey, o.password, o.keystore ?? {}), null, 2)}\n`, {
+      mode: 0o600,
+    })
+    await chmod(paths.validatorKey, 0o600)
+    await writeFile(paths.genesis, genesisText)
+  }
+  const file: NetworkFile = { chainId: o.chainId, nodes }
+  await writeFile(join(o.dir, NETWORK_FILE), `${JSON.stringify(file, null, 2)}\n`)
+  return file
+}
+
+/** Reads `network.json`. @throws TrellisError CONFIG_INVALID */
+export async function loadNetworkFile(path: string): Promise<NetworkFile> {
+  let raw: unknown
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'))
+  } catch (cause) {
+    throw new TrellisError<NodeErrorType>({ code: 'CONFIG_INVALID', reason: 'cannot read network file' }, `cannot read ${path}`, { cause })
+  }
+  const f = raw as Partial<NetworkFile>
+  const port = (p: unknown) => Number.isInteger(p) && (p as number) > 0 && (p as number) < 65536
+  if (
+    typeof f !== 'object' ||
+    f === null ||
+    typeof f.chainId !== 'string' ||
+    !Array.isArray(f.nodes) ||
+    !f.nodes.every(
+      (n) =>
+        typeof n?.name === 'string' &&
+        /^[a-zA-Z0-9._-]+$/.test(n.name) &&
+        typeof n.publicKey === 'string' &&
+        typeof n.host === 'string' &&
+        port(n.apiPort) &&
+        port(n.p2pPort),
+    )
+  ) {
+    throw configError(`${path} is not a valid network file`)
+  }
+  return f as NetworkFile
+}
+
+/** This node's p2p options in a network: its own listen port, every other node as a peer. */
+export function networkOptionsFor(file: NetworkFile, self: PublicKey): NetworkOptions {
+  const me = publicKeyToString(self)
+  const mine = file.nodes.find((n) => n.publicKey === me)
+  if (mine === undefined) throw configError('this node key is not in the network file')
+  const peers: PeerAddress[] = file.nodes
+    .filter((n) => n.publicKey !== me)
+    .map((n) => ({ publicKey: publicKeyFromString(n.publicKey), address: `${n.host}:${n.p2pPort}` }))
+  return { host: mine.host, port: mine.p2pPort, peers }
+}

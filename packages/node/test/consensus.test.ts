@@ -1,0 +1,155 @@
+import { createServer } from 'node:net'
+import { generateKeyPair, type KeyPair } from '@trellis/crypto'
+import { defaultChainParams, type Genesis, verifyCertificate } from '@trellis/ledger'
+import { createMemoryStore } from '@trellis/storage'
+import { bytesToHex } from '@trellis/utils'
+import { afterEach, describe, expect, it } from 'vitest'
+import { CHAIN_ID, docHash, recordTx, silentLogger } from '../../../test/support/fixtures.js'
+import { defaultNodeOptions, type NodeOptions, TrellisNode } from '../src/index.js'
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve) => {
+          const s = createServer()
+          s.listen(0, '127.0.0.1', () => resolve(s))
+        }),
+    ),
+  )
+  const ports = servers.map((s) => (s.address() as { port: number }).port)
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  return ports
+}
+
+interface Net {
+  readonly nodes: TrellisNode[]
+  readonly keys: KeyPair[]
+  readonly genesis: Genesis
+  readonly ports: number[]
+  open(i: number): Promise<TrellisNode>
+}
+
+const running: TrellisNode[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((n) => n.close().catch(() => undefined)))
+})
+
+const FAST = {
+  timeouts: { proposeMs: 600, proposeDeltaMs: 200, prevoteMs: 300, prevoteDeltaMs: 100, precommitMs: 300, precommitDeltaMs: 100 },
+  emptyBlockIntervalMs: 300,
+  gossipIntervalMs: 200,
+  maxClockDriftMs: 10_000,
+}
+
+async function network(n: number): Promise<Net> {
+  const keys = Array.from({ length: n }, () => generateKeyPair())
+  const ports = await freePorts(n)
+  const genesis: Genesis = {
+    chainId: CHAIN_ID,
+    genesisTime: Date.now() - 1000,
+    params: defaultChainParams,
+    validators: { validators: keys.map((k, i) => ({ name: `v${i}`, publicKey: k.publicKey, power: 1 })) },
+    admins: [keys[0]!.publicKey],
+  }
+  // Closing a node keeps its store's data, as a process restart keeps its disk.
+  const stores = keys.map(() => {
+    const inner = createMemoryStore()
+    return new Proxy(inner, {
+      get(target, prop) {
+        if (prop === 'close') return async () => undefined
+        const v = Reflect.get(target, prop, target)
+        return typeof v === 'function' ? v.bind(target) : v
+      },
+    })
+  })
+  const nodes: TrellisNode[] = []
+  const open = async (i: number) => {
+    const options: NodeOptions = {
+      ...defaultNodeOptions,
+      dataDir: '/nonexistent',
+      blockIntervalMs: 50,
+      syncWrites: false,
+      verifyWorkers: 0,
+      consensus: FAST,
+      network: {
+        host: '127.0.0.1',
+        port: ports[i]!,
+        peers: keys.flatMap((k, j) => (j === i ? [] : [{ publicKey: k.publicKey, address: `127.0.0.1:${ports[j]}` }])),
+      },
+    }
+    const node = await TrellisNode.open(options, {
+      logger: silentLogger,
+      genesis,
+      validatorKey: keys[i]!.privateKey,
+      store: stores[i]!,
+      metrics: false,
+    })
+    nodes[i] = node
+    running.push(node)
+    return node
+  }
+  for (let i = 0; i < n; i++) await open(i)
+  return { nodes, keys, genesis, ports, open }
+}
+
+async function until(f: () => boolean, ms = 20_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+describe('BFT network (in-process, real p2p)', () => {
+  it('4 validators agree on every block; a tx sent to one node is committed on all with a 3-of-4 certificate', async () => {
+    const net = await network(4)
+    const client = generateKeyPair()
+    const txs = Array.from({ length: 20 }, (_, i) => recordTx(client, docHash(`bft-${i}`), { expiresAt: Date.now() + 600_000, nonce: i }))
+    const results = await net.nodes[1]!.submit(txs.map((t) => t.bytes))
+    expect(results.filter((r) => !r.accepted).map((r) => !r.accepted && r.error.message)).toEqual([])
+    await until(() => net.nodes.every((node) => txs.every((t) => node.chain.txLocation(t.id) !== undefined)), 20_000, 'txs on every node')
+    const height = Math.min(...net.nodes.map((x) => x.chain.head.height))
+    for (let h = 1; h <= height; h++) {
+      const hashes = new Set(net.nodes.map((x) => bytesToHex(x.chain.getBlock(h)!.header.stateRoot)))
+      expect(hashes.size).toBe(1)
+      const cert = net.nodes[0]!.chain.getCertificate(h)!
+      expect(() => verifyCertificate(cert, net.genesis.chainId, h, cert.blockHash, net.genesis.validators)).not.toThrow()
+      expect(cert.signatures.length).toBeGreaterThanOrEqual(3)
+    }
+  })
+
+  it('keeps committing with one validator down, and the restarted one catches up by block sync', async () => {
+    const net = await network(4)
+    await until(() => net.nodes.every((x) => x.chain.head.height >= 2), 20_000, 'first blocks')
+    await net.nodes[3]!.close()
+    const at = net.nodes[0]!.chain.head.height
+    await until(() => net.nodes[0]!.chain.head.height >= at + 3, 30_000, 'progress with 3 of 4')
+    const reopened = await net.open(3)
+    const target = net.nodes[0]!.chain.head.height
+    await until(() => reopened.chain.head.height >= target, 30_000, 'catch-up')
+    for (let h = 1; h <= target; h++) {
+      expect(bytesToHex(reopened.chain.getBlock(h)!.header.stateRoot)).toBe(bytesToHex(net.nodes[0]!.chain.getBlock(h)!.header.stateRoot))
+    }
+  })
+
+  it('halts without two validators and resumes without a fork when one returns', async () => {
+    const net = await network(4)
+    await until(() => net.nodes.every((x) => x.chain.head.height >= 2), 20_000, 'first blocks')
+    await net.nodes[2]!.close()
+    await net.nodes[3]!.close()
+    await new Promise((r) => setTimeout(r, 1500))
+    const halted = net.nodes[0]!.chain.head.height
+    await new Promise((r) => setTimeout(r, 2000))
+    expect(net.nodes[0]!.chain.head.height).toBeLessThanOrEqual(halted + 1)
+    const back = await net.open(2)
+    await until(() => net.nodes[0]!.chain.head.height >= halted + 3, 30_000, 'resume')
+    const h = Math.min(net.nodes[0]!.chain.head.height, net.nodes[1]!.chain.head.height, back.chain.head.height)
+    for (let k = 1; k <= h; k++) {
+      const roots = new Set([0, 1].map((i) => bytesToHex(net.nodes[i]!.chain.getBlock(k)!.header.stateRoot)))
+      roots.add(bytesToHex(back.chain.getBlock(k)!.header.stateRoot))
+      expect(roots.size).toBe(1)
+    }
+  })
+})

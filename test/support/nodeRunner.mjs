@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs a node from an initialised data directory as its own process, for the fault suites:
 //   TRELLIS_KEY_PASSWORD=… node test/support/nodeRunner.mjs --data <dir> [--port 0] [--block-interval 20]
+//     [--network <network.json>] [--fast-consensus 1]
 // Prints one JSON line `{"url":…,"pid":…,"height":…}` on stdout once the API listens; logs go to stderr.
 // Runs the built node (`npx tsc -b packages/node` first). SIGTERM/SIGINT close it gracefully.
 import { pino } from 'pino'
@@ -26,6 +27,18 @@ const { node, url } = await startNode({
   port: Number(flag('port', '0')),
   blockIntervalMs: Number(flag('block-interval', '20')),
   verifyWorkers: Number(flag('verify-workers', '1')),
+  ...(flag('network') === undefined ? {} : { networkFile: flag('network') }),
+  // Shorter consensus timeouts keep fault suites quick (a dead proposer costs one propose timeout).
+  ...(flag('fast-consensus') === undefined
+    ? {}
+    : {
+        consensus: {
+          timeouts: { proposeMs: 1000, proposeDeltaMs: 250, prevoteMs: 500, prevoteDeltaMs: 250, precommitMs: 500, precommitDeltaMs: 250 },
+          emptyBlockIntervalMs: 500,
+          gossipIntervalMs: 250,
+          maxClockDriftMs: 10_000,
+        },
+      }),
 })
 process.stdout.write(`${JSON.stringify({ url, pid: process.pid, height: node.chain.head.height })}\n`)
 

@@ -119,6 +119,15 @@ export const routes = {
       validators: z.array(z.object({ name: z.string(), publicKey: z.string(), power: z.number().int() })),
       mempool: z.object({ txs: z.number().int(), bytes: z.number().int() }),
       contracts: z.array(z.string()),
+      consensus: z
+        .object({
+          mode: z.enum(['single', 'bft']),
+          height: z.number().int().describe('Height being decided'),
+          round: z.number().int(),
+          step: z.string(),
+          peers: z.array(z.string()).describe('Connected peers (their node keys)'),
+        })
+        .describe('Consensus position; `single` for a single-validator chain'),
     }),
   }),
   submitTxs: route({

@@ -11,6 +11,7 @@ import {
   statusCommand,
   txCommand,
 } from './commands/client.js'
+import { DEFAULT_NETWORK_DIR, networkDownCommand, networkStatusCommand, networkUpCommand } from './commands/network.js'
 import { devCommand, initCommand, startCommand } from './commands/node.js'
 import { verifyCommand } from './commands/verify.js'
 import { style } from './io.js'
@@ -49,7 +50,31 @@ export function createProgram(): Command {
     .option('--data <dir>', 'data directory', DEFAULT_DATA)
     .requiredOption('--chain-id <id>', 'chain id')
     .action(initCommand)
-  nodeOpts(program.command('start').description('start a node from a data directory')).action(startCommand)
+  nodeOpts(program.command('start').description('start a node from a data directory'))
+    .option('--network <file>', "network.json of a multi-validator chain: this node's p2p port and peers")
+    .action(startCommand)
+
+  const network = program.command('network').description('a local network of several organisations, one validator each')
+  network
+    .command('up')
+    .description('create (first run) and start every node of a local network, each as its own process')
+    .option('--dir <dir>', 'network directory', DEFAULT_NETWORK_DIR)
+    .option('--validators <n>', 'organisations (one validator each) of a new network', '4')
+    .option('--chain-id <id>', 'chain id of a new network', 'trellis-local')
+    .option('--api-port <port>', 'first API port of a new network', '7700')
+    .option('--p2p-port <port>', 'first p2p port of a new network', '7800')
+    .option('--foreground', 'stay attached; Ctrl+C stops the network')
+    .action(networkUpCommand)
+  network
+    .command('down')
+    .description('stop every node of the local network (data is kept)')
+    .option('--dir <dir>', 'network directory', DEFAULT_NETWORK_DIR)
+    .action(networkDownCommand)
+  network
+    .command('status')
+    .description("each node's height, round and peers")
+    .option('--dir <dir>', 'network directory', DEFAULT_NETWORK_DIR)
+    .action(networkStatusCommand)
 
   program
     .command('keygen')

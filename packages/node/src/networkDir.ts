@@ -27,6 +27,8 @@ export interface NetworkNode {
   readonly host: string
   readonly apiPort: number
   readonly p2pPort: number
+  /** Where the others dial this node, when not host:p2pPort (behind NAT, a load balancer or a proxy). */
+  readonly p2pAddress?: string
 }
 
 export interface NetworkFile {
@@ -121,7 +123,8 @@ export async function loadNetworkFile(path: string): Promise<NetworkFile> {
         typeof n.publicKey === 'string' &&
         typeof n.host === 'string' &&
         port(n.apiPort) &&
-        port(n.p2pPort),
+        port(n.p2pPort) &&
+        (n.p2pAddress === undefined || (typeof n.p2pAddress === 'string' && /^[^\s:]+:\d+$/.test(n.p2pAddress))),
     )
   ) {
     throw configError(`${path} is not a valid network file`)
@@ -136,6 +139,6 @@ export function networkOptionsFor(file: NetworkFile, self: PublicKey): NetworkOp
   if (mine === undefined) throw configError('this node key is not in the network file')
   const peers: PeerAddress[] = file.nodes
     .filter((n) => n.publicKey !== me)
-    .map((n) => ({ publicKey: publicKeyFromString(n.publicKey), address: `${n.host}:${n.p2pPort}` }))
+    .map((n) => ({ publicKey: publicKeyFromString(n.publicKey), address: n.p2pAddress ?? `${n.host}:${n.p2pPort}` }))
   return { host: mine.host, port: mine.p2pPort, peers }
 }

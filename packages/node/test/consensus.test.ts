@@ -5,6 +5,10 @@ import { createMemoryStore } from '@trellis/storage'
 import { bytesToHex } from '@trellis/utils'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CHAIN_ID, docHash, recordTx, silentLogger } from '../../../test/support/fixtures.js'
+import { type SignedVote, VoteKind } from '@trellis/consensus'
+import { publicKeyToString } from '@trellis/crypto'
+import { defaultP2POptions, P2PNetwork } from '@trellis/p2p'
+import { encodeVoteMsg } from '../src/consensus/wire.js'
 import { defaultNodeOptions, type NodeOptions, TrellisNode } from '../src/index.js'
 
 async function freePorts(n: number): Promise<number[]> {
@@ -43,7 +47,7 @@ const FAST = {
   maxClockDriftMs: 10_000,
 }
 
-async function network(n: number): Promise<Net> {
+async function network(n: number, o: { start?: number; metrics?: boolean } = {}): Promise<Net> {
   const keys = Array.from({ length: n }, () => generateKeyPair())
   const ports = await freePorts(n)
   const genesis: Genesis = {
@@ -84,13 +88,13 @@ async function network(n: number): Promise<Net> {
       genesis,
       validatorKey: keys[i]!.privateKey,
       store: stores[i]!,
-      metrics: false,
+      metrics: o.metrics ?? false,
     })
     nodes[i] = node
     running.push(node)
     return node
   }
-  for (let i = 0; i < n; i++) await open(i)
+  for (let i = 0; i < (o.start ?? n); i++) await open(i)
   return { nodes, keys, genesis, ports, open }
 }
 
@@ -103,6 +107,62 @@ async function until(f: () => boolean, ms = 20_000, what = 'condition'): Promise
 }
 
 describe('BFT network (in-process, real p2p)', () => {
+  it('rejects invalid consensus messages with a reason, keeps memory bounded and keeps committing', async () => {
+    // Three honest validators; the fourth key is used by a raw peer that sends garbage.
+    const net = await network(4, { start: 3, metrics: true })
+    const evil = new P2PNetwork({
+      ...defaultP2POptions,
+      chainId: net.genesis.chainId,
+      identity: { privateKey: net.keys[3]!.privateKey, publicKey: net.keys[3]!.publicKey },
+      host: '127.0.0.1',
+      port: net.ports[3]!,
+      peers: net.keys.slice(0, 3).map((k, j) => ({ publicKey: k.publicKey, address: `127.0.0.1:${net.ports[j]}` })),
+      log: () => undefined,
+    })
+    await evil.start()
+    try {
+      const target = net.nodes[0]!
+      await until(() => evil.connected().includes(publicKeyToString(net.keys[0]!.publicKey)), 10_000, 'raw peer connected')
+      const peer = publicKeyToString(net.keys[0]!.publicKey)
+      const h = target.chain.head.height + 1
+      const vote = (o: Partial<SignedVote>): SignedVote => ({
+        type: VoteKind.Prevote,
+        height: h,
+        round: 0,
+        blockHash: new Uint8Array(32).fill(1),
+        validator: 3,
+        signature: new Uint8Array(64).fill(7),
+        ...o,
+      })
+      // Bad signature, unknown validator, malformed bytes, and a flood of far-future rounds (bad sigs too).
+      evil.send(peer, encodeVoteMsg(vote({})))
+      evil.send(peer, encodeVoteMsg(vote({ validator: 9 })))
+      evil.send(peer, Uint8Array.of(99, 1, 2, 3))
+      for (let r = 0; r < 2000; r++) evil.send(peer, encodeVoteMsg(vote({ round: 1000 + r })))
+      const rejected = async () => {
+        const text = await target.metrics!.registry.getSingleMetricAsString('trellis_consensus_messages_rejected_total')
+        return text
+      }
+      let text = ''
+      for (let i = 0; i < 200 && !(text.includes('reason="unknown validator"') && text.includes('reason="malformed"')); i++) {
+        text = await rejected()
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      expect(text).toMatch(/reason="bad signature"} \d+/)
+      expect(text).toMatch(/reason="unknown validator"} 1/)
+      expect(text).toMatch(/reason="malformed"} 1/)
+      // An oversized frame closes the connection (the p2p layer's limit), and the node goes on.
+      evil.send(peer, new Uint8Array(target.genesis.params.maxBlockBytes * 2 + 128 * 1024))
+      const at = target.chain.head.height
+      await until(() => target.chain.head.height >= at + 3, 20_000, 'progress after the garbage')
+      const internals = target.consensus as unknown as { later: unknown[]; blocks: Map<string, unknown> }
+      expect(internals.later.length).toBeLessThanOrEqual(16)
+      expect(internals.blocks.size).toBeLessThanOrEqual(32)
+    } finally {
+      await evil.close()
+    }
+  })
+
   it('4 validators agree on every block; a tx sent to one node is committed on all with a 3-of-4 certificate', async () => {
     const net = await network(4)
     const client = generateKeyPair()

@@ -16,6 +16,7 @@ export interface NodeFlags {
   sync: boolean
   logFile?: string
   workers?: string
+  network?: string
 }
 
 function intFlag(v: string, name: string, min: number, max: number): number {
@@ -52,6 +53,7 @@ async function runNode(dataDir: string, password: string, flags: NodeFlags, dev:
     targetBlockTxs: intFlag(flags.blockTxs, 'block-txs', 1, 1_000_000),
     syncWrites: flags.sync,
     ...(flags.workers === undefined ? {} : { verifyWorkers: intFlag(flags.workers, 'workers', 0, 64) }),
+    ...(flags.network === undefined ? {} : { networkFile: resolve(flags.network) }),
   }
   const port = intFlag(flags.port, 'port', 0, 65535)
   let started: { node: TrellisNode; url: string }

@@ -167,6 +167,10 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
       })),
       mempool: { txs: node.mempool.size, bytes: node.mempool.bytes },
       contracts: node.executor.contracts().map((c) => c.name),
+      consensus:
+        node.consensus === undefined
+          ? { mode: 'single' as const, height: head.height + 1, round: 0, step: 'propose', peers: [] }
+          : { mode: 'bft' as const, ...node.consensus.status, peers: node.p2p?.connected() ?? [] },
     }
   })
 

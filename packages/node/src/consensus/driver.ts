@@ -1,6 +1,7 @@
 import {
   type ConsensusValidator,
   type Input,
+  proposerIndex,
   type Output,
   type Proposal,
   type SignedVote,
@@ -178,9 +179,9 @@ export class ConsensusDriver {
   }
 
   /** The consensus position, for status and metrics. */
-  get status(): { height: number; round: number; step: Step; peers: number } {
+  get status(): { height: number; round: number; step: Step } {
     const s = this.machine.state
-    return { height: s.height, round: s.round, step: s.step, peers: this.m.p2p.connected().length }
+    return { height: s.height, round: s.round, step: s.step }
   }
 
   // --- heights and machine I/O --------------------------------------------------------------------
@@ -403,8 +404,7 @@ export class ConsensusDriver {
     try {
       msg = decodeWire(payload, this.m.params.maxBlockBytes)
     } catch (err) {
-      this.m.logger.warn({ peer, reason: (err as Error).message }, 'malformed message from peer dropped')
-      this.m.metrics?.consensusRejected('malformed')
+      this.rejected('malformed', { peer, detail: (err as Error).message }, 'malformed message from peer dropped')
       return
     }
     switch (msg.tag) {
@@ -429,6 +429,22 @@ export class ConsensusDriver {
     }
   }
 
+  private readonly rejectLog = new Map<string, { windowStart: number; count: number }>()
+
+  /** Logs a rejected peer message — at most 10 lines per reason per second; the metric counts all. */
+  private rejected(reason: string, fields: Record<string, unknown>, msg: string): void {
+    this.m.metrics?.consensusRejected(reason)
+    const now = Date.now()
+    const e = this.rejectLog.get(reason) ?? { windowStart: now, count: 0 }
+    if (now - e.windowStart > 1000) {
+      if (e.count > 10) this.m.logger.warn({ reason, suppressed: e.count - 10 }, 'more peer messages rejected for this reason')
+      e.windowStart = now
+      e.count = 0
+    }
+    if (++e.count <= 10) this.m.logger.warn({ ...fields, reason }, msg)
+    this.rejectLog.set(reason, e)
+  }
+
   private verifyVote(v: SignedVote): string | undefined {
     const key = this.keys[v.validator]
     if (key === undefined) return 'unknown validator'
@@ -441,8 +457,7 @@ export class ConsensusDriver {
   private onVoteMsg(peer: string, vote: SignedVote): void {
     const reason = this.verifyVote(vote)
     if (reason !== undefined) {
-      this.m.logger.warn({ peer, reason, height: vote.height, round: vote.round }, 'consensus vote rejected')
-      this.m.metrics?.consensusRejected(reason)
+      this.rejected(reason, { peer, height: vote.height, round: vote.round, validator: vote.validator }, 'consensus vote rejected')
       return
     }
     this.feed({ kind: 'vote', vote })
@@ -452,11 +467,13 @@ export class ConsensusDriver {
     const p = msg.proposal
     const key = this.keys[p.proposer]
     const chainId = this.m.chain.genesis.chainId
-    const reject = (reason: string) => {
-      this.m.logger.warn({ peer, reason, height: p.height, round: p.round }, 'proposal rejected')
-      this.m.metrics?.consensusRejected(reason)
-    }
+    const reject = (reason: string) => this.rejected(reason, { peer, height: p.height, round: p.round }, 'proposal rejected')
     if (key === undefined) return reject('unknown proposer')
+    // Cheap checks before the signature and long before re-execution: only the round's proposer, only
+    // rounds the machine would use, and a bounded number of blocks per height.
+    if (p.proposer !== proposerIndex(this.powers, p.height, p.round)) return reject('not the proposer of this round')
+    if (p.height === this.m.chain.head.height + 1 && p.round > this.machine.state.round + 1) return reject('round too far ahead')
+    if (this.blocks.size + this.validating.size >= MAX_BLOCKS_PER_HEIGHT) return reject('too many proposals this height')
     if (
       !verify(
         key,
@@ -639,3 +656,5 @@ export class ConsensusDriver {
 }
 
 const ZERO32 = new Uint8Array(32)
+/** Distinct blocks re-executed per height: a correct proposer sends one per round. */
+const MAX_BLOCKS_PER_HEIGHT = 32

@@ -1,13 +1,5 @@
 import { type Proposal, type SignedVote, VoteKind } from '@trellis/consensus'
-import {
-  type Block,
-  type CommitCertificate,
-  decodeBlock,
-  decodeCertificate,
-  encodeCertificate,
-  Reader,
-  Writer,
-} from '@trellis/ledger'
+import { type Block, type CommitCertificate, decodeBlock, decodeCertificate, encodeCertificate, Reader, Writer } from '@trellis/ledger'
 
 /**
  * Node-to-node messages, in the ledger's canonical encoding behind a one-byte tag. Everything a peer

@@ -1,12 +1,12 @@
 import { createServer } from 'node:net'
 import { generateKeyPair, type KeyPair } from '@trellis/crypto'
-import { defaultChainParams, type Genesis, verifyCertificate } from '@trellis/ledger'
+import { defaultChainParams, type Genesis, VoteType, verifyCertificate, voteSignBytes } from '@trellis/ledger'
 import { createMemoryStore } from '@trellis/storage'
 import { bytesToHex } from '@trellis/utils'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CHAIN_ID, docHash, recordTx, silentLogger } from '../../../test/support/fixtures.js'
 import { type SignedVote, VoteKind } from '@trellis/consensus'
-import { publicKeyToString } from '@trellis/crypto'
+import { publicKeyToString, sign } from '@trellis/crypto'
 import { defaultP2POptions, P2PNetwork } from '@trellis/p2p'
 import { encodeVoteMsg } from '../src/consensus/wire.js'
 import { defaultNodeOptions, type NodeOptions, TrellisNode } from '../src/index.js'
@@ -139,6 +139,22 @@ describe('BFT network (in-process, real p2p)', () => {
       evil.send(peer, encodeVoteMsg(vote({ validator: 9 })))
       evil.send(peer, Uint8Array.of(99, 1, 2, 3))
       for (let r = 0; r < 2000; r++) evil.send(peer, encodeVoteMsg(vote({ round: 1000 + r })))
+      // Validly signed (the peer holds validator 3's key) but for heights and rounds far away.
+      const signed = (o: Partial<SignedVote>): SignedVote => {
+        const v = vote(o)
+        const message = voteSignBytes({
+          type: VoteType.Prevote,
+          chainId: net.genesis.chainId,
+          height: v.height,
+          round: v.round,
+          blockHash: v.blockHash ?? new Uint8Array(32),
+        })
+        return { ...v, signature: sign(net.keys[3]!.privateKey, message) }
+      }
+      for (let k = 0; k < 300; k++) {
+        evil.send(peer, encodeVoteMsg(signed({ height: h + 5 + k })))
+        evil.send(peer, encodeVoteMsg(signed({ round: 50 + k })))
+      }
       const rejected = async () => {
         const text = await target.metrics!.registry.getSingleMetricAsString('trellis_consensus_messages_rejected_total')
         return text
@@ -151,6 +167,15 @@ describe('BFT network (in-process, real p2p)', () => {
       expect(text).toMatch(/reason="bad signature"} \d+/)
       expect(text).toMatch(/reason="unknown validator"} 1/)
       expect(text).toMatch(/reason="malformed"} 1/)
+      for (let i = 0; i < 200 && !text.includes('is ahead of'); i++) {
+        text = await rejected()
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      // Future heights are refused by the machine; far rounds occupy one slot per validator.
+      expect(text).toMatch(/reason="height N is ahead of N"} \d+/)
+      const machine = (target.consensus as unknown as { machine: { prevotes: Map<number, unknown>; precommits: Map<number, unknown> } })
+        .machine
+      expect(machine.prevotes.size + machine.precommits.size).toBeLessThanOrEqual(2 * (target.consensus!.status.round + 2) + 2)
       // An oversized frame closes the connection (the p2p layer's limit), and the node goes on.
       evil.send(peer, new Uint8Array(target.genesis.params.maxBlockBytes * 2 + 128 * 1024))
       const at = target.chain.head.height

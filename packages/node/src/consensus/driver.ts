@@ -111,6 +111,8 @@ export class ConsensusDriver {
   /** Blocks of the current height this node built or re-executed, by hash hex. */
   private blocks = new Map<string, { built: BuiltBlock; bytes: Uint8Array; reaped: SignedTx[] }>()
   private validating = new Set<string>()
+  /** Proposals being re-executed, by "height/round": their round's propose timeout waits for them. */
+  private readonly checkingRound = new Map<string, Promise<void>>()
   /** Proposals for a later height than the one being decided, validated once it starts. */
   private later: Array<{ peer: string; msg: Extract<WireMessage, { tag: 1 }> }> = []
   /** This node's own signed messages of the current height, re-gossiped until the height ends. */
@@ -224,7 +226,13 @@ export class ConsensusDriver {
         case 'scheduleTimeout': {
           const t = setTimeout(() => {
             this.timers.delete(t)
-            this.feed({ kind: 'timeout', step: out.step, height: out.height, round: out.round })
+            const fire = () => this.feed({ kind: 'timeout', step: out.step, height: out.height, round: out.round })
+            // timeoutPropose is for a proposal that did not arrive. One that arrived and is being
+            // re-executed is not late: fire only once its check is done (it is then fed first), so a
+            // busy validator does not prevote nil for a good block it simply has not finished checking.
+            const checking = out.step === 'propose' ? this.checkingRound.get(`${out.height}/${out.round}`) : undefined
+            if (checking === undefined) fire()
+            else void checking.finally(fire)
           }, out.delayMs)
           this.timers.add(t)
           break
@@ -495,7 +503,17 @@ export class ConsensusDriver {
     if (this.blocks.has(hex)) return this.feed({ kind: 'proposal', proposal: p, valid: true })
     if (this.validating.has(hex)) return
     this.validating.add(hex)
-    void this.validate(msg.block, p.blockHash).then(
+    const roundKey = `${p.height}/${p.round}`
+    const checking = this.validate(msg.block, p.blockHash)
+    const settled = checking.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.checkingRound.set(roundKey, settled)
+    void settled.then(() => {
+      if (this.checkingRound.get(roundKey) === settled) this.checkingRound.delete(roundKey)
+    })
+    void checking.then(
       (result) => {
         this.validating.delete(hex)
         if (this.m.chain.head.height + 1 !== p.height) return

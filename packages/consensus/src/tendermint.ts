@@ -57,6 +57,8 @@ export class Tendermint {
   private readonly evidenceSeen = new Set<string>()
   /** Messages for height h_p + 1, replayed when it starts. */
   private nextHeight: Input[] = []
+  private readonly nextHeightKeys = new Set<string>()
+  private readonly nextHeightPerSender = new Map<number, number>()
 
   private out: Output[] = []
 
@@ -164,6 +166,8 @@ export class Tendermint {
     this.lockedOrValidUpdated.clear()
     this.evidenceSeen.clear()
     this.nextHeight = []
+    this.nextHeightKeys.clear()
+    this.nextHeightPerSender.clear()
   }
 
   private reject(reason: string, from: number | undefined): void {
@@ -190,7 +194,20 @@ export class Tendermint {
   /** Buffers an input for the next height; anything further ahead is block sync's business. */
   private deferOrReject(height: number, input: Input, from: number | undefined): void {
     if (height === this.height + 1) {
+      // Deduplicated (re-gossip repeats messages), at most 6 per sender, and bounded overall.
+      const key =
+        input.kind === 'vote'
+          ? `v/${input.vote.type}/${input.vote.round}/${input.vote.validator}/${valueKey(input.vote.blockHash)}`
+          : input.kind === 'proposal'
+            ? `p/${input.proposal.round}/${valueKey(input.proposal.blockHash)}`
+            : `o/${input.kind}`
+      if (this.nextHeightKeys.has(key)) return
+      const sender = from ?? -1
+      const count = this.nextHeightPerSender.get(sender) ?? 0
+      if (count >= 6) return this.reject('next-height messages from this validator exceed the buffer', from)
       if (this.nextHeight.length >= 4 * this.validators.length + 8) return this.reject('next-height buffer full', from)
+      this.nextHeightKeys.add(key)
+      this.nextHeightPerSender.set(sender, count + 1)
       this.nextHeight.push(input)
       return
     }

@@ -227,6 +227,18 @@ describe('Tendermint state machine (Algorithm 1)', () => {
     expect(votesOut(out)).toEqual([{ kind: 'vote', type: VoteKind.Prevote, height: 2, round: 0, blockHash: X }])
   })
 
+  it('deduplicates the next-height buffer and caps it per validator', () => {
+    const m = new Tendermint(FOUR, 0)
+    m.startHeight(1)
+    for (let k = 0; k < 50; k++) m.handle({ kind: 'vote', vote: prevote(2, 0, X, 2) })
+    const internals = m as unknown as { nextHeight: unknown[] }
+    expect(internals.nextHeight).toHaveLength(1)
+    const out = [] as Output[]
+    for (let r = 0; r < 20; r++) out.push(...m.handle({ kind: 'vote', vote: prevote(3, r, X, 2) }))
+    expect(internals.nextHeight).toHaveLength(7)
+    expect(out.filter((o) => o.kind === 'rejected')).toHaveLength(14)
+  })
+
   it('finishes a height from a synced commit: a quorum of precommits, no proposal needed', () => {
     const m = new Tendermint(FOUR, 0)
     m.startHeight(1)

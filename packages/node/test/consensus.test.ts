@@ -167,12 +167,12 @@ describe('BFT network (in-process, real p2p)', () => {
       expect(text).toMatch(/reason="bad signature"} \d+/)
       expect(text).toMatch(/reason="unknown validator"} 1/)
       expect(text).toMatch(/reason="malformed"} 1/)
-      for (let i = 0; i < 200 && !text.includes('is ahead of'); i++) {
+      for (let i = 0; i < 200 && !text.includes('too far ahead'); i++) {
         text = await rejected()
         await new Promise((r) => setTimeout(r, 20))
       }
       // Future heights are refused by the machine; far rounds occupy one slot per validator.
-      expect(text).toMatch(/reason="height N is ahead of N"} \d+/)
+      expect(text).toMatch(/reason="height too far ahead"} \d+/)
       const machine = (target.consensus as unknown as { machine: { prevotes: Map<number, unknown>; precommits: Map<number, unknown> } })
         .machine
       expect(machine.prevotes.size + machine.precommits.size).toBeLessThanOrEqual(2 * (target.consensus!.status.round + 2) + 2)

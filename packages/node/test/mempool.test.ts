@@ -1,5 +1,5 @@
 import { httpStatusOf } from '@trellis/api'
-import type { SignedTx } from '@trellis/ledger'
+import { createSignedTx, type SignedTx } from '@trellis/ledger'
 import { bytesToHex, TrellisError } from '@trellis/utils'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -206,6 +206,16 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
 )
 
 describe('Mempool under consensus', () => {
+  it('holdsExactly() is true only for the same bytes: a re-signed body is not a verified tx', () => {
+    const m = new Mempool()
+    const tx = fakeTx(1, 0)
+    m.add(tx)
+    expect(m.holdsExactly(tx)).toBe(true)
+    const forged = createSignedTx(tx.body, new Uint8Array(64).fill(9))
+    expect(bytesToHex(forged.id)).toBe(bytesToHex(tx.id))
+    expect(m.holdsExactly(forged)).toBe(false)
+  })
+
   it('release() puts the txs of a block that lost back into the pending queues', () => {
     const m = new Mempool()
     const txs = [fakeTx(1, 0), fakeTx(2, 0), fakeTx(1, 1)]

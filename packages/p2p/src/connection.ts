@@ -23,25 +23,34 @@ export class FrameReader {
     this.max = max
   }
 
-  /** Adds bytes; returns the complete frames. @throws TrellisError P2P_FRAME_TOO_LARGE */
-  push(chunk: Buffer): Buffer[] {
+  /** Adds bytes from the stream. */
+  push(chunk: Buffer): void {
     this.chunks.push(chunk)
     this.buffered += chunk.length
-    const out: Buffer[] = []
-    for (;;) {
-      if (this.buffered < 4) break
-      const head = this.peek(4)
-      const size = head.readUInt32BE(0)
-      if (size > this.max) {
-        throw new TrellisError<P2PErrorType>(
-          { code: 'P2P_FRAME_TOO_LARGE', size, max: this.max },
-          `frame of ${size} bytes exceeds the ${this.max}-byte limit`,
-        )
-      }
-      if (this.buffered < 4 + size) break
-      const all = this.take(4 + size)
-      out.push(all.subarray(4))
+  }
+
+  /**
+   * The next complete frame, or undefined until more bytes arrive. Frames are split one at a time, so
+   * the limit can change between them (a handshake frame is small; session frames may be large).
+   * @throws TrellisError P2P_FRAME_TOO_LARGE
+   */
+  next(): Buffer | undefined {
+    if (this.buffered < 4) return undefined
+    const size = this.peek(4).readUInt32BE(0)
+    if (size > this.max) {
+      throw new TrellisError<P2PErrorType>(
+        { code: 'P2P_FRAME_TOO_LARGE', size, max: this.max },
+        `frame of ${size} bytes exceeds the ${this.max}-byte limit`,
+      )
     }
+    if (this.buffered < 4 + size) return undefined
+    return this.take(4 + size).subarray(4)
+  }
+
+  /** Every complete frame buffered now. @throws TrellisError P2P_FRAME_TOO_LARGE */
+  drain(): Buffer[] {
+    const out: Buffer[] = []
+    for (let f = this.next(); f !== undefined; f = this.next()) out.push(f)
     return out
   }
 
@@ -119,7 +128,6 @@ export class SecureConnection {
     reader: FrameReader,
     maxFrameBytes: number,
     private readonly events: ConnectionEvents,
-    private pending: Buffer[],
     counters: { send: number; receive: number },
   ) {
     this.sendCounter = counters.send
@@ -135,12 +143,8 @@ export class SecureConnection {
     socket.on('close', () => this.end(undefined))
     socket.on('error', (err) => this.end(err))
     if (socket.destroyed) return this.end(undefined)
-    const pending = this.pending
-    this.pending = []
-    for (const f of pending) {
-      if (this.closed) return
-      this.onFrame(f)
-    }
+    // Bytes that arrived with the last handshake message belong to the session.
+    this.onData(Buffer.alloc(0))
     socket.resume()
   }
 
@@ -172,14 +176,15 @@ export class SecureConnection {
 
   private onData(chunk: Buffer): void {
     if (this.closed) return
-    let frames: Buffer[]
-    try {
-      frames = this.reader.push(chunk)
-    } catch (err) {
-      return this.end(err as Error)
-    }
-    for (const f of frames) {
-      if (this.closed) return
+    this.reader.push(chunk)
+    for (;;) {
+      let f: Buffer | undefined
+      try {
+        f = this.reader.next()
+      } catch (err) {
+        return this.end(err as Error)
+      }
+      if (f === undefined || this.closed) return
       this.onFrame(f)
     }
   }
@@ -218,15 +223,10 @@ export class SecureConnection {
     },
   ): Promise<SecureConnection> {
     const reader = new FrameReader(MAX_HANDSHAKE_FRAME)
-    const queue: Buffer[] = []
     let waiter: { resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined
     let failure: Error | undefined
     const onData = (chunk: Buffer) => {
-      try {
-        for (const f of reader.push(chunk)) queue.push(f)
-      } catch (err) {
-        failure = err as Error
-      }
+      reader.push(chunk)
       flush()
     }
     const onEnd = (err?: Error) => {
@@ -238,9 +238,15 @@ export class SecureConnection {
     const flush = () => {
       if (waiter === undefined) return
       const w = waiter
-      if (queue.length > 0) {
+      let f: Buffer | undefined
+      try {
+        f = reader.next()
+      } catch (err) {
+        failure ??= err as Error
+      }
+      if (f !== undefined) {
         waiter = undefined
-        w.resolve(queue.shift() as Buffer)
+        w.resolve(f)
       } else if (failure !== undefined) {
         waiter = undefined
         w.reject(failure)
@@ -284,8 +290,7 @@ export class SecureConnection {
       socket.removeAllListeners('close')
       // Until start(): an error must not go unhandled; start() notices a socket that died meanwhile.
       socket.on('error', () => undefined)
-      // Frames that arrived with the last handshake message belong to the session.
-      return new SecureConnection(socket, keys, reader, o.maxFrameBytes, o.events, queue.splice(0), { send: 1, receive: 1 })
+      return new SecureConnection(socket, keys, reader, o.maxFrameBytes, o.events, { send: 1, receive: 1 })
     } catch (err) {
       socket.destroy()
       throw err

@@ -224,6 +224,21 @@ describe('secure connection', () => {
 })
 
 describe('FrameReader', () => {
+  it('splits one frame at a time, so the limit can rise between a handshake frame and session frames', () => {
+    const frame = (n: number) => {
+      const b = Buffer.alloc(4 + n)
+      b.writeUInt32BE(n, 0)
+      return b
+    }
+    const r = new FrameReader(16)
+    r.push(Buffer.concat([frame(10), frame(5000)]))
+    expect(r.next()?.length).toBe(10)
+    expect(() => r.next()).toThrow(/exceeds/)
+    r.setMax(10_000)
+    expect(r.next()?.length).toBe(5000)
+    expect(r.next()).toBeUndefined()
+  })
+
   it('yields the same frames however the stream is chunked', () => {
     fc.assert(
       fc.property(
@@ -244,7 +259,8 @@ describe('FrameReader', () => {
           let k = 0
           while (pos < stream.length) {
             const n = cuts[k++ % cuts.length] as number
-            out.push(...r.push(stream.subarray(pos, pos + n)))
+            r.push(stream.subarray(pos, pos + n))
+            out.push(...r.drain())
             pos += n
           }
           expect(out.map((b) => Buffer.from(b).toString('hex'))).toEqual(frames.map((f) => Buffer.from(f).toString('hex')))

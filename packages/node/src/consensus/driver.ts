@@ -15,7 +15,9 @@ import {
   type Block,
   type ChainParams,
   type CommitCertificate,
+  decodeBlock,
   encodeBlock,
+  headerHash,
   proposalSignBytes,
   type SignedTx,
   type ValidatorSet,
@@ -111,6 +113,12 @@ export class ConsensusDriver {
   /** Blocks of the current height this node built or re-executed, by hash hex. */
   private blocks = new Map<string, { built: BuiltBlock; bytes: Uint8Array; reaped: SignedTx[] }>()
   private validating = new Set<string>()
+  /** Blocks of this height found invalid (by hash), so a re-sent one is not re-executed. */
+  private invalid = new Set<string>()
+  /** Distinct blocks seen per round of this height (bounded). */
+  private roundBlocks = new Map<number, Set<string>>()
+  /** Votes already verified at this height (skips re-verifying re-gossip), bounded. */
+  private seenVotes = new Set<string>()
   /** Proposals being re-executed, by "height/round": their round's propose timeout waits for them. */
   private readonly checkingRound = new Map<string, Promise<void>>()
   /** Proposals for a later height than the one being decided, validated once it starts. */
@@ -120,6 +128,8 @@ export class ConsensusDriver {
   private lastProposalMsg: Uint8Array | undefined
   private readonly peerHeights = new Map<string, number>()
   private syncing: { peer: string; until: number } | undefined
+  /** Peers that did not answer a sync request, until when they are not asked again. */
+  private readonly demoted = new Map<string, number>()
   /** Serialises commits (decisions and synced blocks). */
   private commitChain: Promise<void> = Promise.resolve()
   private txOutbox: Uint8Array[] = []
@@ -149,6 +159,12 @@ export class ConsensusDriver {
     const height = this.m.chain.head.height + 1
     const restored = this.signer?.restored
     this.beginHeight(height, restored !== undefined && restored.height === height ? restored : undefined)
+    // The last vote logged before a restart may never have left the process: sign it again (the same
+    // vote, which the signer allows) and send it, so a network at exactly 2f+1 is not left one short.
+    const last = this.signer?.lastSigned
+    if (last !== undefined && last.height === height && last.step !== SignStep.Proposal) {
+      void this.castVote(last.step === SignStep.Prevote ? VoteKind.Prevote : VoteKind.Precommit, last.height, last.round, last.value)
+    }
     this.gossipTimer = setInterval(() => this.gossip(), this.o.gossipIntervalMs)
     this.gossipTimer.unref()
   }
@@ -197,6 +213,9 @@ export class ConsensusDriver {
     for (const b of this.blocks.values()) if (b.reaped.length > 0) this.m.mempool.release(b.reaped)
     this.blocks = new Map()
     this.validating = new Set()
+    this.invalid = new Set()
+    this.roundBlocks = new Map()
+    this.seenVotes = new Set()
     this.own = []
     this.lastProposalMsg = undefined
     this.heightStartedAt = this.m.clock()
@@ -308,7 +327,7 @@ export class ConsensusDriver {
     const signer = this.signer
     if (entry === undefined || signer === undefined) {
       this.m.logger.warn({ height, round }, 'cannot propose: the block body is not held (restarted mid-height); the round will time out')
-      return
+      return this.cannotPropose(height, round)
     }
     const chainId = this.m.chain.genesis.chainId
     const signature = await signer.sign(
@@ -317,8 +336,8 @@ export class ConsensusDriver {
       this.machine.state,
     )
     if (signature === undefined) {
-      this.m.logger.warn({ height, round }, 'refused to sign a second proposal for this round')
-      return
+      this.m.logger.warn({ height, round }, 'refused to sign a second proposal for this round (restart); the round will time out')
+      return this.cannotPropose(height, round)
     }
     const proposal: Proposal = { height, round, polRound, blockHash, proposer: this.m.validatorIndex as number, signature }
     const polka = polRound >= 0 ? this.machine.polka(polRound, blockHash) : []
@@ -326,6 +345,22 @@ export class ConsensusDriver {
     this.lastProposalMsg = msg
     this.m.p2p.broadcast(msg)
     this.feed({ kind: 'proposal', proposal, valid: true })
+  }
+
+  /**
+   * The paper's proposer never waits for timeoutPropose because it always proposes; when this node
+   * cannot (after a restart it no longer holds the block it signed), it lets the round time out like
+   * the others, so that its nil prevote completes the quorum that moves everyone on.
+   */
+  private cannotPropose(height: number, round: number): void {
+    const t = setTimeout(
+      () => {
+        this.timers.delete(t)
+        this.feed({ kind: 'timeout', step: 'propose', height, round })
+      },
+      this.o.timeouts.proposeMs + round * this.o.timeouts.proposeDeltaMs,
+    )
+    this.timers.add(t)
   }
 
   private async castVote(type: VoteKind, height: number, round: number, blockHash: Uint8Array | null): Promise<void> {
@@ -408,6 +443,8 @@ export class ConsensusDriver {
 
   private onPeerMessage(peer: string, payload: Uint8Array): void {
     if (!this.running) return
+    // Blocks are only taken from the peer they were asked of (before decoding them: that is costly).
+    if (payload[0] === MsgTag.SyncBlocks && this.syncing?.peer !== peer) return
     let msg: WireMessage
     try {
       msg = decodeWire(payload, this.m.params.maxBlockBytes)
@@ -463,11 +500,20 @@ export class ConsensusDriver {
   }
 
   private onVoteMsg(peer: string, vote: SignedVote): void {
+    const head = this.m.chain.head.height
+    // Old or far-ahead heights and re-gossiped duplicates are dropped before any signature check.
+    if (vote.height <= head) return
+    if (vote.height > head + 2)
+      return this.rejected('height too far ahead', { peer, height: vote.height, validator: vote.validator }, 'consensus vote rejected')
+    const id = `${vote.type}/${vote.height}/${vote.round}/${vote.validator}/${vote.blockHash === null ? 'nil' : bytesToHex(vote.blockHash)}`
+    if (this.seenVotes.has(id)) return
     const reason = this.verifyVote(vote)
     if (reason !== undefined) {
       this.rejected(reason, { peer, height: vote.height, round: vote.round, validator: vote.validator }, 'consensus vote rejected')
       return
     }
+    if (this.seenVotes.size >= 20_000) this.seenVotes.clear()
+    this.seenVotes.add(id)
     this.feed({ kind: 'vote', vote })
   }
 
@@ -476,12 +522,30 @@ export class ConsensusDriver {
     const key = this.keys[p.proposer]
     const chainId = this.m.chain.genesis.chainId
     const reject = (reason: string) => this.rejected(reason, { peer, height: p.height, round: p.round }, 'proposal rejected')
+    const head = this.m.chain.head.height
+    if (p.height <= head) return
     if (key === undefined) return reject('unknown proposer')
-    // Cheap checks before the signature and long before re-execution: only the round's proposer, only
-    // rounds the machine would use, and a bounded number of blocks per height.
+    // Cheap checks first — the signature next, and re-execution only for a new block of a round the
+    // machine will use, from that round's proposer, at most two blocks per round (a correct proposer
+    // sends one; a second is equivocation and still bounded).
     if (p.proposer !== proposerIndex(this.powers, p.height, p.round)) return reject('not the proposer of this round')
-    if (p.height === this.m.chain.head.height + 1 && p.round > this.machine.state.round + 1) return reject('round too far ahead')
-    if (this.blocks.size + this.validating.size >= MAX_BLOCKS_PER_HEIGHT) return reject('too many proposals this height')
+    if (p.height === head + 1 && p.round > this.machine.state.round + 1) return reject('round too far ahead')
+    if (p.height > head + 2) return
+    const hex = bytesToHex(p.blockHash)
+    if (p.height === head + 1 && (this.blocks.has(hex) || this.invalid.has(hex) || this.validating.has(hex))) {
+      if (this.validating.has(hex)) return
+      if (
+        !verify(
+          key,
+          proposalSignBytes({ chainId, height: p.height, round: p.round, polRound: p.polRound, blockHash: p.blockHash }),
+          p.signature,
+        )
+      ) {
+        return reject('bad signature')
+      }
+      for (const v of msg.polka) this.onVoteMsg(peer, v)
+      return this.feed({ kind: 'proposal', proposal: p, valid: this.blocks.has(hex) })
+    }
     if (
       !verify(
         key,
@@ -491,20 +555,33 @@ export class ConsensusDriver {
     ) {
       return reject('bad signature')
     }
-    const head = this.m.chain.head.height
-    if (p.height <= head) return
-    if (p.height > head + 1) {
-      if (p.height === head + 2 && this.later.length < 16) this.later.push({ peer, msg })
+    if (p.height === head + 2) {
+      // Kept until the next height starts; one per (round, block), at most 16.
+      if (
+        this.later.length < 16 &&
+        !this.later.some((l) => l.msg.proposal.round === p.round && bytesToHex(l.msg.proposal.blockHash) === hex)
+      ) {
+        this.later.push({ peer, msg })
+      }
       return
+    }
+    const perRound = this.roundBlocks.get(p.round) ?? new Set<string>()
+    if (perRound.size >= 2) return reject('too many blocks proposed for one round')
+    perRound.add(hex)
+    this.roundBlocks.set(p.round, perRound)
+    let block: Block
+    try {
+      block = decodeBlock(msg.blockBytes)
+    } catch (err) {
+      this.invalid.add(hex)
+      reject(`malformed block: ${(err as Error).message}`)
+      return this.feed({ kind: 'proposal', proposal: p, valid: false })
     }
     // The polka that justifies a re-proposal comes first, so line 28 can apply.
     for (const v of msg.polka) this.onVoteMsg(peer, v)
-    const hex = bytesToHex(p.blockHash)
-    if (this.blocks.has(hex)) return this.feed({ kind: 'proposal', proposal: p, valid: true })
-    if (this.validating.has(hex)) return
     this.validating.add(hex)
     const roundKey = `${p.height}/${p.round}`
-    const checking = this.validate(msg.block, p.blockHash)
+    const checking = this.validate(block, p.blockHash)
     const settled = checking.then(
       () => undefined,
       () => undefined,
@@ -518,6 +595,7 @@ export class ConsensusDriver {
         this.validating.delete(hex)
         if (this.m.chain.head.height + 1 !== p.height) return
         if ('invalid' in result) {
+          this.invalid.add(hex)
           this.m.logger.warn({ peer, height: p.height, round: p.round, reason: result.invalid }, 'proposed block is invalid')
           this.feed({ kind: 'proposal', proposal: p, valid: false })
           return
@@ -552,8 +630,8 @@ export class ConsensusDriver {
       } catch (err) {
         return { invalid: `tx ${id}: ${(err as Error).message}` }
       }
-      // Txs this node admitted itself were verified then.
-      if (!mempool.has(tx.id)) unverified.push(tx)
+      // Txs this node admitted itself were verified then — the same bytes, not only the same id.
+      if (!mempool.holdsExactly(tx)) unverified.push(tx)
     }
     const committed = chain.committedHeights(block.txs.map((t) => t.id))
     const again = committed.findIndex((x) => x !== undefined)
@@ -578,18 +656,16 @@ export class ConsensusDriver {
 
   private requestSync(): void {
     const head = this.m.chain.head.height
-    if (this.syncing !== undefined && this.syncing.until > this.m.clock()) return
-    let best: string | undefined
-    let bestHeight = head
-    for (const [peer, h] of this.peerHeights) {
-      if (h > bestHeight && this.m.p2p.connected().includes(peer)) {
-        best = peer
-        bestHeight = h
-      }
-    }
-    if (best === undefined) return
-    this.syncing = { peer: best, until: this.m.clock() + 5000 }
-    this.m.p2p.send(best, encodeSyncRequest(head + 1, MAX_SYNC_BATCH))
+    const now = this.m.clock()
+    if (this.syncing !== undefined && this.syncing.until > now) return
+    // A random peer among those ahead, not one that recently failed to answer: a peer claiming a
+    // height it cannot serve cannot capture the sync.
+    const connected = new Set(this.m.p2p.connected())
+    const ahead = [...this.peerHeights].filter(([peer, h]) => h > head && connected.has(peer) && (this.demoted.get(peer) ?? 0) <= now)
+    if (ahead.length === 0) return
+    const [peer] = ahead[Math.floor(Math.random() * ahead.length)] as [string, number]
+    this.syncing = { peer, until: now + 5000 }
+    this.m.p2p.send(peer, encodeSyncRequest(head + 1, MAX_SYNC_BATCH))
   }
 
   private serveSync(peer: string, from: number, count: number): void {
@@ -616,6 +692,13 @@ export class ConsensusDriver {
       const height = block.header.height
       if (height <= chain.head.height) continue
       if (height !== chain.head.height + 1) break
+      // The certificate first (a few signatures); re-execution only for a certified block.
+      try {
+        verifyCertificate(certificate, chain.genesis.chainId, height, headerHash(block.header), this.m.validators)
+      } catch (err) {
+        this.m.logger.warn({ peer, height, reason: (err as Error).message }, 'synced block certificate rejected')
+        break
+      }
       const result = await rebuildBlock({
         chain,
         executor: this.m.executor,
@@ -625,13 +708,10 @@ export class ConsensusDriver {
         validatorSetHash: this.vsHash,
       })
       if ('invalid' in result) {
-        this.m.logger.warn({ peer, height, reason: result.invalid }, 'synced block rejected')
-        break
-      }
-      try {
-        verifyCertificate(certificate, chain.genesis.chainId, height, result.hash, this.m.validators)
-      } catch (err) {
-        this.m.logger.warn({ peer, height, reason: (err as Error).message }, 'synced block certificate rejected')
+        this.m.logger.warn(
+          { peer, height, reason: result.invalid },
+          'synced block rejected: re-execution differs from its certified header',
+        )
         break
       }
       await this.commitBuilt(result, certificate, [])
@@ -669,10 +749,12 @@ export class ConsensusDriver {
     p2p.broadcast(encodeStatusMsg(chain.head.height))
     if (this.lastProposalMsg !== undefined) p2p.broadcast(this.lastProposalMsg)
     for (const msg of this.own.slice(-6)) p2p.broadcast(msg)
-    if (this.syncing !== undefined && this.syncing.until <= this.m.clock()) this.syncing = undefined
+    if (this.syncing !== undefined && this.syncing.until <= this.m.clock()) {
+      this.demoted.set(this.syncing.peer, this.m.clock() + 30_000)
+      this.syncing = undefined
+      this.requestSync()
+    }
   }
 }
 
 const ZERO32 = new Uint8Array(32)
-/** Distinct blocks re-executed per height: a correct proposer sends one per round. */
-const MAX_BLOCKS_PER_HEIGHT = 32

@@ -19,6 +19,7 @@ interface LastSigned {
   readonly step: SignStep
   /** Hex of the block hash, or 'nil'. */
   readonly value: string
+  readonly valueBytes: Uint8Array | null
 }
 
 const STEPS: readonly Step[] = [Step.Propose, Step.Prevote, Step.Precommit, Step.Decided]
@@ -72,6 +73,13 @@ export class GuardedSigner {
     readonly restored: ConsensusState | undefined,
   ) {}
 
+  /** What this validator signed last (after a restart: before it). */
+  get lastSigned():
+    { readonly height: number; readonly round: number; readonly step: SignStep; readonly value: Uint8Array | null } | undefined {
+    const l = this.last
+    return l === undefined ? undefined : { height: l.height, round: l.round, step: l.step, value: l.valueBytes }
+  }
+
   static open(store: KVStore, key: PrivateKey): GuardedSigner {
     const raw = store.get(LAST_KEY)
     let last: LastSigned | undefined
@@ -83,7 +91,7 @@ export class GuardedSigner {
       const hash = r.raw(32)
       const isNil = r.u8() === 1
       r.end()
-      last = { height, round, step, value: isNil ? 'nil' : bytesToHex(hash) }
+      last = { height, round, step, value: isNil ? 'nil' : bytesToHex(hash), valueBytes: isNil ? null : hash }
     }
     const state = store.get(STATE_KEY)
     return new GuardedSigner(store, key, last, state === undefined ? undefined : decodeState(state))
@@ -118,7 +126,7 @@ export class GuardedSigner {
       ],
       { sync: true },
     )
-    this.last = { height: at.height, round: at.round, step: at.step, value }
+    this.last = { height: at.height, round: at.round, step: at.step, value, valueBytes: at.value }
     return sign(this.key, message)
   }
 }

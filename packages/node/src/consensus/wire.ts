@@ -9,10 +9,10 @@ import { type Block, type CommitCertificate, decodeBlock, decodeCertificate, enc
 export const MsgTag = { Proposal: 1, Vote: 2, Txs: 3, Status: 4, SyncRequest: 5, SyncBlocks: 6 } as const
 
 export type WireMessage =
+  /** The block stays encoded until the proposal passed the cheap checks (decoding hashes every tx). */
   | {
       readonly tag: 1
       readonly proposal: Proposal
-      readonly block: Block
       readonly blockBytes: Uint8Array
       readonly polka: readonly SignedVote[]
     }
@@ -110,7 +110,7 @@ export function decodeWire(bytes: Uint8Array, maxBlockBytes: number): WireMessag
       if (n > 1000) r.fail('polka too large')
       const polka: SignedVote[] = []
       for (let i = 0; i < n; i++) polka.push(readVote(r))
-      m = { tag, proposal: { height, round, polRound, blockHash, proposer, signature }, block: decodeBlock(blockBytes), blockBytes, polka }
+      m = { tag, proposal: { height, round, polRound, blockHash, proposer, signature }, blockBytes, polka }
       break
     }
     case MsgTag.Vote:

@@ -1,5 +1,5 @@
 import type { SignedTx } from '@trellis/ledger'
-import { bytesToHex, TrellisError } from '@trellis/utils'
+import { bytesToHex, equalBytes, TrellisError } from '@trellis/utils'
 import type { NodeErrorType } from '../errors.js'
 import { byteKey } from '../byteKey.js'
 
@@ -43,6 +43,15 @@ export class Mempool {
   has(id: Uint8Array): boolean {
     const k = byteKey(id)
     return this.entries.has(k) || this.inFlight.has(k)
+  }
+
+  /**
+   * True when this exact tx — same bytes, so the same signature — is pending (and so was verified at
+   * admission). A tx id covers the body only: another signature on the same body is another tx here.
+   */
+  holdsExactly(tx: SignedTx): boolean {
+    const e = this.entries.get(byteKey(tx.id))
+    return e !== undefined && equalBytes(e.tx.bytes, tx.bytes)
   }
 
   /** @throws TrellisError TX_DUPLICATE | MEMPOOL_FULL | MEMPOOL_SENDER_LIMIT */

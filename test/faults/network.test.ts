@@ -3,13 +3,15 @@
 // TCP proxies every p2p connection goes through. Safety and liveness are checked from the outside,
 // through each node's API: no fork, no lost acknowledged tx, identical blocks and state roots.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server, type Socket, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { initNetworkDir, type NetworkFile, type NetworkNode } from '@trellis/node'
-import { bytesToBase64 } from '@trellis/utils'
+import { trustFromGenesis, verifyTx } from '@trellis/sdk'
+import { base64ToBytes, bytesToBase64 } from '@trellis/utils'
+import { decodeCertificate, encodeCertificate } from '@trellis/ledger'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { docHash, recordTx, testKey } from '../support/fixtures.js'
 import { http, PASSWORD } from '../support/http.js'
@@ -265,6 +267,20 @@ describe('4-validator network of real processes', () => {
         expect(r.status, `tx ${id} on node ${i}`).toBe(200)
         expect(r.body.height).toBe(at)
       }
+    }
+    // A third party verifies records served by any node against the genesis validator set alone
+    // (3-of-4 certificates), and a proof altered in one byte fails.
+    const trust = trustFromGenesis(await readFile(join(dataDir(0), 'genesis.json'), 'utf8'))
+    const sample = [...acked.keys()].slice(0, 5)
+    for (const [k, id] of sample.entries()) {
+      const r = await http(urls[k % N] as string, 'GET', `/v1/txs/${id}`)
+      expect(verifyTx(r.body, trust, { txId: id }).height).toBe(acked.get(id))
+      const cert = decodeCertificate(base64ToBytes(r.body.proof.certificate))
+      expect(cert.signatures.length).toBeGreaterThanOrEqual(3)
+      // Two of four signatures are not a certificate.
+      const forged = structuredClone(r.body)
+      forged.proof.certificate = bytesToBase64(encodeCertificate({ ...cert, signatures: cert.signatures.slice(0, 2) }))
+      expect(() => verifyTx(forged, trust, { txId: id })).toThrow(/more than two thirds/)
     }
     for (let hh = 1; hh <= final; hh++) {
       const blocks = await Promise.all([0, 1, 2, 3].map((i) => http(urls[i] as string, 'GET', `/v1/blocks/${hh}`)))

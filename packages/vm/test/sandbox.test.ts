@@ -1,0 +1,156 @@
+import fc from 'fast-check'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { defaultVmLimits, type HostFunctions, HostError, type RunResult, Sandbox } from '../src/index.js'
+
+let sandbox: Sandbox
+beforeAll(async () => {
+  sandbox = await Sandbox.create()
+})
+
+/** A tiny key-value host, recording what the contract did. */
+function kvHost(initial: Record<string, string> = {}): { host: HostFunctions; state: Map<string, string>; events: string[] } {
+  const state = new Map(Object.entries(initial))
+  const events: string[] = []
+  return {
+    state,
+    events,
+    host: {
+      get: (k) => state.get(k) ?? null,
+      put: (k, v) => {
+        state.set(k, v)
+        return null
+      },
+      emit: (name, data) => {
+        events.push(`${name}:${data}`)
+        return null
+      },
+      fail: () => {
+        throw new HostError('STATE_LIMIT', 'too many writes')
+      },
+    },
+  }
+}
+
+const run = (code: string, args: unknown = {}, host = kvHost().host, limits = defaultVmLimits): Promise<RunResult> =>
+  sandbox.run(code, 'main', JSON.stringify(args), host, limits)
+
+const failure = (r: RunResult) => (r.ok ? 'ok' : r.code)
+
+describe('sandbox: contract code runs, deterministically', () => {
+  it('calls the entry function with JSON arguments and returns its JSON result, with host calls', async () => {
+    const h = kvHost({ a: '1' })
+    const r = await run(
+      `function main(args) {
+        const a = Number(__host.get('a'))
+        __host.put('b', String(a + args.n))
+        __host.emit('Added', JSON.stringify({ n: args.n }))
+        return { sum: a + args.n, missing: __host.get('nope') }
+      }`,
+      { n: 41 },
+      h.host,
+    )
+    expect(r).toMatchObject({ ok: true, value: { sum: 42, missing: null } })
+    expect(h.state.get('b')).toBe('42')
+    expect(h.events).toEqual(['Added:{"n":41}'])
+  })
+
+  it('same code and inputs give the same result and the same gas, every time (property)', async () => {
+    const code = `function main(a) { let s = 0; for (let i = 0; i < a.n; i++) s = (s * 31 + i) % 1000003; __host.put('k', String(s)); return s }`
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 200_000 }), async (n) => {
+        const a = await run(code, { n })
+        const b = await run(code, { n })
+        expect(a).toEqual(b)
+        expect(a.ok).toBe(true)
+      }),
+      { numRuns: 25 },
+    )
+    // Gas grows with the work done.
+    const small = await run(code, { n: 1000 })
+    const big = await run(code, { n: 1_000_000 })
+    expect(big.gasUsed).toBeGreaterThan(small.gasUsed)
+  })
+})
+
+describe('sandbox: hostile code fails deterministically with a clear code', () => {
+  const cases: Array<[string, string, RegExp | string]> = [
+    ['Date', `function main() { return Date.now() }`, 'VM_CONTRACT_ERROR'],
+    ['Math.random', `function main() { return Math.random() }`, 'VM_CONTRACT_ERROR'],
+    ['setTimeout', `function main() { setTimeout(() => 1, 0); return 1 }`, 'VM_CONTRACT_ERROR'],
+    ['process', `function main() { return process.env }`, 'VM_CONTRACT_ERROR'],
+    ['require', `function main() { return require('fs') }`, 'VM_CONTRACT_ERROR'],
+    ['import()', `function main() { return import('fs') }`, /VM_(CONTRACT_ERROR|BAD_RESULT)/],
+    ['static import', `import fs from 'fs'; function main() { return 1 }`, 'VM_LOAD_ERROR'],
+    ['syntax error', `function main( { return 1 }`, 'VM_LOAD_ERROR'],
+    ['deep JSON nesting', `function main() { return JSON.parse('['.repeat(100000)) }`, 'VM_STACK_OVERFLOW'],
+    ['infinite loop', `function main() { for (;;) {} }`, 'VM_OUT_OF_GAS'],
+    ['catching the out-of-gas', `function main() { try { for (;;) {} } catch (e) { return 'escaped' } }`, 'VM_OUT_OF_GAS'],
+    ['runaway recursion (arrow)', `function main() { const f = (n) => f(n + 1) + 1; return f(0) }`, 'VM_STACK_OVERFLOW'],
+    ['runaway recursion (declaration)', `function main() { function f(n) { return f(n + 1) + 1 } return f(0) }`, 'VM_STACK_OVERFLOW'],
+    ['1 GB string at once', `function main() { return 'x'.repeat(1 << 30).length }`, /VM_OUT_OF_MEMORY|VM_CONTRACT_ERROR/],
+    ['1 GB ArrayBuffer', `function main() { return new ArrayBuffer(1 << 30).byteLength }`, /VM_OUT_OF_MEMORY|VM_CONTRACT_ERROR/],
+    ['huge return value', `function main() { return 'x'.repeat(1 << 20) }`, 'VM_RESULT_TOO_LARGE'],
+    ['non-JSON result', `function main() { return 10n }`, /VM_BAD_RESULT|VM_CONTRACT_ERROR/],
+    ['missing entry', `function other() { return 1 }`, 'VM_NO_SUCH_FUNCTION'],
+  ]
+  for (const [name, code, expected] of cases) {
+    it(`${name} → ${String(expected)}, identically twice`, async () => {
+      const a = await run(code)
+      const b = await run(code)
+      expect(a).toEqual(b)
+      if (typeof expected === 'string') expect(failure(a)).toBe(expected)
+      else expect(failure(a)).toMatch(expected)
+    })
+  }
+
+  it('allocating until the memory limit fails with VM_OUT_OF_MEMORY, identically twice', async () => {
+    // Typed arrays reach the limit in ~0.2 s. Building strings until the limit also fails with
+    // VM_OUT_OF_MEMORY, but takes QuickJS 8–18 s: a known gap (docs/adr/0010), not run here.
+    const code = `function main() { const a = []; for (;;) a.push(new Uint8Array(1 << 20)); }`
+    const a = await run(code)
+    expect(a).toEqual(await run(code))
+    expect(failure(a)).toBe('VM_OUT_OF_MEMORY')
+  })
+
+  it('constructor.constructor("return this")() reaches only the sandbox global, which holds no host objects', async () => {
+    const r = await run(`function main() {
+      const g = ({}).constructor.constructor('return this')()
+      return Object.getOwnPropertyNames(g).filter((n) => !/^[A-Z]/.test(n) && n !== 'main').sort()
+    }`)
+    expect(r.ok).toBe(true)
+    const names = (r as { value: string[] }).value
+    for (const forbidden of ['process', 'require', 'module', 'Buffer', 'fetch', 'setTimeout', 'console'])
+      expect(names).not.toContain(forbidden)
+  })
+
+  it('globalThis tampering and prototype pollution do not outlive the run or reach the host', async () => {
+    const tamper = await run(`function main(args) {
+      try { Object.prototype.polluted = 1 } catch (e) { }
+      try { Array.prototype.push = () => 0 } catch (e) { }
+      globalThis.leak = 'x'
+      args.__proto__.polluted = 'yes'
+      return { frozen: Object.isFrozen(Object.prototype), own: ({}).polluted ?? null }
+    }`)
+    expect(tamper).toMatchObject({ ok: true, value: { frozen: true, own: null } })
+    // A later run starts clean, and the host's objects were never touched.
+    expect(await run(`function main() { return typeof globalThis.leak }`)).toMatchObject({ ok: true, value: 'undefined' })
+    expect(({} as { polluted?: unknown }).polluted).toBeUndefined()
+  })
+
+  it('a coded contract error keeps its code; host errors fail the run even when caught', async () => {
+    const coded = await run(`function main() { const e = new Error('not enough funds'); e.code = 'INSUFFICIENT_FUNDS'; throw e }`)
+    expect(coded).toMatchObject({ ok: false, code: 'VM_CONTRACT_ERROR', contractCode: 'INSUFFICIENT_FUNDS', message: 'not enough funds' })
+    const caught = await run(`function main() { try { __host.fail() } catch (e) { } return 'fine' }`)
+    expect(caught).toMatchObject({ ok: false, code: 'VM_HOST_ERROR', contractCode: 'STATE_LIMIT' })
+  })
+
+  it('charges host calls and bytes: a budget too small for the writes runs out of gas', async () => {
+    const code = `function main() { for (let i = 0; i < 1000; i++) __host.put('k' + i, 'v'.repeat(100)); return 1 }`
+    expect((await run(code)).ok).toBe(true)
+    expect(failure(await run(code, {}, kvHost().host, { ...defaultVmLimits, gas: 200_000 }))).toBe('VM_OUT_OF_GAS')
+  })
+
+  it('the host process keeps running normally after all of the above', async () => {
+    expect(await run(`function main() { return 1 + 1 }`)).toMatchObject({ ok: true, value: 2 })
+  })
+})

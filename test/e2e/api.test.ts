@@ -618,6 +618,17 @@ describe('event stream', () => {
 })
 
 describe('operations endpoints', () => {
+  it('/v1/consensus/evidence lists recorded duplicate votes (none on a single-validator chain) and validates its query', async () => {
+    const res = await t.get('/v1/consensus/evidence')
+    expect(res.status).toBe(200)
+    expect(res.body).toEqual({ evidence: [] })
+    const bad = await t.get('/v1/consensus/evidence?limit=0')
+    expect(bad.status).toBe(400)
+    expect(bad.body.code).toBe('REQUEST_INVALID')
+    const status = await t.get('/v1/status')
+    expect(status.body.consensus).toMatchObject({ mode: 'single', peers: [] })
+  })
+
   it('/healthz answers ok with the height', async () => {
     const res = await t.get('/healthz')
     expect(res.status).toBe(200)

@@ -243,6 +243,24 @@ export const routes = {
     response: z.string(),
     produces: 'text/event-stream',
   }),
+  listEvidence: route({
+    method: 'GET',
+    path: '/v1/consensus/evidence',
+    summary: 'Duplicate-vote evidence this node recorded: two different signed votes by one validator for one height, round and type',
+    tags: ['node'],
+    query: z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() }),
+    response: z.object({
+      evidence: z.array(
+        z.object({
+          height: z.number().int(),
+          round: z.number().int(),
+          type: z.enum(['prevote', 'precommit']),
+          validator: z.object({ index: z.number().int(), name: z.string(), publicKey: z.string() }),
+          votes: z.array(z.object({ blockHash: z.string().nullable().describe('null: a nil vote'), signature: z.string() })),
+        }),
+      ),
+    }),
+  }),
   health: route({
     method: 'GET',
     path: '/healthz',

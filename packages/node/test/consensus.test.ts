@@ -176,6 +176,18 @@ describe('BFT network (in-process, real p2p)', () => {
       const machine = (target.consensus as unknown as { machine: { prevotes: Map<number, unknown>; precommits: Map<number, unknown> } })
         .machine
       expect(machine.prevotes.size + machine.precommits.size).toBeLessThanOrEqual(2 * (target.consensus!.status.round + 2) + 2)
+      // Two different, validly signed prevotes of validator 3 for one height and round: evidence.
+      const now = target.consensus!.status
+      evil.send(peer, encodeVoteMsg(signed({ height: now.height, round: now.round, blockHash: new Uint8Array(32).fill(0xa1) })))
+      evil.send(peer, encodeVoteMsg(signed({ height: now.height, round: now.round, blockHash: new Uint8Array(32).fill(0xb2) })))
+      let evidence: Awaited<ReturnType<NonNullable<typeof target.consensus>['listEvidence']>> = []
+      for (let i = 0; i < 200 && evidence.length === 0; i++) {
+        evidence = await target.consensus!.listEvidence(10)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      expect(evidence).toHaveLength(1)
+      expect(evidence[0]?.first.validator).toBe(3)
+      expect(new Set(evidence.map((e) => [e.first.blockHash, e.second.blockHash].map((b) => b?.[0]).join()))).toEqual(new Set(['161,178']))
       // An oversized frame closes the connection (the p2p layer's limit), and the node goes on.
       evil.send(peer, new Uint8Array(target.genesis.params.maxBlockBytes * 2 + 128 * 1024))
       const at = target.chain.head.height

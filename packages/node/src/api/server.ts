@@ -174,6 +174,26 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     }
   })
 
+  on('listEvidence', async ({ query }) => {
+    const q = query as { limit?: number }
+    const found = node.consensus === undefined ? [] : await node.consensus.listEvidence(q.limit ?? 100)
+    return {
+      evidence: found.map(({ first, second }) => {
+        const v = chain.genesis.validators.validators[first.validator]
+        return {
+          height: first.height,
+          round: first.round,
+          type: first.type === 1 ? ('prevote' as const) : ('precommit' as const),
+          validator: { index: first.validator, name: v?.name ?? '', publicKey: v === undefined ? '' : publicKeyToString(v.publicKey) },
+          votes: [first, second].map((x) => ({
+            blockHash: x.blockHash === null ? null : bytesToHex(x.blockHash),
+            signature: bytesToHex(x.signature),
+          })),
+        }
+      }),
+    }
+  })
+
   on('submitTxs', async ({ query, body }, _req, reply) => {
     const b = body as { tx?: string; txs?: string[] }
     const encoded = b.txs ?? [b.tx as string]

@@ -19,6 +19,7 @@ import {
   encodeBlock,
   headerHash,
   proposalSignBytes,
+  Reader,
   type SignedTx,
   type ValidatorSet,
   validateTxStatic,
@@ -26,9 +27,10 @@ import {
   verifyCertificate,
   VoteType,
   voteSignBytes,
+  Writer,
 } from '@trellis/ledger'
 import type { P2PNetwork } from '@trellis/p2p'
-import { bytesToHex, concatBytes } from '@trellis/utils'
+import { bytesToHex } from '@trellis/utils'
 import type { Logger } from 'pino'
 import { type BuiltBlock, buildBlock, rebuildBlock } from '../chain/blockBuilder.js'
 import type { ChainStore } from '../chain/chainStore.js'
@@ -724,6 +726,25 @@ export class ConsensusDriver {
     }
   }
 
+  /** Recorded duplicate-vote evidence, oldest height first. */
+  async listEvidence(limit: number): Promise<Array<{ first: SignedVote; second: SignedVote }>> {
+    const out: Array<{ first: SignedVote; second: SignedVote }> = []
+    for await (const [, v] of this.m.chain.store.iterate({
+      gte: Uint8Array.of(PREFIX.evidence),
+      lt: Uint8Array.of(PREFIX.evidence + 1),
+      limit,
+    })) {
+      // Two vote messages back to back (see recordEvidence).
+      const r = new Reader(v)
+      const a = r.bytes()
+      const b = r.bytes()
+      const first = decodeWire(a, 0)
+      const second = decodeWire(b, 0)
+      if (first.tag === MsgTag.Vote && second.tag === MsgTag.Vote) out.push({ first: first.vote, second: second.vote })
+    }
+    return out
+  }
+
   private async recordEvidence(first: SignedVote, second: SignedVote): Promise<void> {
     this.m.logger.warn(
       { validator: first.validator, height: first.height, round: first.round, type: first.type },
@@ -739,7 +760,7 @@ export class ConsensusDriver {
     key[13] = first.type
     view.setUint32(14, first.validator)
     await this.m.chain.store
-      .write([{ type: 'put', key, value: concatBytes(encodeVoteMsg(first), encodeVoteMsg(second)) }])
+      .write([{ type: 'put', key, value: new Writer(300).bytes(encodeVoteMsg(first)).bytes(encodeVoteMsg(second)).finish() }])
       .catch((err) => this.m.logger.error({ err }, 'could not store evidence'))
   }
 

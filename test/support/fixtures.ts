@@ -250,18 +250,6 @@ export async function replayBlock(
   return { header: commit.block.header, receiptBytes: exec.receiptBytes }
 }
 
-/** A deterministic PRNG (mulberry32) for test schedules that must replay identically. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** A key pair per index, generated once per process. */
 const keyCache = new Map<number, KeyPair>()
 export function testKey(i: number): KeyPair {
@@ -272,3 +260,5 @@ export function testKey(i: number): KeyPair {
   }
   return kp
 }
+
+export { prng } from './prng.js'

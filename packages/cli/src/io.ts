@@ -1,11 +1,35 @@
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { createInterface } from 'node:readline'
-import { TrellisError } from '@trellis/utils'
+import { randomBytes } from '@trellis/crypto'
+import { bytesToHex, TrellisError } from '@trellis/utils'
 
 /** CLI-level failures (bad flags, missing files); printed as `error [CODE]: message`, exit code 1. */
 export function cliError(code: string, message: string): TrellisError {
   return new TrellisError({ code }, message)
+}
+
+/** An integer flag within bounds. @throws FLAG_INVALID */
+export function intFlag(v: string, name: string, min: number, max: number): number {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < min || n > max) throw cliError('FLAG_INVALID', `--${name} must be an integer in ${min}..${max}`)
+  return n
+}
+
+/**
+ * The key password of a local development chain or network: TRELLIS_KEY_PASSWORD, or a random one
+ * kept in `file` beside the keys (created on first use, owner-only). Such chains are for one machine,
+ * never production.
+ */
+export async function devPassword(file: string): Promise<string> {
+  const env = process.env.TRELLIS_KEY_PASSWORD
+  if (env !== undefined && env.length > 0) return env
+  if (existsSync(file)) return (await readFile(file, 'utf8')).trim()
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 })
+  const pw = bytesToHex(randomBytes(16))
+  await writeFile(file, `${pw}\n`, { mode: 0o600 })
+  return pw
 }
 
 const color = process.stdout.isTTY && process.env.NO_COLOR === undefined

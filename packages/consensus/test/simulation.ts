@@ -9,6 +9,7 @@
  * block's precommits (block sync, as an input of kind `commit`).
  */
 import { bytesToHex } from '@trellis/utils'
+import { prng } from '../../../test/support/prng.js'
 import {
   type Input,
   type Output,
@@ -83,18 +84,6 @@ const TIMEOUTS: TimeoutConfig = {
   prevoteDeltaMs: 40,
   precommitMs: 80,
   precommitDeltaMs: 40,
-}
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 type Msg =

@@ -56,14 +56,18 @@ export async function initDataDir(o: InitDataDirOptions): Promise<{ genesis: Gen
     validators: { validators: [{ name: 'validator-0', publicKey: kp.publicKey, power: 1 }] },
     admins: [kp.publicKey],
   }
-  await mkdir(join(o.dataDir, 'keys'), { recursive: true, mode: 0o700 })
-  await writeFile(paths.validatorKey, `${JSON.stringify(encryptPrivateKey(kp.privateKey, o.password, o.keystore ?? {}), null, 2)}\n`, {
-    mode: 0o600,
-  })
-  await chmod(paths.validatorKey, 0o600)
+  await writeValidatorKey(o.dataDir, kp.privateKey, o.password, o.keystore)
   const json = genesisToJSON(genesis)
   await writeFile(paths.genesis, `${JSON.stringify(json, null, 2)}\n`)
   return { genesis, publicKey: json.validators[0]?.publicKey ?? '' }
+}
+
+/** Writes a data directory's encrypted validator key (owner-only permissions). */
+export async function writeValidatorKey(dataDir: string, key: PrivateKey, password: string, keystore: KeystoreOptions = {}): Promise<void> {
+  const path = dataDirPaths(dataDir).validatorKey
+  await mkdir(join(dataDir, 'keys'), { recursive: true, mode: 0o700 })
+  await writeFile(path, `${JSON.stringify(encryptPrivateKey(key, password, keystore), null, 2)}\n`, { mode: 0o600 })
+  await chmod(path, 0o600)
 }
 
 async function readJSON(path: string, what: string): Promise<unknown> {

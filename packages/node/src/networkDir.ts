@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  encryptPrivateKey,
   generateKeyPair,
   type KeystoreOptions,
   type PublicKey,
@@ -13,7 +12,7 @@ import {
 import { defaultChainParams, type Genesis, genesisToJSON, isValidChainId } from '@trellis/ledger'
 import type { PeerAddress } from '@trellis/p2p'
 import { TrellisError } from '@trellis/utils'
-import { dataDirPaths } from './dataDir.js'
+import { dataDirPaths, writeValidatorKey } from './dataDir.js'
 import type { NodeErrorType } from './errors.js'
 import type { NetworkOptions } from './options.js'
 
@@ -88,13 +87,8 @@ export async function initNetworkDir(o: InitNetworkOptions): Promise<NetworkFile
   const genesisText = `${JSON.stringify(genesisToJSON(genesis), null, 2)}\n`
   for (const [i, kp] of keys.entries()) {
     const dataDir = join(o.dir, (nodes[i] as NetworkNode).name)
-    const paths = dataDirPaths(dataDir)
-    await mkdir(join(dataDir, 'keys'), { recursive: true, mode: 0o700 })
-    await writeFile(paths.validatorKey, `${JSON.stringify(encryptPrivateKey(kp.privateKey, o.password, o.keystore ?? {}), null, 2)}\n`, {
-      mode: 0o600,
-    })
-    await chmod(paths.validatorKey, 0o600)
-    await writeFile(paths.genesis, genesisText)
+    await writeValidatorKey(dataDir, kp.privateKey, o.password, o.keystore)
+    await writeFile(dataDirPaths(dataDir).genesis, genesisText)
   }
   const file: NetworkFile = { chainId: o.chainId, nodes }
   await writeFile(join(o.dir, NETWORK_FILE), `${JSON.stringify(file, null, 2)}\n`)

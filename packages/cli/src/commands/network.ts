@@ -1,13 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, openSync } from 'node:fs'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { randomBytes } from '@trellis/crypto'
 import { initNetworkDir, loadNetworkFile, NETWORK_FILE, type NetworkFile, type NetworkNode } from '@trellis/node'
-import { bytesToHex } from '@trellis/utils'
-import { cliError, step, style } from '../io.js'
+import { cliError, devPassword, intFlag, step, style } from '../io.js'
 
 export const DEFAULT_NETWORK_DIR = '.trellis/network'
 
@@ -18,12 +16,6 @@ export interface NetworkFlags {
   apiPort: string
   p2pPort: string
   foreground?: boolean
-}
-
-function intFlag(v: string, name: string, min: number, max: number): number {
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < min || n > max) throw cliError('FLAG_INVALID', `--${name} must be an integer in ${min}..${max}`)
-  return n
 }
 
 function isFree(port: number): Promise<boolean> {
@@ -41,18 +33,6 @@ async function ports(base: number, count: number, taken: Set<number>): Promise<n
   if (out.length < count) throw cliError('PORT_IN_USE', `no ${count} free ports from ${base}`)
   for (const p of out) taken.add(p)
   return out
-}
-
-/** The dev network's key password, kept beside it: a local network is for one machine, never production. */
-async function networkPassword(dir: string): Promise<string> {
-  const env = process.env.TRELLIS_KEY_PASSWORD
-  if (env !== undefined && env.length > 0) return env
-  const file = join(dir, 'dev-password')
-  if (existsSync(file)) return (await readFile(file, 'utf8')).trim()
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  const pw = bytesToHex(randomBytes(16))
-  await writeFile(file, `${pw}\n`, { mode: 0o600 })
-  return pw
 }
 
 const pidFile = (dir: string, n: NetworkNode) => join(dir, n.name, 'node.pid')
@@ -99,7 +79,7 @@ function binPath(): string {
  */
 export async function networkUpCommand(flags: NetworkFlags): Promise<void> {
   const dir = resolve(flags.dir)
-  const password = await networkPassword(dir)
+  const password = await devPassword(join(dir, 'dev-password'))
   let file: NetworkFile
   if (!existsSync(join(dir, NETWORK_FILE))) {
     const n = intFlag(flags.validators, 'validators', 1, 32)

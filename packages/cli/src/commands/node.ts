@@ -1,11 +1,8 @@
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { randomBytes } from '@trellis/crypto'
 import { dataDirPaths, initDataDir, startNode, type TrellisNode } from '@trellis/node'
-import { bytesToHex } from '@trellis/utils'
 import { pino } from 'pino'
-import { cliError, readPassword, step, style } from '../io.js'
+import { cliError, devPassword, intFlag, readPassword, step, style } from '../io.js'
 
 export interface NodeFlags {
   data: string
@@ -17,24 +14,6 @@ export interface NodeFlags {
   logFile?: string
   workers?: string
   network?: string
-}
-
-function intFlag(v: string, name: string, min: number, max: number): number {
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < min || n > max) throw cliError('FLAG_INVALID', `--${name} must be an integer in ${min}..${max}`)
-  return n
-}
-
-/** The dev password lives beside the dev chain's keys: a dev chain is for one machine, never production. */
-async function devPassword(dataDir: string): Promise<string> {
-  const env = process.env.TRELLIS_KEY_PASSWORD
-  if (env !== undefined && env.length > 0) return env
-  const file = join(dataDir, 'keys', 'dev-password')
-  if (existsSync(file)) return (await readFile(file, 'utf8')).trim()
-  await mkdir(join(dataDir, 'keys'), { recursive: true, mode: 0o700 })
-  const pw = bytesToHex(randomBytes(16))
-  await writeFile(file, `${pw}\n`, { mode: 0o600 })
-  return pw
 }
 
 async function runNode(dataDir: string, password: string, flags: NodeFlags, dev: boolean): Promise<void> {
@@ -93,7 +72,7 @@ async function runNode(dataDir: string, password: string, flags: NodeFlags, dev:
 /** `trellis dev`: create a local single-validator chain on first run, then start it. */
 export async function devCommand(flags: NodeFlags & { chainId: string }): Promise<void> {
   const dataDir = resolve(flags.data)
-  const password = await devPassword(dataDir)
+  const password = await devPassword(join(dataDir, 'keys', 'dev-password'))
   if (!existsSync(dataDirPaths(dataDir).genesis)) {
     const { publicKey } = await initDataDir({ dataDir, chainId: flags.chainId, password })
     step(`created chain ${style.bold(flags.chainId)} in ${dataDir}`)

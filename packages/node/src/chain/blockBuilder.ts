@@ -5,6 +5,19 @@ import { byteKey } from '../byteKey.js'
 import type { BlockExecution, Executor, StateReader } from '../executor/types.js'
 import type { BlockCommit, ChainHead, ChainStore } from './chainStore.js'
 
+/** Replay protection at inclusion time: txs already on the ledger, or twice in the list, are left out. */
+export function dropCommitted(chain: ChainStore, txs: readonly SignedTx[]): SignedTx[] {
+  if (txs.length === 0) return []
+  const heights = chain.committedHeights(txs.map((t) => t.id))
+  const seen = new Set<string>()
+  return txs.filter((t, i) => {
+    const k = byteKey(t.id)
+    if (heights[i] !== undefined || seen.has(k)) return false
+    seen.add(k)
+    return true
+  })
+}
+
 /** A block executed on top of its parent, with everything its commit writes (except the certificate). */
 export interface BuiltBlock {
   readonly block: Block

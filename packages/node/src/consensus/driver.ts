@@ -32,7 +32,7 @@ import {
 import type { P2PNetwork } from '@trellis/p2p'
 import { bytesToHex } from '@trellis/utils'
 import type { Logger } from 'pino'
-import { type BuiltBlock, buildBlock, rebuildBlock } from '../chain/blockBuilder.js'
+import { type BuiltBlock, buildBlock, dropCommitted, rebuildBlock } from '../chain/blockBuilder.js'
 import type { ChainStore } from '../chain/chainStore.js'
 import { PREFIX } from '../chain/layout.js'
 import type { Executor } from '../executor/types.js'
@@ -137,7 +137,8 @@ export class ConsensusDriver {
   private txOutbox: Uint8Array[] = []
   private txTimer: NodeJS.Timeout | undefined
   private heightStartedAt = 0
-  private proposeWait: NodeJS.Timeout | undefined
+  /** A proposal waiting for txs: the round it is for. */
+  private proposeWait: { readonly timer: NodeJS.Timeout; readonly height: number; readonly round: number } | undefined
 
   constructor(
     private readonly o: ConsensusDriverOptions,
@@ -175,7 +176,7 @@ export class ConsensusDriver {
     this.running = false
     clearInterval(this.gossipTimer)
     clearTimeout(this.txTimer)
-    clearTimeout(this.proposeWait)
+    this.cancelProposeWait()
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     await this.commitChain.catch(() => undefined)
@@ -209,8 +210,7 @@ export class ConsensusDriver {
   private beginHeight(height: number, restore?: Parameters<Tendermint['startHeight']>[2]): void {
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
-    clearTimeout(this.proposeWait)
-    this.proposeWait = undefined
+    this.cancelProposeWait()
     // Txs of our own blocks that lost go back to the mempool.
     for (const b of this.blocks.values()) if (b.reaped.length > 0) this.m.mempool.release(b.reaped)
     this.blocks = new Map()
@@ -277,25 +277,21 @@ export class ConsensusDriver {
     const since = this.m.clock() - this.heightStartedAt
     const enough = this.m.mempool.size >= this.o.targetBlockTxs
     const wait = enough ? 0 : this.m.mempool.size > 0 ? this.o.blockIntervalMs - since : this.o.emptyBlockIntervalMs - since
-    const go = () => {
-      this.proposeWait = undefined
-      void this.buildValue(height, round)
-    }
-    if (wait <= 0 || round > 0) go()
-    else {
-      clearTimeout(this.proposeWait)
-      this.proposeWait = setTimeout(go, wait)
-      this.pendingValue = { height, round }
-    }
+    this.cancelProposeWait()
+    if (wait <= 0 || round > 0) void this.buildValue(height, round)
+    else this.proposeWait = { timer: setTimeout(() => this.proposeNow(), wait), height, round }
   }
 
-  private pendingValue: { height: number; round: number } | undefined
-
+  /** Builds the awaited proposal now (its wait ended, or a full block is waiting). */
   private proposeNow(): void {
-    const p = this.pendingValue
-    clearTimeout(this.proposeWait)
+    const w = this.proposeWait
+    this.cancelProposeWait()
+    if (w !== undefined) void this.buildValue(w.height, w.round)
+  }
+
+  private cancelProposeWait(): void {
+    clearTimeout(this.proposeWait?.timer)
     this.proposeWait = undefined
-    if (p !== undefined) void this.buildValue(p.height, p.round)
   }
 
   private async buildValue(height: number, round: number): Promise<void> {
@@ -304,8 +300,7 @@ export class ConsensusDriver {
     if (!this.running || head.height + 1 !== height) return
     const timestamp = Math.max(this.m.clock(), head.timestamp + 1)
     const reaped = mempool.reap(Math.min(this.o.targetBlockTxs, params.maxBlockTxs), params.maxBlockBytes, timestamp)
-    const heights = chain.committedHeights(reaped.map((t) => t.id))
-    const txs = reaped.filter((_, i) => heights[i] === undefined)
+    const txs = dropCommitted(chain, reaped)
     const built = await buildBlock({
       chain,
       executor: this.m.executor,
@@ -371,13 +366,7 @@ export class ConsensusDriver {
     const chainId = this.m.chain.genesis.chainId
     const signature = await signer.sign(
       { height, round, step: type === VoteKind.Prevote ? SignStep.Prevote : SignStep.Precommit, value: blockHash },
-      voteSignBytes({
-        type: type === VoteKind.Prevote ? VoteType.Prevote : VoteType.Precommit,
-        chainId,
-        height,
-        round,
-        blockHash: blockHash ?? ZERO32,
-      }),
+      voteMessage(chainId, type, height, round, blockHash),
       this.machine.state,
     )
     if (signature === undefined) {
@@ -495,9 +484,7 @@ export class ConsensusDriver {
   private verifyVote(v: SignedVote): string | undefined {
     const key = this.keys[v.validator]
     if (key === undefined) return 'unknown validator'
-    const chainId = this.m.chain.genesis.chainId
-    const type = v.type === VoteKind.Prevote ? VoteType.Prevote : VoteType.Precommit
-    const message = voteSignBytes({ type, chainId, height: v.height, round: v.round, blockHash: v.blockHash ?? ZERO32 })
+    const message = voteMessage(this.m.chain.genesis.chainId, v.type, v.height, v.round, v.blockHash)
     return verify(key, message, v.signature) ? undefined : 'bad signature'
   }
 
@@ -534,28 +521,11 @@ export class ConsensusDriver {
     if (p.height === head + 1 && p.round > this.machine.state.round + 1) return reject('round too far ahead')
     if (p.height > head + 2) return
     const hex = bytesToHex(p.blockHash)
-    if (p.height === head + 1 && (this.blocks.has(hex) || this.invalid.has(hex) || this.validating.has(hex))) {
-      if (this.validating.has(hex)) return
-      if (
-        !verify(
-          key,
-          proposalSignBytes({ chainId, height: p.height, round: p.round, polRound: p.polRound, blockHash: p.blockHash }),
-          p.signature,
-        )
-      ) {
-        return reject('bad signature')
-      }
+    if (this.validating.has(hex)) return
+    if (!verify(key, proposalSignBytes({ chainId, ...p }), p.signature)) return reject('bad signature')
+    if (p.height === head + 1 && (this.blocks.has(hex) || this.invalid.has(hex))) {
       for (const v of msg.polka) this.onVoteMsg(peer, v)
       return this.feed({ kind: 'proposal', proposal: p, valid: this.blocks.has(hex) })
-    }
-    if (
-      !verify(
-        key,
-        proposalSignBytes({ chainId, height: p.height, round: p.round, polRound: p.polRound, blockHash: p.blockHash }),
-        p.signature,
-      )
-    ) {
-      return reject('bad signature')
     }
     if (p.height === head + 2) {
       // Kept until the next height starts; one per (round, block), at most 16.
@@ -641,17 +611,16 @@ export class ConsensusDriver {
     const ok = await this.m.verifier.verify(unverified)
     const bad = ok.indexOf(false)
     if (bad >= 0) return { invalid: `tx ${bytesToHex((unverified[bad] as SignedTx).id)} has a bad signature` }
-    const built = await rebuildBlock({
-      chain,
-      executor: this.m.executor,
-      parent: chain.head,
-      state: chain,
-      block,
-      validatorSetHash: this.vsHash,
-    })
+    const built = await this.reexecute(block)
     if ('invalid' in built) return built
     if (bytesToHex(built.hash) !== bytesToHex(claimed)) return { invalid: 'block hash differs from the proposal' }
     return built
+  }
+
+  /** Re-executes a block on top of the committed head (a proposal's check, a synced block's). */
+  private reexecute(block: Block): Promise<BuiltBlock | { readonly invalid: string }> {
+    const { chain } = this.m
+    return rebuildBlock({ chain, executor: this.m.executor, parent: chain.head, state: chain, block, validatorSetHash: this.vsHash })
   }
 
   // --- block sync ---------------------------------------------------------------------------------
@@ -701,14 +670,7 @@ export class ConsensusDriver {
         this.m.logger.warn({ peer, height, reason: (err as Error).message }, 'synced block certificate rejected')
         break
       }
-      const result = await rebuildBlock({
-        chain,
-        executor: this.m.executor,
-        parent: chain.head,
-        state: chain,
-        block,
-        validatorSetHash: this.vsHash,
-      })
+      const result = await this.reexecute(block)
       if ('invalid' in result) {
         this.m.logger.warn(
           { peer, height, reason: result.invalid },
@@ -779,3 +741,9 @@ export class ConsensusDriver {
 }
 
 const ZERO32 = new Uint8Array(32)
+
+/** The bytes a validator signs for a vote (the ledger's encoding; nil is 32 zero bytes). */
+function voteMessage(chainId: string, type: VoteKind, height: number, round: number, blockHash: Uint8Array | null): Uint8Array {
+  const t = type === VoteKind.Prevote ? VoteType.Prevote : VoteType.Precommit
+  return voteSignBytes({ type: t, chainId, height, round, blockHash: blockHash ?? ZERO32 })
+}

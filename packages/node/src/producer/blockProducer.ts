@@ -4,7 +4,6 @@ import {
   type ChainParams,
   type CommitCertificate,
   type Receipt,
-  type SignedTx,
   type ValidatorSet,
   VoteType,
   validatorSetHash,
@@ -15,8 +14,7 @@ import type { ChainStore } from '../chain/chainStore.js'
 import type { Executor } from '../executor/types.js'
 import type { Mempool } from '../mempool/mempool.js'
 import type { NodeMetrics } from '../metrics.js'
-import { byteKey } from '../byteKey.js'
-import { buildBlock } from '../chain/blockBuilder.js'
+import { buildBlock, dropCommitted } from '../chain/blockBuilder.js'
 
 /** A block as it was committed, handed to subscribers (event streams, waiters, metrics). */
 export interface CommittedBlock {
@@ -157,7 +155,7 @@ export class BlockProducer {
     const height = tip.height + 1
     const timestamp = Math.max(clock(), tip.timestamp + 1)
     const reaped = mempool.reap(this.blockTxs, params.maxBlockBytes, timestamp)
-    const txs = this.dropCommitted(reaped)
+    const txs = dropCommitted(chain, reaped)
     if (txs.length === 0 && !this.options.createEmptyBlocks) {
       mempool.committed(reaped)
       return undefined
@@ -207,18 +205,5 @@ export class BlockProducer {
     this.writing = writing
     // Wrapped: an async function returning the promise itself would wait for it.
     return { writing }
-  }
-
-  /** Replay protection at inclusion time: a tx already on the ledger is never included again. */
-  private dropCommitted(txs: SignedTx[]): SignedTx[] {
-    if (txs.length === 0) return txs
-    const heights = this.m.chain.committedHeights(txs.map((t) => t.id))
-    const seen = new Set<string>()
-    return txs.filter((t, i) => {
-      const k = byteKey(t.id)
-      if (heights[i] !== undefined || seen.has(k)) return false
-      seen.add(k)
-      return true
-    })
   }
 }

@@ -28,7 +28,8 @@ export default tseslint.config(
   },
   {
     // Config files and the vitest reporter are loaded by tools that want a default export.
-    files: ['eslint.config.js', 'vitest.config.ts', 'scripts/summaryReporter.ts'],
+    // ...and a contract module default-exports its definition (what `trellis contract build` bundles).
+    files: ['eslint.config.js', 'vitest.config.ts', 'scripts/summaryReporter.ts', 'contracts/*/src/**'],
     rules: { 'no-restricted-syntax': 'off' },
   },
 )

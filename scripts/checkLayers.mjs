@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 
 const LAYERS = {
   utils: 0,
+  contract: 0,
   crypto: 1,
   ledger: 2,
   storage: 2,

@@ -13,7 +13,7 @@ import {
   verifyStateValueProof,
   verifyTxProof,
 } from '@trellis/ledger'
-import { BuiltinExecutor, notaryContract, notaryKey } from '@trellis/node'
+import { ContractExecutor, notaryContract, notaryKey } from '@trellis/node'
 import { base64ToBytes, bytesToBase64, bytesToHex, TrellisError } from '@trellis/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { callTx, docHash, kvContract, makeGenesis, recordTx, testKey } from '../support/fixtures.js'
@@ -28,7 +28,7 @@ let nonce = 0
 let label = 0
 
 beforeAll(async () => {
-  t = await startTestNode({ maxBodyBytes: MAX_BODY, executor: new BuiltinExecutor([notaryContract, kvContract]) })
+  t = await startTestNode({ maxBodyBytes: MAX_BODY, executor: await ContractExecutor.create({ builtins: [notaryContract, kvContract] }) })
   trust = { chainId: t.genesis.chainId, validators: t.genesis.validators }
 })
 afterAll(async () => {

@@ -35,6 +35,15 @@ export const ERROR_CODES = {
   CONTRACT_NOT_FOUND: { status: 404, description: 'No contract with that name is deployed.' },
   METHOD_NOT_FOUND: { status: 404, description: 'The contract has no method with that name (or it is not callable this way).' },
   ARGS_INVALID: { status: 400, description: "The arguments do not match the method's declared schema." },
+  CONTRACT_PAUSED: {
+    status: 409,
+    description: 'The contract is paused by the consortium: calls are rejected until it is resumed; queries still work.',
+  },
+  CONTRACT_FROZEN: {
+    status: 409,
+    description: 'The contract is frozen for good: it accepts no more calls or upgrades; queries still work.',
+  },
+  QUERY_TOO_MANY_READS: { status: 422, description: 'The query needs more separate state fetches than a query may make.' },
   NODE_STOPPING: { status: 503, description: 'The node is shutting down and accepts no new transactions.' },
   // Reads
   TX_NOT_FOUND: { status: 404, description: 'No committed transaction has that id.' },

@@ -50,6 +50,23 @@ export const ReceiptSchema = z.object({
   cost: z.number().int(),
 })
 
+export const ContractInfoSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  kind: z.enum(['builtin', 'system', 'deployed']),
+  status: z.enum(['active', 'paused', 'frozen']),
+  codeHash: z.string().nullable(),
+  description: z.string(),
+  methods: z.array(
+    z.object({
+      name: z.string(),
+      kind: z.enum(['call', 'query']),
+      description: z.string(),
+      args: z.unknown().describe('The argument schema descriptor (null when not declared)'),
+    }),
+  ),
+})
+
 const MerkleProofSchema = z.object({ index: z.number().int(), size: z.number().int(), path: z.array(z.string()) })
 
 export const TxProofSchema = z.object({
@@ -207,26 +224,38 @@ export const routes = {
   listContracts: route({
     method: 'GET',
     path: '/v1/contracts',
-    summary: 'Deployed contracts and their methods',
+    summary: 'Contracts on the chain (built-in, the lifecycle contract and deployed ones) with their methods and argument schemas',
     tags: ['contracts'],
-    response: z.object({
-      contracts: z.array(
-        z.object({
-          name: z.string(),
-          version: z.string(),
-          methods: z.array(z.object({ name: z.string(), kind: z.enum(['call', 'query']), description: z.string() })),
-        }),
-      ),
-    }),
+    response: z.object({ contracts: z.array(ContractInfoSchema) }),
+  }),
+  getContract: route({
+    method: 'GET',
+    path: '/v1/contracts/:name',
+    summary: 'One contract: version, status, code hash, methods and argument schemas',
+    tags: ['contracts'],
+    params: z.object({ name: z.string().min(1).max(64) }),
+    response: ContractInfoSchema,
   }),
   queryContract: route({
     method: 'POST',
     path: '/v1/contracts/:name/query',
-    summary: "Run a contract's read-only method against the latest state",
+    summary:
+      "Run a contract's read-only method against committed state, at the latest or a past height. When the result is exactly a state value the contract read, a proof of that value is included.",
     tags: ['contracts'],
     params: z.object({ name: z.string().min(1).max(64) }),
-    body: z.object({ method: z.string().min(1).max(64), args: jsonValue.optional() }).strict(),
-    response: z.object({ height: z.number().int(), result: jsonValue }),
+    body: z
+      .object({
+        method: z.string().min(1).max(64),
+        args: jsonValue.optional(),
+        height: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional().describe('Default: the latest height'),
+      })
+      .strict(),
+    response: z.object({
+      height: z.number().int(),
+      result: jsonValue,
+      cost: z.number().int(),
+      proof: StateValueProofSchema.optional().describe('Present when the result is the value of one state key'),
+    }),
   }),
   streamEvents: route({
     method: 'GET',

@@ -5,3 +5,10 @@
 export function byteKey(b: Uint8Array): string {
   return String.fromCharCode.apply(null, b as unknown as number[])
 }
+
+/** The bytes of a {@link byteKey} string. */
+export function byteKeyBytes(id: string): Uint8Array {
+  const b = new Uint8Array(id.length)
+  for (let i = 0; i < id.length; i++) b[i] = id.charCodeAt(i)
+  return b
+}

@@ -7,6 +7,9 @@ export type NodeErrorType =
   | { code: 'CONTRACT_NOT_FOUND'; contract: string }
   | { code: 'METHOD_NOT_FOUND'; contract: string; method: string }
   | { code: 'ARGS_INVALID'; contract: string; method: string; reason: string }
+  | { code: 'CONTRACT_PAUSED'; contract: string }
+  | { code: 'CONTRACT_FROZEN'; contract: string }
+  | { code: 'QUERY_TOO_MANY_READS'; contract: string; method: string }
   | { code: 'NODE_STOPPING' }
   | { code: 'TX_NOT_FOUND'; id: string }
   | { code: 'BLOCK_NOT_FOUND'; ref: string }

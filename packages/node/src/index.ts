@@ -6,7 +6,17 @@ export { ChainStore } from './chain/chainStore.js'
 export type { InitDataDirOptions } from './dataDir.js'
 export { dataDirPaths, initDataDir, loadGenesis, loadValidatorKey } from './dataDir.js'
 export type { NodeErrorType } from './errors.js'
-export { BuiltinExecutor, COST, TX_LIMITS } from './executor/builtinExecutor.js'
+export {
+  codeKey,
+  ContractExecutor,
+  type ContractExecutorOptions,
+  type ContractRecord,
+  COST,
+  recordKey,
+  SYSTEM_CONTRACT,
+  TX_GAS,
+  TX_LIMITS,
+} from './executor/contractExecutor.js'
 export { notaryContract, notaryKey } from './executor/notary.js'
 export type {
   BlockExecution,
@@ -16,6 +26,9 @@ export type {
   ContractInfo,
   ContractMethod,
   Executor,
+  KeyHistoryEntry,
+  QueryOutcome,
+  QueryView,
   StateReader,
 } from './executor/types.js'
 export { ContractError } from './executor/types.js'

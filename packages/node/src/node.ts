@@ -8,7 +8,7 @@ import { ChainStore } from './chain/chainStore.js'
 import { dataDirPaths } from './dataDir.js'
 import type { NodeErrorType } from './errors.js'
 import { CommitBus } from './events/commitBus.js'
-import { BuiltinExecutor } from './executor/builtinExecutor.js'
+import { ContractExecutor } from './executor/contractExecutor.js'
 import { notaryContract } from './executor/notary.js'
 import type { Executor } from './executor/types.js'
 import { Mempool } from './mempool/mempool.js'
@@ -165,6 +165,13 @@ export class TrellisNode {
       await store.close()
       throw err
     }
+    let executor: Executor
+    try {
+      executor = modules.executor ?? (await ContractExecutor.create({ builtins: [notaryContract], admins: modules.genesis.admins }))
+    } catch (err) {
+      await store.close()
+      throw err
+    }
     const verifier = new SigVerifier({ workers: options.verifyWorkers, chunkSize: 512 })
     let node: TrellisNode
     try {
@@ -172,7 +179,7 @@ export class TrellisNode {
         options,
         modules.logger,
         chain,
-        modules.executor ?? new BuiltinExecutor([notaryContract]),
+        executor,
         verifier,
         modules.validatorKey,
         modules.metrics ?? true,
@@ -247,7 +254,7 @@ export class TrellisNode {
         }
         tx = decodeSignedTx(bytes)
         validateTxStatic(tx, chainId, params, now)
-        this.executor.precheck(tx)
+        this.executor.precheck(tx, this.chain)
         const id = bytesToHex(tx.id)
         if (this.mempool.has(tx.id) || inBatch.has(id))
           throw nodeError({ code: 'TX_DUPLICATE', id }, `transaction ${id} is already pending`)

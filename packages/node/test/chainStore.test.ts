@@ -31,13 +31,13 @@ import {
   testKey,
 } from '../../../test/support/fixtures.js'
 import { blockKey } from '../src/chain/layout.js'
-import { BuiltinExecutor, ChainStore, type HistoryEntry, notaryContract } from '../src/index.js'
+import { ContractExecutor, ChainStore, type HistoryEntry, notaryContract } from '../src/index.js'
 
 const validator = testKey(0)
 const alice = testKey(1)
 const genesis = makeGenesis(validator)
 const EXP = GENESIS_TIME + 3_600_000
-const newExecutor = () => new BuiltinExecutor([notaryContract, kvContract])
+const newExecutor = () => ContractExecutor.create({ builtins: [notaryContract, kvContract], admins: [validator.publicKey] })
 
 let nonce = 0
 const kvSet = (key: string, value: Value) =>
@@ -89,7 +89,7 @@ describe('ChainStore open', () => {
     expect(chain.head).toMatchObject({ height: 0, header: undefined, timestamp: GENESIS_TIME })
     expect(chain.head.hash).toEqual(genesisHash(genesis))
     expect(chain.head.stateRoot).toEqual(emptyStateRoot())
-    await executeAndCommit(chain, newExecutor(), validator, GENESIS_TIME + 1, [kvSet('a', 1)])
+    await executeAndCommit(chain, await newExecutor(), validator, GENESIS_TIME + 1, [kvSet('a', 1)])
     const again = await ChainStore.open(store, genesis)
     expect(again.head).toEqual(chain.head)
     expect(again.getLatest(stateKey('kv', 'a'))).toEqual(encodeValue(1))
@@ -99,7 +99,7 @@ describe('ChainStore open', () => {
     const store = createMemoryStore()
     const chain = await ChainStore.open(store, genesis)
     expect(await errorCode(ChainStore.open(store, makeGenesis(validator, { chainId: 'other-chain' })))).toBe('GENESIS_MISMATCH')
-    await executeAndCommit(chain, newExecutor(), validator, GENESIS_TIME + 1, [kvSet('a', 1)])
+    await executeAndCommit(chain, await newExecutor(), validator, GENESIS_TIME + 1, [kvSet('a', 1)])
     await store.delete(blockKey(1))
     expect(await errorCode(ChainStore.open(store, genesis))).toBe('CHAIN_CORRUPT')
   })
@@ -108,7 +108,7 @@ describe('ChainStore open', () => {
 describe('ChainStore commit', () => {
   it('indexes everything a block commits and moves the head', async () => {
     const chain = await ChainStore.open(createMemoryStore(), genesis)
-    const ex = newExecutor()
+    const ex = await newExecutor()
     const txs = [
       recordTx(alice, docHash('a'), { expiresAt: EXP, nonce: nonce++ }),
       kvSet('x', 'y'),
@@ -136,7 +136,7 @@ describe('ChainStore commit', () => {
   it('refuses a commit that is not on the head (CHAIN_CORRUPT) and writes nothing', async () => {
     const store = createMemoryStore()
     const chain = await ChainStore.open(store, genesis)
-    const ex = newExecutor()
+    const ex = await newExecutor()
     const txs = [kvSet('a', 1)]
     const exec = await ex.executeBlock({ chainId: genesis.chainId, height: 1, timestamp: GENESIS_TIME + 1, txs }, chain)
     const c = buildCommit(chain, validator, GENESIS_TIME + 1, txs, exec)
@@ -150,7 +150,7 @@ describe('ChainStore commit', () => {
   it('is atomic: a failed write leaves neither data nor a moved head, and the same block commits afterwards', async () => {
     const { store, failNextWrite } = faultyStore()
     const chain = await ChainStore.open(store, genesis)
-    const ex = newExecutor()
+    const ex = await newExecutor()
     await executeAndCommit(chain, ex, validator, GENESIS_TIME + 1, [kvSet('a', 1)])
     const head = chain.head
     const before = await dump(store)
@@ -171,7 +171,7 @@ describe('ChainStore commit', () => {
 describe('ChainStore state history', () => {
   it('answers values at past heights, including deletions and neighbouring keys', async () => {
     const chain = await ChainStore.open(createMemoryStore(), genesis)
-    const ex = newExecutor()
+    const ex = await newExecutor()
     const t = (h: number) => GENESIS_TIME + h
     await executeAndCommit(chain, ex, validator, t(1), [kvSet('a', 1)]) // h1: a=1
     await executeAndCommit(chain, ex, validator, t(2), [kvSet('a', 2), kvSet('ab', 'x'), kvSet('b', 'y')]) // h2: a=2
@@ -195,7 +195,7 @@ describe('ChainStore state history', () => {
 
   it('pages a key history newest first with no gap or repeat', async () => {
     const chain = await ChainStore.open(createMemoryStore(), genesis)
-    const ex = newExecutor()
+    const ex = await newExecutor()
     const expected: Array<{ height: number; txIndex: number; value: Value | null; txId: string }> = []
     for (let h = 1; h <= 12; h++) {
       const txs: SignedTx[] = [kvSet('other', h)]
@@ -258,9 +258,9 @@ describe('ChainStore reproducibility', () => {
       fc.asyncProperty(fc.array(fc.array(opArb, { maxLength: 10 }), { minLength: 1, maxLength: 8 }), async (blocks) => {
         const original = await ChainStore.open(createMemoryStore(), genesis)
         for (const [i, ops] of blocks.entries())
-          await executeAndCommit(original, newExecutor(), validator, GENESIS_TIME + 1 + i, ops.map(txFor))
+          await executeAndCommit(original, await newExecutor(), validator, GENESIS_TIME + 1 + i, ops.map(txFor))
         const fresh = await ChainStore.open(createMemoryStore(), genesis)
-        const ex = newExecutor()
+        const ex = await newExecutor()
         for (let h = 1; h <= original.head.height; h++) {
           const block = original.getBlock(h)!
           const replayed = await replayBlock(fresh, ex, validator, block, original.getCertificate(h)!)

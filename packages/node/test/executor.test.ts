@@ -8,13 +8,14 @@ import {
   docHash,
   executeAndCommit,
   GENESIS_TIME,
+  headView,
   kvContract,
   makeGenesis,
   openMemoryChain,
   recordTx,
   testKey,
 } from '../../../test/support/fixtures.js'
-import { BuiltinExecutor, type ChainStore, notaryContract, notaryKey } from '../src/index.js'
+import { ContractExecutor, notaryContract, notaryKey } from '../src/index.js'
 
 const validator = testKey(0)
 const alice = testKey(1)
@@ -23,8 +24,7 @@ const genesis = makeGenesis(validator)
 const EXP = GENESIS_TIME + 3_600_000
 const T1 = GENESIS_TIME + 1000
 
-const newExecutor = () => new BuiltinExecutor([notaryContract, kvContract])
-const blockCtx = (chain: ChainStore) => ({ height: chain.head.height, timestamp: chain.head.timestamp, chainId: chain.genesis.chainId })
+const newExecutor = () => ContractExecutor.create({ builtins: [notaryContract, kvContract], admins: [validator.publicKey] })
 
 function codeOf(f: () => unknown): string {
   try {
@@ -39,10 +39,10 @@ function codeOf(f: () => unknown): string {
 describe('notary contract', () => {
   it('records a document and returns it from the get query', async () => {
     const chain = await openMemoryChain(genesis)
-    const ex = newExecutor()
+    const ex = await newExecutor()
     const hash = docHash('contract.pdf')
     const tx = recordTx(alice, hash, { expiresAt: EXP, meta: { title: 'contract', pages: 3, signed: true } })
-    ex.precheck(tx)
+    ex.precheck(tx, chain)
     const { exec, commit } = await executeAndCommit(chain, ex, validator, T1, [tx])
     const [r] = exec.receipts
     expect(r?.status).toBe(ReceiptStatus.Ok)
@@ -59,18 +59,18 @@ describe('notary contract', () => {
     expect(exec.writes).toHaveLength(1)
     expect(exec.writes[0]?.stateKey).toEqual(stateKey('notary', notaryKey(hash)))
     expect(commit.block.header.height).toBe(1)
-    expect(ex.query('notary', 'get', { hash }, chain, blockCtx(chain))).toEqual(record)
+    expect((await ex.query('notary', 'get', { hash }, headView(chain))).result).toEqual(record)
     expect(decodeValue(chain.getLatest(stateKey('notary', notaryKey(hash))) as Uint8Array)).toEqual(record)
-    expect(ex.query('notary', 'get', { hash: docHash('never') }, chain, blockCtx(chain))).toBeNull()
+    expect((await ex.query('notary', 'get', { hash: docHash('never') }, headView(chain))).result).toBeNull()
   })
 
   it('fails NOTARY_ALREADY_RECORDED in a later block, keeping the first record', async () => {
     const chain = await openMemoryChain(genesis)
-    const ex = newExecutor()
+    const ex = await newExecutor()
     const hash = docHash('once')
     await executeAndCommit(chain, ex, validator, T1, [recordTx(alice, hash, { expiresAt: EXP })])
     const again = recordTx(bob, hash, { expiresAt: EXP, meta: { by: 'bob' } })
-    ex.precheck(again) // admission cannot know: the duplicate is a business failure at execution
+    ex.precheck(again, chain) // admission cannot know: the duplicate is a business failure at execution
     const { exec } = await executeAndCommit(chain, ex, validator, T1 + 1, [again])
     expect(exec.receipts[0]).toMatchObject({
       status: ReceiptStatus.Failed,
@@ -80,14 +80,14 @@ describe('notary contract', () => {
     })
     expect(exec.receipts[0]?.errorMessage).toContain(publicKeyToString(alice.publicKey))
     expect(exec.writes).toEqual([])
-    expect((ex.query('notary', 'get', { hash }, chain, blockCtx(chain)) as { owner: string }).owner).toBe(
+    expect(((await ex.query('notary', 'get', { hash }, headView(chain))).result as { owner: string }).owner).toBe(
       publicKeyToString(alice.publicKey),
     )
   })
 
   it('fails NOTARY_ALREADY_RECORDED when the duplicate is in the same block', async () => {
     const chain = await openMemoryChain(genesis)
-    const ex = newExecutor()
+    const ex = await newExecutor()
     const hash = docHash('same-block')
     const first = recordTx(alice, hash, { expiresAt: EXP })
     const second = recordTx(bob, hash, { expiresAt: EXP })
@@ -102,7 +102,7 @@ describe('notary contract', () => {
       [0, bytesToHex(first.id)],
       [2, bytesToHex(other.id)],
     ])
-    expect((ex.query('notary', 'get', { hash }, chain, blockCtx(chain)) as { txId: string }).txId).toBe(bytesToHex(first.id))
+    expect(((await ex.query('notary', 'get', { hash }, headView(chain))).result as { txId: string }).txId).toBe(bytesToHex(first.id))
   })
 
   const badArgs: Array<[string, Value]> = [
@@ -130,11 +130,11 @@ describe('notary contract', () => {
 
   it.each(badArgs)('rejects %s with ARGS_INVALID at precheck and at execution', async (_what, args) => {
     const chain = await openMemoryChain(genesis)
-    const ex = newExecutor()
+    const ex = await newExecutor()
     const tx = callTx(alice, args, { expiresAt: EXP })
     let err: unknown
     try {
-      ex.precheck(tx)
+      ex.precheck(tx, chain)
     } catch (e) {
       err = e
     }
@@ -148,31 +148,33 @@ describe('notary contract', () => {
     expect(exec.writes).toEqual([])
   })
 
-  it('accepts the limits exactly (32 meta entries, 64-char keys, 1024-char strings)', () => {
-    const ex = newExecutor()
+  it('accepts the limits exactly (32 meta entries, 64-char keys, 1024-char strings)', async () => {
+    const chain = await openMemoryChain(genesis)
+    const ex = await newExecutor()
     const meta = Object.fromEntries(
       Array.from({ length: 32 }, (_, i) => [`${'k'.repeat(62)}${String(i).padStart(2, '0')}`, 'x'.repeat(1024)]),
     )
-    expect(codeOf(() => ex.precheck(callTx(alice, { hash: docHash(1), meta }, { expiresAt: EXP })))).toBe('NO_ERROR')
-    expect(codeOf(() => ex.precheck(callTx(alice, { hash: docHash(1) }, { expiresAt: EXP })))).toBe('NO_ERROR')
-    expect(codeOf(() => ex.precheck(callTx(alice, { hash: docHash(1), meta: {} }, { expiresAt: EXP })))).toBe('NO_ERROR')
+    expect(codeOf(() => ex.precheck(callTx(alice, { hash: docHash(1), meta }, { expiresAt: EXP }), chain))).toBe('NO_ERROR')
+    expect(codeOf(() => ex.precheck(callTx(alice, { hash: docHash(1) }, { expiresAt: EXP }), chain))).toBe('NO_ERROR')
+    expect(codeOf(() => ex.precheck(callTx(alice, { hash: docHash(1), meta: {} }, { expiresAt: EXP }), chain))).toBe('NO_ERROR')
   })
 })
 
 describe('executor dispatch', () => {
-  it('rejects an unknown contract (CONTRACT_NOT_FOUND) and unknown or non-callable methods (METHOD_NOT_FOUND) at precheck', () => {
-    const ex = newExecutor()
+  it('rejects an unknown contract (CONTRACT_NOT_FOUND) and unknown or non-callable methods (METHOD_NOT_FOUND) at precheck', async () => {
+    const chain = await openMemoryChain(genesis)
+    const ex = await newExecutor()
     const args = { hash: docHash(1) }
-    expect(codeOf(() => ex.precheck(callTx(alice, args, { expiresAt: EXP, contract: 'nosuch' })))).toBe('CONTRACT_NOT_FOUND')
+    expect(codeOf(() => ex.precheck(callTx(alice, args, { expiresAt: EXP, contract: 'nosuch' }), chain))).toBe('CONTRACT_NOT_FOUND')
     for (const method of ['erase', 'get', 'toString', 'constructor', 'hasOwnProperty', '__proto__', 'valueOf']) {
       expect(
-        codeOf(() => ex.precheck(callTx(alice, args, { expiresAt: EXP, method }))),
+        codeOf(() => ex.precheck(callTx(alice, args, { expiresAt: EXP, method }), chain)),
         method,
       ).toBe('METHOD_NOT_FOUND')
     }
     let err: TrellisError | undefined
     try {
-      ex.precheck(callTx(alice, args, { expiresAt: EXP, method: 'erase' }))
+      ex.precheck(callTx(alice, args, { expiresAt: EXP, method: 'erase' }), chain)
     } catch (e) {
       err = e as TrellisError
     }
@@ -181,17 +183,25 @@ describe('executor dispatch', () => {
 
   it('rejects calls through query and unknown queries', async () => {
     const chain = await openMemoryChain(genesis)
-    const ex = newExecutor()
-    const b = blockCtx(chain)
-    expect(codeOf(() => ex.query('notary', 'record', { hash: docHash(1) }, chain, b))).toBe('METHOD_NOT_FOUND')
-    expect(codeOf(() => ex.query('nosuch', 'get', { hash: docHash(1) }, chain, b))).toBe('CONTRACT_NOT_FOUND')
-    expect(codeOf(() => ex.query('notary', 'get', { hash: 'x' }, chain, b))).toBe('ARGS_INVALID')
-    expect(codeOf(() => ex.query('notary', 'get', { hash: docHash(1), extra: 1 }, chain, b))).toBe('ARGS_INVALID')
+    const ex = await newExecutor()
+    const codeOfQuery = async (contract: string, method: string, args: Value) => {
+      try {
+        await ex.query(contract, method, args, headView(chain))
+      } catch (err) {
+        if (err instanceof TrellisError) return err.code
+        throw err
+      }
+      return 'NO_ERROR'
+    }
+    expect(await codeOfQuery('notary', 'record', { hash: docHash(1) })).toBe('METHOD_NOT_FOUND')
+    expect(await codeOfQuery('nosuch', 'get', { hash: docHash(1) })).toBe('CONTRACT_NOT_FOUND')
+    expect(await codeOfQuery('notary', 'get', { hash: 'x' })).toBe('ARGS_INVALID')
+    expect(await codeOfQuery('notary', 'get', { hash: docHash(1), extra: 1 })).toBe('ARGS_INVALID')
   })
 
   it('gives unknown contracts and methods a failed receipt at execution, writing nothing', async () => {
     const chain = await openMemoryChain(genesis)
-    const ex = newExecutor()
+    const ex = await newExecutor()
     const txs = [
       callTx(alice, { hash: docHash(1) }, { expiresAt: EXP, contract: 'nosuch' }),
       callTx(alice, { hash: docHash(2) }, { expiresAt: EXP, method: 'erase' }),
@@ -208,7 +218,7 @@ describe('executor dispatch', () => {
 
   it('discards the writes and events of a failed tx; later txs in the block do not see them', async () => {
     const chain = await openMemoryChain(genesis)
-    const ex = newExecutor()
+    const ex = await newExecutor()
     const rootBefore = chain.head.stateRoot
     const txs = [
       callTx(alice, { key: 'a' }, { expiresAt: EXP, contract: 'kv', method: 'setThenFail' }),
@@ -272,8 +282,8 @@ describe('determinism', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.array(callArb, { maxLength: 12 }), { minLength: 1, maxLength: 5 }), async (blocks) => {
         const [chainA, chainB] = await Promise.all([openMemoryChain(genesis), openMemoryChain(genesis)])
-        const exA = newExecutor()
-        const exB = newExecutor()
+        const exA = await newExecutor()
+        const exB = await newExecutor()
         let nonce = 0
         for (const [i, calls] of blocks.entries()) {
           const txs = calls.map((c) => txOf(c, nonce++))

@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { callTx, docHash, GENESIS_TIME, kvContract, makeGenesis, recordTx, silentLogger, testKey } from '../../../test/support/fixtures.js'
 import {
   BlockProducer,
-  BuiltinExecutor,
+  ContractExecutor,
   ChainStore,
   type CommittedBlock,
   defaultNodeOptions,
@@ -47,7 +47,7 @@ async function rig(o: { genesis?: Genesis; createEmptyBlocks?: boolean; targetBl
     {
       chain,
       mempool,
-      executor: new BuiltinExecutor([notaryContract, kvContract]),
+      executor: await ContractExecutor.create({ builtins: [notaryContract, kvContract] }),
       params: genesis.params,
       validators: genesis.validators,
       validatorKey: validator.privateKey,

@@ -1,2 +1,15 @@
 /** @trellis/vm — the deterministic, metered contract sandbox (QuickJS compiled to WebAssembly). */
-export { defaultVmLimits, GAS, type HostFunctions, HostError, type RunResult, Sandbox, type VmErrorCode, type VmLimits } from './sandbox.js'
+export {
+  defaultVmLimits,
+  GAS,
+  type GasMeter,
+  type HostFunctions,
+  type HostProvider,
+  type HostResult,
+  HostError,
+  type RunResult,
+  Sandbox,
+  ContractInstance,
+  type VmErrorCode,
+  type VmLimits,
+} from './sandbox.js'

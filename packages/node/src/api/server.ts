@@ -28,6 +28,7 @@ import { z } from 'zod'
 import type { NodeErrorType } from '../errors.js'
 import { asTrellisError, type CommitNotice, type TrellisNode } from '../node.js'
 import { serveEventStream } from './sse.js'
+import type { QueryView } from '../executor/types.js'
 
 export const NODE_VERSION = '0.1.0'
 
@@ -150,7 +151,7 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     return reply.send(await node.metrics.registry.metrics())
   })
 
-  on('getStatus', () => {
+  on('getStatus', async () => {
     const head = chain.head
     return {
       chainId: chain.genesis.chainId,
@@ -166,7 +167,7 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
         power: v.power,
       })),
       mempool: { txs: node.mempool.size, bytes: node.mempool.bytes },
-      contracts: node.executor.contracts().map((c) => c.name),
+      contracts: (await node.executor.contracts(chain)).map((c) => c.name),
       consensus:
         node.consensus === undefined
           ? { mode: 'single' as const, height: head.height + 1, round: 0, step: 'propose', peers: [] }
@@ -294,17 +295,8 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     }
   })
 
-  on('getState', async ({ params, query }) => {
-    const contract = params.contract as string
-    const key = params.key as string
-    const head = chain.head.height
-    const height = (query.height as number | undefined) ?? head
-    if (height > head || height < 1) {
-      throw notFound(
-        { code: 'HEIGHT_NOT_AVAILABLE', height, head },
-        head === 0 ? 'no block has been committed yet' : `height ${height} is not in 1..${head}`,
-      )
-    }
+  /** A state value at a committed height with its proof against that block's certified header. */
+  const provenState = async (contract: string, key: string, height: number) => {
     const sk = stateKey(contract, key)
     const entry = await chain.getValueAt(sk, height)
     const valueBytes = entry === undefined || entry.value === null ? null : entry.value
@@ -321,6 +313,27 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
       header: bytesToBase64(encodeHeader(block.header)),
       certificate: bytesToBase64(encodeCertificate(cert)),
     }
+    return { valueBytes, proof }
+  }
+
+  /** A committed height to read at: 1..head. */
+  const readableHeight = (requested: number | undefined): number => {
+    const head = chain.head.height
+    const height = requested ?? head
+    if (height > head || height < 1) {
+      throw notFound(
+        { code: 'HEIGHT_NOT_AVAILABLE', height, head },
+        head === 0 ? 'no block has been committed yet' : `height ${height} is not in 1..${head}`,
+      )
+    }
+    return height
+  }
+
+  on('getState', async ({ params, query }) => {
+    const contract = params.contract as string
+    const key = params.key as string
+    const height = readableHeight(query.height as number | undefined)
+    const { valueBytes, proof } = await provenState(contract, key, height)
     return {
       contract,
       key,
@@ -351,17 +364,39 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     }
   })
 
-  on('listContracts', () => ({ contracts: node.executor.contracts() }))
+  on('listContracts', async () => ({ contracts: await node.executor.contracts(chain) }))
 
-  on('queryContract', ({ params, body }) => {
-    const b = body as { method: string; args?: unknown }
-    const head = chain.head
-    const result = node.executor.query(params.name as string, b.method, valueFromJSON(b.args ?? null), chain, {
-      height: head.height,
-      timestamp: head.timestamp,
+  on('getContract', async ({ params }) => {
+    const name = params.name as string
+    const found = (await node.executor.contracts(chain)).find((c) => c.name === name)
+    if (found === undefined) throw notFound({ code: 'CONTRACT_NOT_FOUND', contract: name }, `no contract named "${name}"`)
+    return found
+  })
+
+  on('queryContract', async ({ params, body }) => {
+    const b = body as { method: string; args?: unknown; height?: number }
+    const contract = params.name as string
+    const atHead = b.height === undefined || b.height === chain.head.height
+    const height = atHead && chain.head.height === 0 ? 0 : readableHeight(b.height)
+    const header = height === 0 ? undefined : chain.getBlock(height)?.header
+    const view: QueryView = {
+      height,
+      timestamp: header?.timestamp ?? chain.genesis.genesisTime,
       chainId: chain.genesis.chainId,
-    })
-    return { height: head.height, result: valueToJSON(result) }
+      ...(atHead
+        ? { getSync: (sk: Uint8Array) => chain.getLatest(sk), scan: (lo, hi, rev, lim) => chain.scanLatest(lo, hi, rev, lim) }
+        : {}),
+      get: async (sk) => {
+        const e = await chain.getValueAt(sk, height)
+        return e?.value ?? undefined
+      },
+      history: (sk, limit) => chain.history(sk, limit, { height: height + 1, txIndex: 0 }),
+    }
+    const args = valueFromJSON(b.args ?? null)
+    const out = await node.executor.query(contract, b.method, args, view)
+    const proof =
+      out.provenKey === undefined || height === 0 ? undefined : (await provenState(out.provenKey.contract, out.provenKey.key, height)).proof
+    return { height, result: valueToJSON(out.result), cost: out.cost, ...(proof === undefined ? {} : { proof }) }
   })
 
   on('streamEvents', async ({ query }, req, reply) => {

@@ -17,7 +17,7 @@ import {
   Writer,
 } from '@trellis/ledger'
 import type { BatchOp, KVStore } from '@trellis/storage'
-import { bytesToHex, concatBytes, equalBytes, TrellisError } from '@trellis/utils'
+import { bytesToHex, compareBytes, concatBytes, equalBytes, TrellisError } from '@trellis/utils'
 import type { NodeErrorType } from '../errors.js'
 import {
   blockHashKey,
@@ -36,7 +36,7 @@ import {
   u64,
 } from './layout.js'
 import { RecentTxFilter } from './recentTxFilter.js'
-import { byteKey } from '../byteKey.js'
+import { byteKey, byteKeyBytes } from '../byteKey.js'
 
 /** One state change made by a committed tx, in execution order. `value` null = deleted. */
 export interface StateWrite {
@@ -209,7 +209,11 @@ export class ChainStore {
   }
 
   /** State as of {@link tip}: the latest values including those of the block being written. */
-  readonly tipState: { getLatest(stateKey: Uint8Array): Uint8Array | undefined } = {
+  readonly tipState: {
+    getLatest(stateKey: Uint8Array): Uint8Array | undefined
+    scanLatest(lower: Uint8Array, upper: Uint8Array, reverse: boolean, limit: number): Promise<Array<[Uint8Array, Uint8Array]>>
+  } = {
+    scanLatest: (lower, upper, reverse, limit) => this.scanLatest(lower, upper, reverse, limit, true),
     getLatest: (stateKey) => {
       const p = this.pending
       if (p !== undefined) {
@@ -218,6 +222,35 @@ export class ChainStore {
       }
       return this.getLatest(stateKey)
     },
+  }
+
+  /**
+   * Latest values of state keys in `[lower, upper)` (byte order), at most `limit`, as of the durable
+   * head — or, with `tip`, including the block being written.
+   */
+  async scanLatest(
+    lower: Uint8Array,
+    upper: Uint8Array,
+    reverse: boolean,
+    limit: number,
+    tip = false,
+  ): Promise<Array<[Uint8Array, Uint8Array]>> {
+    // The pending block is captured before the store is read: whether or not its batch has landed by
+    // then, overlaying its writes gives the tip's state.
+    const pending = tip ? this.pending : undefined
+    const overlay: Array<[Uint8Array, Uint8Array | null]> = []
+    if (pending !== undefined) {
+      for (const [id, v] of pending.latest) {
+        const k = byteKeyBytes(id)
+        if (compareBytes(k, lower) >= 0 && compareBytes(k, upper) < 0) overlay.push([k, v])
+      }
+    }
+    const deleted = overlay.filter(([, v]) => v === null).length
+    const base: Array<[Uint8Array, Uint8Array]> = []
+    for await (const [k, v] of this.store.iterate({ gte: latestKey(lower), lt: latestKey(upper), reverse, limit: limit + deleted })) {
+      base.push([k.subarray(1), v])
+    }
+    return mergeOverlay(base, overlay, reverse, limit)
   }
 
   /** Where a committed tx is, or undefined. */
@@ -372,6 +405,27 @@ interface PendingBlock {
   /** Last value per state key (by {@link byteKey}); null = deleted. */
   readonly latest: ReadonlyMap<string, Uint8Array | null>
   readonly nodes: ReadonlyMap<string, Uint8Array>
+}
+
+/**
+ * Merges a sorted base range with overlay writes (null = deleted) that take precedence, keeping the
+ * order (`reverse`: descending) and at most `limit` entries.
+ */
+export function mergeOverlay(
+  base: ReadonlyArray<readonly [Uint8Array, Uint8Array]>,
+  overlay: ReadonlyArray<readonly [Uint8Array, Uint8Array | null]>,
+  reverse: boolean,
+  limit: number,
+): Array<[Uint8Array, Uint8Array]> {
+  if (overlay.length === 0) return base.slice(0, limit) as Array<[Uint8Array, Uint8Array]>
+  const merged = new Map<string, [Uint8Array, Uint8Array | null]>()
+  for (const [k, v] of base) merged.set(byteKey(k), [k, v])
+  for (const [k, v] of overlay) merged.set(byteKey(k), [k, v])
+  const sign = reverse ? -1 : 1
+  return [...merged.values()]
+    .filter((e): e is [Uint8Array, Uint8Array] => e[1] !== null)
+    .sort((a, b) => sign * compareBytes(a[0], b[0]))
+    .slice(0, limit)
 }
 
 function decodeHistory(k: Uint8Array, v: Uint8Array, prefixLength: number): HistoryEntry {

@@ -42,9 +42,38 @@ export class ContractError extends TrellisError<{ code: string }> {
   }
 }
 
-/** Read access to committed state (the latest block). */
+/** Read access to committed state (the latest block, or the tip being built on). */
 export interface StateReader {
   getLatest(stateKey: Uint8Array): Uint8Array | undefined
+  /** Latest values of the state keys in `[lower, upper)`, in byte order (descending with `reverse`). */
+  scanLatest(lower: Uint8Array, upper: Uint8Array, reverse: boolean, limit: number): Promise<Array<[Uint8Array, Uint8Array]>>
+}
+
+/** A committed key's past value, newest first (see ChainStore.history). */
+export interface KeyHistoryEntry {
+  readonly height: number
+  readonly txId: Uint8Array
+  readonly value: Uint8Array | null
+}
+
+/** The committed state a read-only query runs against: the head or a past height. */
+export interface QueryView {
+  readonly height: number
+  readonly timestamp: number
+  readonly chainId: string
+  /** Synchronous reads: available at the head. */
+  readonly getSync?: (stateKey: Uint8Array) => Uint8Array | undefined
+  get(stateKey: Uint8Array): Promise<Uint8Array | undefined>
+  /** Ordered scans: available at the head only. */
+  readonly scan?: StateReader['scanLatest']
+  history(stateKey: Uint8Array, limit: number): Promise<KeyHistoryEntry[]>
+}
+
+/** A query's result; `provenKey` names the state entry the result is exactly equal to, if any. */
+export interface QueryOutcome {
+  readonly result: Value
+  readonly cost: number
+  readonly provenKey?: { readonly contract: string; readonly key: string }
 }
 
 export interface BlockInput {
@@ -65,22 +94,34 @@ export interface BlockExecution {
 export interface ContractInfo {
   readonly name: string
   readonly version: string
-  readonly methods: ReadonlyArray<{ readonly name: string; readonly kind: MethodKind; readonly description: string }>
+  /** `builtin`: compiled into the node; `system`: the lifecycle contract; `deployed`: user code. */
+  readonly kind: 'builtin' | 'system' | 'deployed'
+  readonly status: 'active' | 'paused' | 'frozen'
+  readonly codeHash: string | null
+  readonly description: string
+  readonly methods: ReadonlyArray<{
+    readonly name: string
+    readonly kind: MethodKind
+    readonly description: string
+    /** The argument schema (a contract manifest descriptor); null when not declared. */
+    readonly args: unknown
+  }>
 }
 
 /**
  * Executes transactions deterministically: same block + same prior state ⇒ same receipts and writes
- * on every validator. The contract runtime plugs in behind this interface.
+ * on every validator.
  */
 export interface Executor {
-  contracts(): ContractInfo[]
+  /** Contracts known at `state`: built-in, system and deployed ones. */
+  contracts(state: StateReader): Promise<ContractInfo[]>
   /** Cheap admission checks (contract and method exist, arguments are well-formed). @throws TrellisError */
-  precheck(tx: SignedTx): void
+  precheck(tx: SignedTx, state: StateReader): void
   /**
    * Executes a block's txs in order. Asynchronous so that a long block can yield to the event loop
-   * (admission and queries keep flowing); the result must not depend on where it yields.
+   * and fetch ordered ranges from storage; the result must not depend on where it yields.
    */
   executeBlock(input: BlockInput, state: StateReader): Promise<BlockExecution>
   /** Runs a read-only method against committed state. @throws TrellisError */
-  query(contract: string, method: string, args: Value, state: StateReader, block: ContractContext['block']): Value
+  query(contract: string, method: string, args: Value, view: QueryView): Promise<QueryOutcome>
 }

@@ -1,0 +1,163 @@
+// Argument schemas: each is both a validator (run inside the sandbox on every call) and a JSON
+// descriptor (published in the contract's manifest for the SDK, the console and OpenAPI). The
+// TypeScript type of the arguments is inferred from the schema, so typed clients need no codegen.
+
+/** The values a contract stores, receives and returns: JSON with integer numbers only. */
+export type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json }
+
+/** The JSON description of a schema, as published in the manifest. */
+export type SchemaDescriptor =
+  | { readonly type: 'string'; readonly minLength?: number; readonly maxLength?: number; readonly pattern?: string }
+  | { readonly type: 'integer'; readonly minimum?: number; readonly maximum?: number }
+  | { readonly type: 'boolean' }
+  | { readonly type: 'null' }
+  | { readonly type: 'enum'; readonly values: readonly string[] }
+  | { readonly type: 'array'; readonly items: SchemaDescriptor; readonly maxItems?: number }
+  | { readonly type: 'object'; readonly properties: Readonly<Record<string, SchemaDescriptor>>; readonly required: readonly string[] }
+  | { readonly type: 'record'; readonly values: SchemaDescriptor; readonly maxEntries?: number }
+  | { readonly type: 'optional'; readonly inner: SchemaDescriptor }
+  | { readonly type: 'any' }
+
+/** A validation failure: the path of the bad value and why. */
+export class SchemaError extends Error {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${path === '' ? 'args' : `args${path}`}: ${reason}`)
+    Object.defineProperty(this, 'name', { value: 'SchemaError' })
+  }
+}
+
+export interface Schema<T> {
+  readonly descriptor: SchemaDescriptor
+  /** Returns `value` typed as T, or throws {@link SchemaError}. */
+  parse(value: unknown, path?: string): T
+  /** Marker for type inference only. */
+  readonly _type?: T
+}
+
+export type Infer<S> = S extends Schema<infer T> ? T : never
+
+function schema<T>(descriptor: SchemaDescriptor, check: (v: unknown, path: string) => T): Schema<T> {
+  return { descriptor, parse: (v, path = '') => check(v, path) }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+type OptionalKeys<S> = { [K in keyof S]: S[K] extends Schema<infer T> ? (undefined extends T ? K : never) : never }[keyof S]
+type RequiredKeys<S> = Exclude<keyof S, OptionalKeys<S>>
+type ObjectOf<S extends Record<string, Schema<unknown>>> = { [K in RequiredKeys<S>]: Infer<S[K]> } & {
+  [K in OptionalKeys<S>]?: Exclude<Infer<S[K]>, undefined>
+}
+type Flatten<T> = { [K in keyof T]: T[K] } & {}
+
+/** Schema builders. Every object schema is strict: unknown properties are rejected. */
+export const s = {
+  string(opts: { readonly min?: number; readonly max?: number; readonly pattern?: string } = {}): Schema<string> {
+    const re = opts.pattern === undefined ? undefined : new RegExp(opts.pattern)
+    const d: SchemaDescriptor = {
+      type: 'string',
+      ...(opts.min === undefined ? {} : { minLength: opts.min }),
+      ...(opts.max === undefined ? {} : { maxLength: opts.max }),
+      ...(opts.pattern === undefined ? {} : { pattern: opts.pattern }),
+    }
+    return schema(d, (v, path) => {
+      if (typeof v !== 'string') throw new SchemaError(path, `expected a string, got ${describe(v)}`)
+      if (opts.min !== undefined && v.length < opts.min) throw new SchemaError(path, `must be at least ${opts.min} characters`)
+      if (opts.max !== undefined && v.length > opts.max) throw new SchemaError(path, `must be at most ${opts.max} characters`)
+      if (re !== undefined && !re.test(v)) throw new SchemaError(path, `must match ${opts.pattern}`)
+      return v
+    })
+  },
+  int(opts: { readonly min?: number; readonly max?: number } = {}): Schema<number> {
+    const d: SchemaDescriptor = {
+      type: 'integer',
+      ...(opts.min === undefined ? {} : { minimum: opts.min }),
+      ...(opts.max === undefined ? {} : { maximum: opts.max }),
+    }
+    return schema(d, (v, path) => {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new SchemaError(path, `expected a safe integer, got ${describe(v)}`)
+      if (opts.min !== undefined && v < opts.min) throw new SchemaError(path, `must be at least ${opts.min}`)
+      if (opts.max !== undefined && v > opts.max) throw new SchemaError(path, `must be at most ${opts.max}`)
+      return v
+    })
+  },
+  boolean(): Schema<boolean> {
+    return schema({ type: 'boolean' }, (v, path) => {
+      if (typeof v !== 'boolean') throw new SchemaError(path, `expected a boolean, got ${describe(v)}`)
+      return v
+    })
+  },
+  null(): Schema<null> {
+    return schema({ type: 'null' }, (v, path) => {
+      if (v !== null) throw new SchemaError(path, `expected null, got ${describe(v)}`)
+      return null
+    })
+  },
+  enum<const V extends readonly [string, ...string[]]>(values: V): Schema<V[number]> {
+    return schema({ type: 'enum', values }, (v, path) => {
+      if (typeof v !== 'string' || !values.includes(v)) throw new SchemaError(path, `must be one of ${values.join(', ')}`)
+      return v as V[number]
+    })
+  },
+  array<T>(items: Schema<T>, opts: { readonly max?: number } = {}): Schema<T[]> {
+    const d: SchemaDescriptor = { type: 'array', items: items.descriptor, ...(opts.max === undefined ? {} : { maxItems: opts.max }) }
+    return schema(d, (v, path) => {
+      if (!Array.isArray(v)) throw new SchemaError(path, `expected an array, got ${describe(v)}`)
+      if (opts.max !== undefined && v.length > opts.max) throw new SchemaError(path, `may have at most ${opts.max} items`)
+      return v.map((x, i) => items.parse(x, `${path}[${i}]`))
+    })
+  },
+  object<S extends Record<string, Schema<unknown>>>(shape: S): Schema<Flatten<ObjectOf<S>>> {
+    const keys = Object.keys(shape)
+    const required = keys.filter((k) => (shape[k] as Schema<unknown>).descriptor.type !== 'optional')
+    const properties: Record<string, SchemaDescriptor> = {}
+    for (const k of keys) properties[k] = (shape[k] as Schema<unknown>).descriptor
+    return schema({ type: 'object', properties, required }, (v, path) => {
+      if (!isPlainObject(v)) throw new SchemaError(path, `expected an object, got ${describe(v)}`)
+      for (const k of Object.keys(v))
+        if (!Object.prototype.hasOwnProperty.call(shape, k)) throw new SchemaError(path, `unknown property "${k}"`)
+      const out: Record<string, unknown> = {}
+      for (const k of keys) {
+        const present = Object.prototype.hasOwnProperty.call(v, k)
+        const sub = shape[k] as Schema<unknown>
+        if (!present) {
+          if (sub.descriptor.type !== 'optional') throw new SchemaError(`${path}.${k}`, 'is required')
+          continue
+        }
+        out[k] = sub.parse(v[k], `${path}.${k}`)
+      }
+      return out as Flatten<ObjectOf<S>>
+    })
+  },
+  record<T>(values: Schema<T>, opts: { readonly max?: number } = {}): Schema<Record<string, T>> {
+    const d: SchemaDescriptor = { type: 'record', values: values.descriptor, ...(opts.max === undefined ? {} : { maxEntries: opts.max }) }
+    return schema(d, (v, path) => {
+      if (!isPlainObject(v)) throw new SchemaError(path, `expected an object, got ${describe(v)}`)
+      const entries = Object.keys(v)
+      if (opts.max !== undefined && entries.length > opts.max) throw new SchemaError(path, `may have at most ${opts.max} entries`)
+      const out: Record<string, T> = {}
+      for (const k of entries) out[k] = values.parse(v[k], `${path}.${k}`)
+      return out
+    })
+  },
+  optional<T>(inner: Schema<T>): Schema<T | undefined> {
+    return schema({ type: 'optional', inner: inner.descriptor }, (v, path) => (v === undefined ? undefined : inner.parse(v, path)))
+  },
+  /** Any JSON value (integers only), unchecked beyond that. */
+  any(): Schema<Json> {
+    return schema({ type: 'any' }, (v) => v as Json)
+  },
+}
+
+/** Methods that take no arguments use this schema: `{}` (or no args at all). */
+export const noArgs: Schema<Record<string, never>> = s.object({}) as Schema<Record<string, never>>

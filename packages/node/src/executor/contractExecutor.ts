@@ -1,0 +1,983 @@
+import { type PublicKey, publicKeyToString, sha256 } from '@trellis/crypto'
+import {
+  type ContractEvent,
+  decodeValue,
+  encodedValueLength,
+  encodeValue,
+  isValueMap,
+  type Receipt,
+  ReceiptStatus,
+  type SignedTx,
+  stateKey,
+  type Value,
+  valueFromJSON,
+  valueToJSON,
+  Writer,
+  writeReceipt,
+} from '@trellis/ledger'
+import { bytesToHex, bytesToUtf8, compareBytes, concatBytes, equalBytes, TrellisError, utf8ToBytes } from '@trellis/utils'
+import { type ContractInstance, defaultVmLimits, type GasMeter, HostError, type HostFunctions, type RunResult, Sandbox } from '@trellis/vm'
+import type { StateWrite } from '../chain/chainStore.js'
+import { mergeOverlay } from '../chain/chainStore.js'
+import type { NodeErrorType } from '../errors.js'
+import { byteKey } from '../byteKey.js'
+import { checkArgs } from './argsSchema.js'
+import {
+  type BlockExecution,
+  type BlockInput,
+  type Contract,
+  type ContractContext,
+  type ContractInfo,
+  type ContractMethod,
+  type Executor,
+  type QueryOutcome,
+  type QueryView,
+  type StateReader,
+} from './types.js'
+
+// The executor: built-in contracts (compiled into the node), the `trellis` system contract (the
+// contract lifecycle) and deployed contracts, which run in the QuickJS sandbox. Every tx runs against
+// a journal (its writes are applied only if it succeeds); reads see the block's earlier writes.
+//
+// Reads that storage can only answer asynchronously (ordered ranges; at past heights, every read)
+// use a cache: a sandboxed run that misses the cache fails with VM_NEED_DATA, the executor fetches
+// what was asked and runs the tx again from scratch. A run's result depends only on the state it
+// reads, so the retries are invisible in the receipt.
+
+/** Receipt encoding scratch buffer. */
+const receiptWriter = new Writer(1024)
+
+/** Deterministic cost schedule for built-ins and state access (work units, never time). */
+export const COST = { base: 1000, read: 100, write: 200, perByte: 1, event: 100 } as const
+
+/** Receipt-level limits: a tx that exceeds them fails deterministically. */
+export const TX_LIMITS = { maxWrites: 1000, maxEvents: 100, maxValueBytes: 64 * 1024, maxReturnBytes: 64 * 1024 } as const
+
+/** The system contract that deploys, upgrades, pauses, resumes and freezes contracts. */
+export const SYSTEM_CONTRACT = 'trellis'
+/** Gas budget of one tx (all its nested calls included). */
+export const TX_GAS = 10_000_000
+/** Gas budget of a read-only query. */
+export const QUERY_GAS = 20_000_000
+export const MAX_CALL_DEPTH = 8
+const ENTRY = '__trellis_entry'
+const CONTRACT_NAME = /^[a-z][a-z0-9-]{1,63}$/
+
+type Status = 'active' | 'paused' | 'frozen'
+
+/** A deployed contract's on-chain record (`trellis` state, key `contract:<name>`). */
+export interface ContractRecord {
+  readonly name: string
+  readonly version: string
+  readonly codeHash: string
+  readonly status: Status
+  readonly manifest: {
+    readonly version: string
+    readonly description: string
+    readonly methods: ReadonlyArray<{
+      readonly name: string
+      readonly kind: 'call' | 'query'
+      readonly description: string
+      readonly args: unknown
+    }>
+  }
+  readonly deployer: string
+  readonly deployedHeight: number
+  readonly updatedHeight: number
+}
+
+export const recordKey = (name: string): Uint8Array => stateKey(SYSTEM_CONTRACT, `contract:${name}`)
+export const codeKey = (hash: string): Uint8Array => stateKey(SYSTEM_CONTRACT, `code:${hash}`)
+
+function fail(type: NodeErrorType, message: string): never {
+  throw new TrellisError<NodeErrorType>(type, message)
+}
+
+/** A coded failure inside execution: becomes the receipt's error code. */
+class ExecError extends TrellisError<{ code: string }> {
+  constructor(code: string, message: string) {
+    super({ code }, message)
+  }
+}
+
+const needData = (): HostError => new HostError('VM_NEED_DATA', 'state is being fetched')
+
+interface CallerJSON {
+  readonly kind: 'user' | 'contract'
+  readonly id: string
+  readonly org: string | null
+  readonly role: string | null
+  readonly attributes: Record<string, string>
+}
+
+const userCaller = (id: string): CallerJSON => ({ kind: 'user', id, org: null, role: null, attributes: {} })
+
+/** The reads of one block's execution or one query, with caches for what must be fetched. */
+class Reads {
+  private readonly gets = new Map<string, Uint8Array | null>()
+  private readonly scans = new Map<string, Array<[Uint8Array, Uint8Array]>>()
+  private readonly histories = new Map<string, Array<{ height: number; txId: string; value: Uint8Array | null }>>()
+  /** Fetches the last run asked for. */
+  missing: Array<() => Promise<void>> = []
+
+  constructor(
+    private readonly src: {
+      readonly getSync?: ((sk: Uint8Array) => Uint8Array | undefined) | undefined
+      readonly get?: ((sk: Uint8Array) => Promise<Uint8Array | undefined>) | undefined
+      readonly scan?: StateReader['scanLatest'] | undefined
+      readonly history?: QueryView['history'] | undefined
+    },
+  ) {}
+
+  get(sk: Uint8Array): Uint8Array | undefined {
+    if (this.src.getSync !== undefined) return this.src.getSync(sk)
+    const id = byteKey(sk)
+    const hit = this.gets.get(id)
+    if (hit !== undefined) return hit ?? undefined
+    const get = this.src.get
+    if (get === undefined) throw new ExecError('STATE_UNAVAILABLE', 'state cannot be read here')
+    this.missing.push(async () => {
+      this.gets.set(id, (await get(sk)) ?? null)
+    })
+    throw needData()
+  }
+
+  scan(lower: Uint8Array, upper: Uint8Array, reverse: boolean, limit: number): Array<[Uint8Array, Uint8Array]> {
+    const scan = this.src.scan
+    if (scan === undefined) throw new ExecError('RANGE_AT_PAST_HEIGHT', 'range scans are only available at the latest height')
+    const id = `${byteKey(lower)}\u0001${byteKey(upper)}\u0001${reverse ? 1 : 0}\u0001${limit}`
+    const hit = this.scans.get(id)
+    if (hit !== undefined) return hit
+    this.missing.push(async () => {
+      this.scans.set(id, await scan(lower, upper, reverse, limit))
+    })
+    throw needData()
+  }
+
+  history(sk: Uint8Array, limit: number): Array<{ height: number; txId: string; value: Uint8Array | null }> {
+    const history = this.src.history
+    if (history === undefined) throw new ExecError('HISTORY_NOT_IN_CALLS', 'key history is available to queries only')
+    const id = `${byteKey(sk)}\u0001${limit}`
+    const hit = this.histories.get(id)
+    if (hit !== undefined) return hit
+    this.missing.push(async () => {
+      const entries = await history(sk, limit)
+      this.histories.set(
+        id,
+        entries.map((e) => ({ height: e.height, txId: bytesToHex(e.txId), value: e.value })),
+      )
+    })
+    throw needData()
+  }
+
+  async fetchMissing(): Promise<void> {
+    const todo = this.missing
+    this.missing = []
+    await Promise.all(todo.map((f) => f()))
+  }
+}
+
+type Overlay = Map<string, { key: Uint8Array; value: Uint8Array | null }>
+
+/** One tx's (or query's) journal: reads see its own writes, then the block's, then storage. */
+class TxState {
+  readonly writes: Overlay = new Map()
+  readonly events: ContractEvent[] = []
+  cost: number = COST.base
+  /** Top-level reads with their raw bytes, to recognise a query result that is a state value. */
+  readonly reads: Array<{ contract: string; key: string; raw: Uint8Array }> = []
+
+  constructor(
+    readonly block: Overlay,
+    readonly source: Reads,
+    /** Contract instances of the block being executed, by code hash (absent for queries). */
+    readonly instances?: Map<string, ContractInstance>,
+  ) {}
+
+  read(sk: Uint8Array): Uint8Array | undefined {
+    this.cost += COST.read
+    const id = byteKey(sk)
+    const w = this.writes.get(id) ?? this.block.get(id)
+    const raw = w !== undefined ? (w.value ?? undefined) : this.source.get(sk)
+    if (raw !== undefined) this.cost += raw.length * COST.perByte
+    return raw
+  }
+
+  write(sk: Uint8Array, value: Uint8Array | null, system = false): void {
+    if (this.writes.size >= TX_LIMITS.maxWrites)
+      throw new ExecError('TX_TOO_MANY_WRITES', `a tx may write at most ${TX_LIMITS.maxWrites} keys`)
+    if (!system && value !== null && value.length > TX_LIMITS.maxValueBytes)
+      throw new ExecError('VALUE_TOO_LARGE', `a state value may be at most ${TX_LIMITS.maxValueBytes} bytes`)
+    this.cost += COST.write + (value?.length ?? 0) * COST.perByte
+    this.writes.set(byteKey(sk), { key: sk, value })
+  }
+
+  /** Ordered entries in `[lower, upper)` as this tx sees them. */
+  scan(lower: Uint8Array, upper: Uint8Array, reverse: boolean, limit: number): Array<[Uint8Array, Uint8Array]> {
+    const lo = byteKey(lower)
+    const hi = byteKey(upper)
+    const overlay = new Map<string, [Uint8Array, Uint8Array | null]>()
+    for (const layer of [this.block, this.writes]) {
+      for (const [id, w] of layer) if (id >= lo && id < hi) overlay.set(id, [w.key, w.value])
+    }
+    let deleted = 0
+    for (const [, v] of overlay.values()) if (v === null) deleted++
+    const base = this.source.scan(lower, upper, reverse, limit + deleted)
+    const out = mergeOverlay(base, [...overlay.values()], reverse, limit)
+    this.cost += COST.read * (1 + out.length)
+    for (const [k, v] of out) this.cost += (k.length + v.length) * COST.perByte
+    return out
+  }
+}
+
+/** Where a call is running: which contract, for whom, how deep. */
+interface Frame {
+  readonly contract: string
+  readonly version: string
+  readonly readOnly: boolean
+  readonly caller: CallerJSON
+  readonly origin: CallerJSON
+  readonly txId: string | null
+  readonly stack: readonly string[]
+}
+
+interface BlockEnv {
+  readonly height: number
+  readonly timestamp: number
+  readonly chainId: string
+}
+
+type Outcome =
+  | { readonly ok: true; readonly json: string; readonly gas: number }
+  | { readonly ok: false; readonly code: string; readonly message: string; readonly gas: number }
+
+function outcomeOf(r: RunResult): Outcome {
+  if (r.ok) return { ok: true, json: r.json, gas: r.gasUsed }
+  // A contract's own code (ContractError) or a host failure's code, else the sandbox's.
+  return { ok: false, code: r.contractCode ?? r.code, message: r.message, gas: r.gasUsed }
+}
+
+/** The byte range of the keys of `contract` under `prefix`, narrowed by `start`/`end`. */
+export function rangeBounds(
+  contract: string,
+  prefix: string,
+  start: string | null,
+  end: string | null,
+): [Uint8Array, Uint8Array] | undefined {
+  const base = stateKey(contract, prefix)
+  let lower = base
+  let upper = successor(base)
+  if (start !== null) {
+    const s = stateKey(contract, start)
+    if (compareBytes(s, lower) > 0) lower = s
+  }
+  if (end !== null) {
+    const e = stateKey(contract, end)
+    if (compareBytes(e, upper) < 0) upper = e
+  }
+  return compareBytes(lower, upper) < 0 ? [lower, upper] : undefined
+}
+
+/** The smallest byte string greater than every string that starts with `b`. */
+function successor(b: Uint8Array): Uint8Array {
+  const out = b.slice()
+  for (let i = out.length - 1; i >= 0; i--) {
+    if (out[i] !== 0xff) {
+      out[i] = (out[i] as number) + 1
+      return out.subarray(0, i + 1)
+    }
+  }
+  return concatBytes(b, Uint8Array.of(0xff, 0xff, 0xff, 0xff))
+}
+
+function jsonToValue(json: string, what: string): Value {
+  try {
+    return valueFromJSON(JSON.parse(json))
+  } catch (err) {
+    throw new ExecError('VALUE_INVALID', `${what} is not a storable value: ${err instanceof Error ? err.message : String(err)}`)
+  }
+}
+
+function valueJSON(raw: Uint8Array): string {
+  return JSON.stringify(valueToJSON(decodeValue(raw)))
+}
+
+function parseRecord(raw: Uint8Array): ContractRecord {
+  return valueToJSON(decodeValue(raw)) as unknown as ContractRecord
+}
+
+export interface ContractExecutorOptions {
+  /** Contracts compiled into the node. */
+  readonly builtins?: readonly Contract[]
+  /** Keys that approve deploys, upgrades, pauses and freezes (the genesis admins). */
+  readonly admins?: readonly PublicKey[]
+}
+
+/** Longest stretch of execution before yielding to the event loop. */
+const YIELD_AFTER_MS = 8
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+export class ContractExecutor implements Executor {
+  private readonly builtins = new Map<string, Contract>()
+  private readonly admins: Set<string>
+  /** Contract code by hash: immutable, so caching it is always correct. */
+  private readonly codeCache = new Map<string, string>()
+
+  private constructor(
+    private readonly sandbox: Sandbox,
+    options: ContractExecutorOptions,
+  ) {
+    for (const c of options.builtins ?? []) this.builtins.set(c.name, c)
+    this.admins = new Set((options.admins ?? []).map(publicKeyToString))
+  }
+
+  static async create(options: ContractExecutorOptions = {}): Promise<ContractExecutor> {
+    return new ContractExecutor(await Sandbox.create(), options)
+  }
+
+  // ---- introspection and admission -----------------------------------------------------------
+
+  async contracts(state: StateReader): Promise<ContractInfo[]> {
+    const out: ContractInfo[] = []
+    for (const c of this.builtins.values()) {
+      out.push({
+        name: c.name,
+        version: c.version,
+        kind: 'builtin',
+        status: 'active',
+        codeHash: null,
+        description: '',
+        methods: Object.entries(c.methods).map(([name, m]) => ({ name, kind: m.kind, description: m.description, args: null })),
+      })
+    }
+    out.push(SYSTEM_INFO)
+    const bounds = rangeBounds(SYSTEM_CONTRACT, 'contract:', null, null) as [Uint8Array, Uint8Array]
+    for (const [, raw] of await state.scanLatest(bounds[0], bounds[1], false, 10_000)) {
+      const r = parseRecord(raw)
+      out.push({
+        name: r.name,
+        version: r.version,
+        kind: 'deployed',
+        status: r.status,
+        codeHash: r.codeHash,
+        description: r.manifest.description,
+        methods: r.manifest.methods.map((m) => ({ name: m.name, kind: m.kind, description: m.description, args: m.args })),
+      })
+    }
+    return out
+  }
+
+  precheck(tx: SignedTx, state: StateReader): void {
+    const { contract, method, args } = tx.body
+    const bad = (reason: string): never =>
+      fail({ code: 'ARGS_INVALID', contract, method, reason }, `invalid arguments for ${contract}.${method}: ${reason}`)
+    const builtin = this.builtins.get(contract)
+    if (builtin !== undefined) {
+      const m = builtinMethod(builtin, method, 'call')
+      const reason = m.validate(args)
+      if (reason !== undefined) bad(reason)
+      return
+    }
+    if (contract === SYSTEM_CONTRACT) {
+      const m = SYSTEM_METHODS[method]
+      if (m === undefined || m.kind !== 'call')
+        fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
+      const reason = checkArgs(m.args, valueToJSON(args))
+      if (reason !== undefined) bad(reason)
+      return
+    }
+    const raw = state.getLatest(recordKey(contract))
+    if (raw === undefined) fail({ code: 'CONTRACT_NOT_FOUND', contract }, `no contract named "${contract}"`)
+    const rec = parseRecord(raw)
+    if (rec.status !== 'active')
+      fail({ code: rec.status === 'paused' ? 'CONTRACT_PAUSED' : 'CONTRACT_FROZEN', contract }, statusMessage(contract, rec.status))
+    const m = rec.manifest.methods.find((x) => x.name === method && x.kind === 'call')
+    if (m === undefined) fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
+    const reason = checkArgs(m.args, args === null ? {} : valueToJSON(args))
+    if (reason !== undefined) bad(reason)
+  }
+
+  // ---- block execution -------------------------------------------------------------------------
+
+  async executeBlock(input: BlockInput, committed: StateReader): Promise<BlockExecution> {
+    const blockWrites: Overlay = new Map()
+    const receipts: Receipt[] = []
+    const receiptBytes: Uint8Array[] = []
+    const writes: StateWrite[] = []
+    const block: BlockEnv = { height: input.height, timestamp: input.timestamp, chainId: input.chainId }
+    const reads = new Reads({ getSync: (sk) => committed.getLatest(sk), scan: (a, b, r, l) => committed.scanLatest(a, b, r, l) })
+    // One instance per contract code for the whole block, called in tx order on every validator:
+    // loading a contract once per block instead of once per call is what makes calls cheap.
+    const instances = new Map<string, ContractInstance>()
+    try {
+      let sliceStart = performance.now()
+      for (let txIndex = 0; txIndex < input.txs.length; txIndex++) {
+        const tx = input.txs[txIndex] as SignedTx
+        if ((txIndex & 15) === 15 && performance.now() - sliceStart > YIELD_AFTER_MS) {
+          await yieldToEventLoop()
+          sliceStart = performance.now()
+        }
+        let state: TxState
+        let receipt: Receipt
+        for (;;) {
+          await this.sandbox.ensureReady()
+          state = new TxState(blockWrites, reads, instances)
+          receipt = this.executeTx(tx, state, block)
+          if (reads.missing.length === 0) break
+          await reads.fetchMissing()
+          sliceStart = performance.now()
+        }
+        if (receipt.status === ReceiptStatus.Ok) {
+          for (const [id, w] of state.writes) {
+            blockWrites.set(id, w)
+            writes.push({ stateKey: w.key, value: w.value, txIndex, txId: tx.id })
+          }
+        }
+        receipts.push(receipt)
+        receiptBytes.push(writeReceipt(receiptWriter.reset(), receipt).finish())
+      }
+    } finally {
+      for (const i of instances.values()) i.dispose()
+    }
+    return { receipts, receiptBytes, writes }
+  }
+
+  private executeTx(tx: SignedTx, state: TxState, block: BlockEnv): Receipt {
+    const { contract, method, args } = tx.body
+    const signer = publicKeyToString(tx.body.signer)
+    const user = userCaller(signer)
+    const frame: Frame = { contract, version: '', readOnly: false, caller: user, origin: user, txId: bytesToHex(tx.id), stack: [] }
+    const failed = (code: string, message: string, cost: number): Receipt => ({
+      txId: tx.id,
+      status: ReceiptStatus.Failed,
+      errorCode: code,
+      errorMessage: message.slice(0, 500),
+      returnValue: null,
+      events: [],
+      cost,
+    })
+    try {
+      const out = this.invoke(contract, 'call', method, args, frame, state, block, TX_GAS, tx)
+      if (!out.ok) return failed(out.code, out.message, state.cost + out.gas)
+      const returnValue = jsonToValue(out.json, 'the return value')
+      if (encodedValueLength(returnValue) > TX_LIMITS.maxReturnBytes)
+        return failed('RETURN_TOO_LARGE', `a return value may be at most ${TX_LIMITS.maxReturnBytes} bytes`, state.cost + out.gas)
+      return {
+        txId: tx.id,
+        status: ReceiptStatus.Ok,
+        errorCode: '',
+        errorMessage: '',
+        returnValue,
+        events: state.events,
+        cost: state.cost + out.gas,
+      }
+    } catch (err) {
+      if (err instanceof HostError && err.code === 'VM_NEED_DATA') return failed('VM_NEED_DATA', 'retry', 0)
+      const code = err instanceof TrellisError ? err.code : 'EXECUTION_FAILED'
+      return failed(code, err instanceof Error ? err.message : 'execution failed', state.cost)
+    }
+  }
+
+  /**
+   * Runs `method` of `contract` (a call or a query) in `frame`. Failures are returned, not thrown,
+   * except VM_NEED_DATA from built-ins (the caller retries). `tx` is set for top-level txs only.
+   */
+  private invoke(
+    contract: string,
+    kind: 'call' | 'query',
+    method: string,
+    args: Value,
+    frame: Frame,
+    state: TxState,
+    block: BlockEnv,
+    gas: number,
+    tx?: SignedTx,
+  ): Outcome {
+    const builtin = this.builtins.get(contract)
+    if (builtin !== undefined) return this.invokeBuiltin(builtin, kind, method, args, frame, state, block, tx)
+    if (contract === SYSTEM_CONTRACT) {
+      if (tx === undefined && kind === 'call')
+        return { ok: false, code: 'CALL_NOT_ALLOWED', message: 'contracts cannot call the lifecycle contract', gas: 0 }
+      return this.invokeSystem(kind, method, args, frame, state, block)
+    }
+    const raw = state.read(recordKey(contract))
+    if (raw === undefined) return { ok: false, code: 'CONTRACT_NOT_FOUND', message: `no contract named "${contract}"`, gas: 0 }
+    const rec = parseRecord(raw)
+    if (kind === 'call' && rec.status !== 'active')
+      return { ok: false, code: statusCode(rec.status), message: statusMessage(contract, rec.status), gas: 0 }
+    return this.runDeployed(
+      rec,
+      kind,
+      method,
+      valueToJSON(args),
+      { ...frame, contract, version: rec.version, readOnly: kind === 'query' },
+      state,
+      block,
+      gas,
+    )
+  }
+
+  private code(hash: string, state: TxState): string {
+    const hit = this.codeCache.get(hash)
+    if (hit !== undefined) return hit
+    const raw = state.read(codeKey(hash))
+    if (raw === undefined) throw new ExecError('CONTRACT_CODE_MISSING', `the code ${hash} is not in state`)
+    const code = decodeValue(raw)
+    if (typeof code !== 'string') throw new ExecError('CONTRACT_CODE_MISSING', `the code ${hash} is not a string`)
+    this.codeCache.set(hash, code)
+    return code
+  }
+
+  private runDeployed(
+    rec: Pick<ContractRecord, 'codeHash'>,
+    kind: 'call' | 'query' | 'init' | 'upgrade' | 'describe',
+    method: string,
+    args: unknown,
+    frame: Frame,
+    state: TxState,
+    block: BlockEnv,
+    gas: number,
+    code?: string,
+  ): Outcome {
+    const request = JSON.stringify({
+      kind,
+      method,
+      args,
+      env: {
+        contract: { name: frame.contract, version: frame.version },
+        caller: frame.caller,
+        origin: frame.origin,
+        tx: frame.txId === null ? null : { id: frame.txId },
+        block,
+      },
+    })
+    const host = (meter: GasMeter): HostFunctions => this.host(frame, state, block, meter.remaining)
+    const instances = state.instances
+    if (code !== undefined || instances === undefined) {
+      return outcomeOf(this.sandbox.runSync(code ?? this.code(rec.codeHash, state), ENTRY, request, host, { ...defaultVmLimits, gas }))
+    }
+    let instance = instances.get(rec.codeHash)
+    if (instance === undefined || !instance.usable) {
+      instance?.dispose()
+      instance = this.sandbox.instantiate(this.code(rec.codeHash, state))
+      instances.set(rec.codeHash, instance)
+    }
+    return outcomeOf(instance.call(ENTRY, request, host, gas))
+  }
+
+  /** The host bridge of one running frame. */
+  private host(frame: Frame, state: TxState, block: BlockEnv, remaining: () => number): HostFunctions {
+    // Arguments are JSON text (the engine's string conversion stops at U+0000, which composite keys use).
+    const text = (json: string, what: string): string => {
+      let v: unknown
+      try {
+        v = JSON.parse(json)
+      } catch {
+        v = undefined
+      }
+      if (typeof v !== 'string') throw new HostError('HOST_ARG_INVALID', `${what} must be a JSON string`)
+      return v
+    }
+    const sk = (key: string): Uint8Array => stateKey(frame.contract, key)
+    const writable = (): void => {
+      if (frame.readOnly) throw new HostError('STATE_READ_ONLY', 'a query cannot write state or emit events')
+    }
+    // State costs of a sandboxed frame are charged to its gas meter, not to the tx's base cost.
+    const gasOf = (before: number): number => {
+      const g = state.cost - before
+      state.cost = before
+      return g
+    }
+    const nsLength = utf8ToBytes(frame.contract).length + 1
+    return {
+      get: (keyJson) => {
+        const key = text(keyJson, 'the key')
+        const before = state.cost
+        const raw = state.read(sk(key))
+        if (raw !== undefined && frame.stack.length === 0) state.reads.push({ contract: frame.contract, key, raw })
+        return { result: raw === undefined ? null : valueJSON(raw), gas: gasOf(before) }
+      },
+      put: (keyJson, json) => {
+        const key = text(keyJson, 'the key')
+        writable()
+        const before = state.cost
+        state.write(sk(key), encodeValue(jsonToValue(json, `the value of "${key}"`)))
+        return { result: null, gas: gasOf(before) }
+      },
+      del: (keyJson) => {
+        const key = text(keyJson, 'the key')
+        writable()
+        const before = state.cost
+        state.write(sk(key), null)
+        return { result: null, gas: gasOf(before) }
+      },
+      range: (requestJson) => {
+        const q = JSON.parse(requestJson) as { prefix: string; start: string | null; end: string | null; limit: number; reverse: boolean }
+        const before = state.cost
+        const bounds = rangeBounds(frame.contract, q.prefix, q.start, q.end)
+        const rows = bounds === undefined ? [] : state.scan(bounds[0], bounds[1], q.reverse, Math.min(Math.max(1, q.limit | 0), 1001))
+        const result = JSON.stringify(rows.map(([k, v]) => [bytesToUtf8(k.subarray(nsLength)), valueJSON(v)]))
+        return { result, gas: gasOf(before) }
+      },
+      history: (keyJson, limitText) => {
+        const key = text(keyJson, 'the key')
+        const rows = state.source.history(sk(key), Math.min(Math.max(1, Number(limitText) | 0), 100))
+        const result = JSON.stringify(
+          rows.map((e) => ({ height: e.height, txId: e.txId, value: e.value === null ? null : valueToJSON(decodeValue(e.value)) })),
+        )
+        return { result, gas: COST.read * (1 + rows.length) }
+      },
+      emit: (nameJson, json) => {
+        const name = text(nameJson, 'the event name')
+        writable()
+        if (state.events.length >= TX_LIMITS.maxEvents)
+          throw new ExecError('TX_TOO_MANY_EVENTS', `a tx may emit at most ${TX_LIMITS.maxEvents} events`)
+        const data = jsonToValue(json, 'the event payload')
+        state.events.push({ contract: frame.contract, name, data })
+        return { result: null, gas: COST.event + encodedValueLength(data) * COST.perByte }
+      },
+      call: (requestJson) => {
+        const q = JSON.parse(requestJson) as { contract: unknown; method: unknown; args: unknown; readOnly: boolean }
+        if (typeof q.contract !== 'string' || typeof q.method !== 'string')
+          throw new HostError('CALL_INVALID', 'contract and method must be strings')
+        if (frame.stack.length + 1 >= MAX_CALL_DEPTH) throw new HostError('CALL_TOO_DEEP', `calls may nest at most ${MAX_CALL_DEPTH} deep`)
+        if (q.contract === frame.contract || frame.stack.includes(q.contract))
+          throw new HostError('CALL_REENTRANT', `"${q.contract}" is already running in this call chain`)
+        if (frame.readOnly && !q.readOnly) throw new HostError('STATE_READ_ONLY', 'a query can only query other contracts')
+        const child: Frame = {
+          contract: q.contract,
+          version: '',
+          readOnly: q.readOnly,
+          caller: { kind: 'contract', id: frame.contract, org: null, role: null, attributes: {} },
+          origin: frame.origin,
+          txId: frame.txId,
+          stack: [...frame.stack, frame.contract],
+        }
+        const args = jsonToValue(JSON.stringify(q.args ?? null), 'the call arguments')
+        const out = this.invoke(q.contract, q.readOnly ? 'query' : 'call', q.method, args, child, state, block, remaining())
+        // A failed nested call fails the whole tx with the callee's code (its writes are in the same journal).
+        if (!out.ok) throw new HostError(out.code, `${q.contract}.${q.method}: ${out.message}`)
+        return { result: out.json, gas: out.gas }
+      },
+    }
+  }
+
+  private invokeBuiltin(
+    c: Contract,
+    kind: 'call' | 'query',
+    method: string,
+    args: Value,
+    frame: Frame,
+    state: TxState,
+    block: BlockEnv,
+    tx: SignedTx | undefined,
+  ): Outcome {
+    const before = state.cost
+    try {
+      const m = builtinMethod(c, method, kind)
+      const reason = m.validate(args)
+      if (reason !== undefined) throw new ExecError('ARGS_INVALID', `invalid arguments for ${c.name}.${method}: ${reason}`)
+      const ctx: ContractContext = {
+        contract: c.name,
+        tx:
+          tx === undefined
+            ? {
+                id: new Uint8Array(32),
+                idHex: frame.txId ?? '',
+                signer: { alg: 'p256', bytes: new Uint8Array(33) },
+                signerId: frame.origin.id,
+              }
+            : { id: tx.id, idHex: bytesToHex(tx.id), signer: tx.body.signer, signerId: frame.origin.id },
+        block,
+        get: (key) => {
+          const raw = state.read(stateKey(c.name, key))
+          if (raw !== undefined && frame.stack.length === 0) state.reads.push({ contract: c.name, key, raw })
+          return raw === undefined ? undefined : decodeValue(raw)
+        },
+        put: (key, value) => {
+          if (frame.readOnly) throw new ExecError('STATE_READ_ONLY', 'a query cannot write state')
+          state.write(stateKey(c.name, key), encodeValue(value))
+        },
+        delete: (key) => {
+          if (frame.readOnly) throw new ExecError('STATE_READ_ONLY', 'a query cannot write state')
+          state.write(stateKey(c.name, key), null)
+        },
+        emit: (name, data) => {
+          if (frame.readOnly) throw new ExecError('STATE_READ_ONLY', 'a query cannot emit events')
+          if (state.events.length >= TX_LIMITS.maxEvents)
+            throw new ExecError('TX_TOO_MANY_EVENTS', `a tx may emit at most ${TX_LIMITS.maxEvents} events`)
+          state.cost += COST.event + encodedValueLength(data) * COST.perByte
+          state.events.push({ contract: c.name, name, data })
+        },
+      }
+      const result = m.run(ctx, args)
+      return { ok: true, json: JSON.stringify(valueToJSON(result)), gas: state.cost - before }
+    } catch (err) {
+      if (err instanceof HostError && err.code === 'VM_NEED_DATA') throw err
+      const code = err instanceof TrellisError ? err.code : 'EXECUTION_FAILED'
+      return { ok: false, code, message: err instanceof Error ? err.message : 'contract failed', gas: state.cost - before }
+    } finally {
+      // Every outcome carries its own gas; the tx's base cost stays what it was.
+      state.cost = before
+    }
+  }
+
+  // ---- the lifecycle contract ------------------------------------------------------------------
+
+  private invokeSystem(kind: 'call' | 'query', method: string, args: Value, frame: Frame, state: TxState, block: BlockEnv): Outcome {
+    const before = state.cost
+    try {
+      const m = SYSTEM_METHODS[method]
+      if (m === undefined || m.kind !== kind)
+        throw new ExecError(
+          'METHOD_NOT_FOUND',
+          `contract "${SYSTEM_CONTRACT}" has no ${kind === 'call' ? 'callable' : 'query'} method "${method}"`,
+        )
+      const a = valueToJSON(args) as Record<string, unknown>
+      const reason = checkArgs(m.args, a)
+      if (reason !== undefined) throw new ExecError('ARGS_INVALID', `invalid arguments for ${SYSTEM_CONTRACT}.${method}: ${reason}`)
+      if (kind === 'call' && !this.admins.has(frame.origin.id)) {
+        throw new ExecError(
+          'LIFECYCLE_NOT_APPROVED',
+          `${method} needs the approval of a chain admin; ${frame.origin.id} is not one (the chain's policy: any genesis admin)`,
+        )
+      }
+      const result = this.system(method, a, frame, state, block)
+      return { ok: true, json: JSON.stringify(result), gas: state.cost - before }
+    } catch (err) {
+      if (err instanceof HostError && err.code === 'VM_NEED_DATA') throw err
+      const code = err instanceof TrellisError ? err.code : 'EXECUTION_FAILED'
+      return { ok: false, code, message: err instanceof Error ? err.message : 'lifecycle failed', gas: state.cost - before }
+    } finally {
+      state.cost = before
+    }
+  }
+
+  private readRecord(name: string, state: TxState): ContractRecord | undefined {
+    const raw = state.read(recordKey(name))
+    return raw === undefined ? undefined : parseRecord(raw)
+  }
+
+  private writeRecord(rec: ContractRecord, state: TxState): void {
+    state.write(recordKey(rec.name), encodeValue(valueFromJSON(rec)), true)
+  }
+
+  private system(method: string, a: Record<string, unknown>, frame: Frame, state: TxState, block: BlockEnv): unknown {
+    const name = a.name as string
+    if (method === 'get') return this.readRecord(name, state) ?? null
+    if (method === 'list') {
+      const bounds = rangeBounds(SYSTEM_CONTRACT, 'contract:', null, null) as [Uint8Array, Uint8Array]
+      return state.scan(bounds[0], bounds[1], false, 1000).map(([, raw]) => parseRecord(raw))
+    }
+    const existing = this.readRecord(name, state)
+    const emit = (event: string, data: Record<string, unknown>): void => {
+      state.events.push({ contract: SYSTEM_CONTRACT, name: event, data: valueFromJSON(data) })
+    }
+    if (method === 'deploy' || method === 'upgrade') {
+      if (method === 'deploy') {
+        if (this.builtins.has(name) || name === SYSTEM_CONTRACT || existing !== undefined)
+          throw new ExecError('CONTRACT_EXISTS', `a contract named "${name}" already exists`)
+      } else {
+        if (existing === undefined) throw new ExecError('CONTRACT_NOT_FOUND', `no deployed contract named "${name}"`)
+        if (existing.status === 'frozen') throw new ExecError('CONTRACT_FROZEN', `contract "${name}" is frozen: it cannot be upgraded`)
+      }
+      const code = a.code as string
+      const codeHash = bytesToHex(sha256(utf8ToBytes(code)))
+      const described = this.runDeployed(
+        { codeHash },
+        'describe',
+        '',
+        null,
+        { ...frame, contract: name, version: '' },
+        state,
+        block,
+        TX_GAS,
+        code,
+      )
+      state.cost += described.gas
+      if (!described.ok)
+        throw new ExecError('CONTRACT_LOAD_FAILED', `the code does not load as a contract: ${described.code} ${described.message}`)
+      const manifest = JSON.parse(described.json) as ContractRecord['manifest']
+      if (existing !== undefined && existing.version === manifest.version)
+        throw new ExecError(
+          'CONTRACT_VERSION_UNCHANGED',
+          `contract "${name}" is already at version ${manifest.version}: an upgrade must change the version`,
+        )
+      if (existing !== undefined && existing.codeHash === codeHash)
+        throw new ExecError('CONTRACT_CODE_UNCHANGED', 'the upgrade carries the same code')
+      if (state.read(codeKey(codeHash)) === undefined) state.write(codeKey(codeHash), encodeValue(code), true)
+      const rec: ContractRecord = {
+        name,
+        version: manifest.version,
+        codeHash,
+        status: existing?.status ?? 'active',
+        manifest,
+        deployer: existing?.deployer ?? frame.origin.id,
+        deployedHeight: existing?.deployedHeight ?? block.height,
+        updatedHeight: block.height,
+      }
+      this.writeRecord(rec, state)
+      // The init/upgrade hook runs on the new code, as the contract, for the admin who sent the tx.
+      const hookArgs = (method === 'deploy' ? a.initArgs : a.upgradeArgs) ?? null
+      const hook = this.runDeployed(
+        { codeHash },
+        method === 'deploy' ? 'init' : 'upgrade',
+        '',
+        hookArgs,
+        { ...frame, contract: name, version: rec.version, readOnly: false, stack: [SYSTEM_CONTRACT] },
+        state,
+        block,
+        TX_GAS,
+        code,
+      )
+      if (!hook.ok) throw new ExecError(hook.code, `the ${method === 'deploy' ? 'init' : 'upgrade'} hook failed: ${hook.message}`)
+      state.cost += hook.gas
+      emit(method === 'deploy' ? 'ContractDeployed' : 'ContractUpgraded', {
+        name,
+        version: rec.version,
+        codeHash,
+        ...(existing === undefined ? {} : { previousVersion: existing.version }),
+      })
+      return rec
+    }
+    if (existing === undefined) throw new ExecError('CONTRACT_NOT_FOUND', `no deployed contract named "${name}"`)
+    const to: Record<string, Status> = { pause: 'paused', resume: 'active', freeze: 'frozen' }
+    const status = to[method] as Status
+    if (existing.status === 'frozen') throw new ExecError('CONTRACT_FROZEN', `contract "${name}" is frozen for good`)
+    if (existing.status === status) throw new ExecError('CONTRACT_STATUS_UNCHANGED', `contract "${name}" is already ${status}`)
+    const rec: ContractRecord = { ...existing, status, updatedHeight: block.height }
+    this.writeRecord(rec, state)
+    emit('ContractStatusChanged', { name, status, ...(typeof a.reason === 'string' ? { reason: a.reason } : {}) })
+    return rec
+  }
+
+  // ---- queries ---------------------------------------------------------------------------------
+
+  async query(contract: string, method: string, args: Value, view: QueryView): Promise<QueryOutcome> {
+    const reads = new Reads(view)
+    const block: BlockEnv = { height: view.height, timestamp: view.timestamp, chainId: view.chainId }
+    const anonymous = userCaller('')
+    const frame: Frame = { contract, version: '', readOnly: true, caller: anonymous, origin: anonymous, txId: null, stack: [] }
+    for (let attempt = 0; ; attempt++) {
+      await this.sandbox.ensureReady()
+      const state = new TxState(new Map(), reads)
+      let out: Outcome
+      try {
+        out = this.invoke(contract, 'query', method, args, frame, state, block, QUERY_GAS)
+      } catch (err) {
+        if (!(err instanceof HostError && err.code === 'VM_NEED_DATA')) throw err
+        out = { ok: false, code: 'VM_NEED_DATA', message: '', gas: 0 }
+      }
+      if (reads.missing.length > 0) {
+        if (attempt >= 256) fail({ code: 'QUERY_TOO_MANY_READS', contract, method }, 'the query reads too much state to be answered')
+        await reads.fetchMissing()
+        continue
+      }
+      if (!out.ok) {
+        const status = out.code === 'CONTRACT_NOT_FOUND' || out.code === 'METHOD_NOT_FOUND' ? 'notFound' : 'failed'
+        if (out.code === 'ARGS_INVALID') fail({ code: 'ARGS_INVALID', contract, method, reason: out.message }, out.message)
+        if (out.code === 'CONTRACT_NOT_FOUND') fail({ code: 'CONTRACT_NOT_FOUND', contract }, out.message)
+        if (out.code === 'METHOD_NOT_FOUND' && status === 'notFound') fail({ code: 'METHOD_NOT_FOUND', contract, method }, out.message)
+        fail({ code: 'QUERY_FAILED', contract, method, errorCode: out.code }, out.message)
+      }
+      const result = jsonToValue(out.json, 'the query result')
+      const encoded = encodeValue(result)
+      const proven = state.reads.find((r) => equalBytes(r.raw, encoded))
+      return {
+        result,
+        cost: state.cost + out.gas,
+        ...(proven === undefined ? {} : { provenKey: { contract: proven.contract, key: proven.key } }),
+      }
+    }
+  }
+}
+
+function builtinMethod(c: Contract, method: string, kind: ContractMethod['kind']): ContractMethod {
+  const m = Object.hasOwn(c.methods, method) ? c.methods[method] : undefined
+  if (m === undefined || m.kind !== kind) {
+    throw new TrellisError<NodeErrorType>(
+      { code: 'METHOD_NOT_FOUND', contract: c.name, method },
+      `contract "${c.name}" has no ${kind === 'call' ? 'callable' : 'query'} method "${method}"`,
+    )
+  }
+  return m
+}
+
+function statusCode(status: Status): string {
+  return status === 'paused' ? 'CONTRACT_PAUSED' : 'CONTRACT_FROZEN'
+}
+
+function statusMessage(name: string, status: Status): string {
+  return status === 'paused'
+    ? `contract "${name}" is paused by the consortium: calls are rejected until it is resumed (queries still work)`
+    : `contract "${name}" is frozen: it accepts no more calls (queries still work)`
+}
+
+const nameArg = { type: 'string', minLength: 2, maxLength: 64, pattern: CONTRACT_NAME.source }
+const SYSTEM_METHODS: Record<string, { kind: 'call' | 'query'; description: string; args: unknown }> = {
+  deploy: {
+    kind: 'call',
+    description: 'Deploy a contract artifact under a new name; runs its init hook (admin approval required)',
+    args: {
+      type: 'object',
+      properties: { name: nameArg, code: { type: 'string', minLength: 1 }, initArgs: { type: 'optional', inner: { type: 'any' } } },
+      required: ['name', 'code'],
+    },
+  },
+  upgrade: {
+    kind: 'call',
+    description: 'Replace a contract’s code with a new version, keeping its state; runs its upgrade hook (admin approval required)',
+    args: {
+      type: 'object',
+      properties: { name: nameArg, code: { type: 'string', minLength: 1 }, upgradeArgs: { type: 'optional', inner: { type: 'any' } } },
+      required: ['name', 'code'],
+    },
+  },
+  pause: {
+    kind: 'call',
+    description: 'Reject calls to a contract until it is resumed (admin approval required)',
+    args: {
+      type: 'object',
+      properties: { name: nameArg, reason: { type: 'optional', inner: { type: 'string', maxLength: 256 } } },
+      required: ['name'],
+    },
+  },
+  resume: {
+    kind: 'call',
+    description: 'Accept calls to a paused contract again (admin approval required)',
+    args: { type: 'object', properties: { name: nameArg }, required: ['name'] },
+  },
+  freeze: {
+    kind: 'call',
+    description: 'Stop a contract for good: no more calls or upgrades; its state stays readable (admin approval required)',
+    args: {
+      type: 'object',
+      properties: { name: nameArg, reason: { type: 'optional', inner: { type: 'string', maxLength: 256 } } },
+      required: ['name'],
+    },
+  },
+  get: {
+    kind: 'query',
+    description: 'The record of a deployed contract: version, code hash, status, manifest',
+    args: { type: 'object', properties: { name: nameArg }, required: ['name'] },
+  },
+  list: { kind: 'query', description: 'Every deployed contract’s record', args: { type: 'object', properties: {}, required: [] } },
+}
+
+const SYSTEM_INFO: ContractInfo = {
+  name: SYSTEM_CONTRACT,
+  version: '1.0.0',
+  kind: 'system',
+  status: 'active',
+  codeHash: null,
+  description: 'The contract lifecycle: deploy, upgrade, pause, resume and freeze contracts',
+  methods: Object.entries(SYSTEM_METHODS).map(([name, m]) => ({ name, kind: m.kind, description: m.description, args: m.args })),
+}
+
+/** Whether a stored record value is well-formed (used by tests and tools). */
+export function isContractRecord(v: Value): boolean {
+  return isValueMap(v) && typeof v.name === 'string' && typeof v.codeHash === 'string'
+}

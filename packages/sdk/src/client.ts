@@ -9,6 +9,7 @@ import type {
   HealthResponse,
   JsonRouteName,
   QueryResponse,
+  ContractResponse,
   StateHistoryResponse,
   StateResponse,
   StatusResponse,
@@ -34,6 +35,11 @@ export interface GetBlockOptions extends RequestOptions {
 }
 
 /** Options of {@link TrellisClient.getState}. */
+export interface QueryOptions extends RequestOptions {
+  /** Run against the state at this committed height (default: the latest). */
+  readonly height?: number
+}
+
 export interface GetStateOptions extends RequestOptions {
   /** Read the value as of this height (default: the latest). */
   readonly height?: number
@@ -76,10 +82,15 @@ export interface TrellisClient {
   getState(contract: string, key: string, options?: GetStateOptions): Promise<StateResponse>
   /** Every value a key had, newest first, one page at a time. */
   getStateHistory(contract: string, key: string, options?: GetStateHistoryOptions): Promise<StateHistoryResponse>
-  /** Deployed contracts and their methods. */
+  /** Contracts on the chain with their methods and argument schemas. */
   listContracts(options?: RequestOptions): Promise<ContractsResponse>
-  /** Runs a contract's read-only method against the latest state; `args` is sent in JSON form. */
-  query(contract: string, method: string, args?: Value, options?: RequestOptions): Promise<QueryResponse>
+  /** One contract: version, status, code hash, methods and argument schemas. */
+  getContract(name: string, options?: RequestOptions): Promise<ContractResponse>
+  /**
+   * Runs a contract's read-only method against the latest state (or `options.height`); `args` is sent
+   * in JSON form. When the result is exactly one state value, the response carries its proof.
+   */
+  query(contract: string, method: string, args?: Value, options?: QueryOptions): Promise<QueryResponse>
   /** `GET /healthz`. */
   health(options?: RequestOptions): Promise<HealthResponse>
 }
@@ -335,8 +346,15 @@ export function createClient(options: ClientOptions): TrellisClient {
       return request('getStateHistory', { params: { contract, key }, query: { limit: o.limit, cursor: o.cursor } }, o)
     },
     listContracts: (o = {}) => request('listContracts', {}, o),
+    getContract: (name, o = {}) => request('getContract', { params: { name } }, o),
     async query(contract, method, args, o = {}) {
-      const body = args === undefined ? { method } : { method, args: valueToJSON(args) }
+      if (o.height !== undefined && (!Number.isSafeInteger(o.height) || o.height < 1))
+        throw invalidArgument('height', 'must be a positive integer')
+      const body = {
+        method,
+        ...(args === undefined ? {} : { args: valueToJSON(args) }),
+        ...(o.height === undefined ? {} : { height: o.height }),
+      }
       return request('queryContract', { params: { name: contract }, body }, o)
     },
     health: (o = {}) => request('health', {}, o),

@@ -19,7 +19,7 @@ export { decodeSignedTx, isTxSignatureValid, valueFromJSON, valueToJSON } from '
 /** The error class every Trellis error is, and hex helpers for ids and hashes (from `@trellis/utils`). */
 export { bytesToHex, hexToBytes, isTrellisError, TrellisError } from '@trellis/utils'
 /** The HTTP client's interface and the options of its methods. */
-export type { GetBlockOptions, GetStateHistoryOptions, GetStateOptions, RouteInput, TrellisClient } from './client.js'
+export type { GetBlockOptions, GetStateHistoryOptions, GetStateOptions, QueryOptions, RouteInput, TrellisClient } from './client.js'
 /** Creates the HTTP client: one typed method per route of `@trellis/api`. */
 export { createClient } from './client.js'
 /** Error types: the SDK's own codes, the node's error responses, failed transactions. */
@@ -32,6 +32,17 @@ export { subscribe } from './events.js'
 export type { NotaryGetResult, NotaryMeta, NotaryRecord, NotaryRecordOptions, NotaryRecordResult } from './notary.js'
 /** The built-in notary (evidence notarisation) contract: record and look up document hashes. */
 export { NOTARY_CONTRACT, notary, notaryKey, sha256Hex } from './notary.js'
+/** Typed contract clients and the lifecycle (deploy, upgrade, pause, resume, freeze). */
+export type {
+  CallMethods,
+  ContractArtifactLike,
+  ContractCallOptions,
+  ContractCallResult,
+  ContractClient,
+  ContractClientOptions,
+  QueryMethods,
+} from './contract.js'
+export { contractClient, LIFECYCLE_CONTRACT, lifecycle, sendCall } from './contract.js'
 /** Options of the client, `submit`, `waitForCommit` and `subscribe`. */
 export type {
   ClientOptions,
@@ -55,6 +66,7 @@ export { buildTx, defaultBuildTxOptions, randomNonce } from './txBuilder.js'
 /** Response types of the API routes. */
 export type {
   BlockResponse,
+  ContractResponse,
   ContractsResponse,
   HealthResponse,
   JsonRouteName,

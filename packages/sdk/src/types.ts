@@ -16,6 +16,7 @@ export type StateResponse = ResponseOf<'getState'>
 export type StateHistoryResponse = ResponseOf<'getStateHistory'>
 /** `GET /v1/contracts`. */
 export type ContractsResponse = ResponseOf<'listContracts'>
+export type ContractResponse = ResponseOf<'getContract'>
 /** `POST /v1/contracts/:name/query`. */
 export type QueryResponse = ResponseOf<'queryContract'>
 /** `GET /healthz`. */

@@ -35,6 +35,10 @@ export const ERROR_CODES = {
   CONTRACT_NOT_FOUND: { status: 404, description: 'No contract with that name is deployed.' },
   METHOD_NOT_FOUND: { status: 404, description: 'The contract has no method with that name (or it is not callable this way).' },
   ARGS_INVALID: { status: 400, description: "The arguments do not match the method's declared schema." },
+  LIFECYCLE_NOT_APPROVED: {
+    status: 403,
+    description: "A deploy, upgrade, pause, resume or freeze not approved by the chain's policy (today: signed by a genesis admin).",
+  },
   CONTRACT_PAUSED: {
     status: 409,
     description: 'The contract is paused by the consortium: calls are rejected until it is resumed; queries still work.',

@@ -13,6 +13,16 @@ import {
 } from './commands/client.js'
 import { DEFAULT_NETWORK_DIR, networkDownCommand, networkStatusCommand, networkUpCommand } from './commands/network.js'
 import { devCommand, initCommand, startCommand } from './commands/node.js'
+import {
+  callCommand,
+  contractBuildCommand,
+  contractDeployCommand,
+  contractInfoCommand,
+  contractListCommand,
+  contractStatusCommand,
+  contractUpgradeCommand,
+  eventsCommand,
+} from './commands/contract.js'
 import { verifyCommand } from './commands/verify.js'
 import { style } from './io.js'
 
@@ -103,12 +113,65 @@ export function createProgram(): Command {
     .requiredOption('--method <name>', 'method')
     .option('--args <json>', 'arguments as JSON', '{}')
     .action(sendCommand)
-  client(program.command('query'))
-    .description("run a contract's read-only method")
-    .requiredOption('--contract <name>', 'contract')
-    .requiredOption('--method <name>', 'method')
-    .option('--args <json>', 'arguments as JSON', '{}')
+  client(program.command('query').argument('[contract]').argument('[method]').argument('[args]', 'arguments as JSON'))
+    .description("run a contract's read-only method (at the latest or a past height)")
+    .option('--contract <name>', 'contract (or the first argument)')
+    .option('--method <name>', 'method (or the second argument)')
+    .option('--args <json>', 'arguments as JSON (or the third argument)')
+    .option('--height <h>', 'run against the state at this height')
     .action(queryCommand)
+
+  // Contracts: build, deploy, govern, call and watch.
+  const signer = (c: Command) =>
+    client(c)
+      .option('--key <file>', 'encrypted key file of the signer')
+      .option('--admin', "sign with the local network's first organisation admin key (local networks only)")
+      .option('--network <dir>', 'local network directory for --admin', DEFAULT_NETWORK_DIR)
+      .option('--chain-id <id>', 'chain id (default: asked from the node)')
+      .option('--no-wait', 'return once accepted instead of waiting for the commit')
+  signer(program.command('call').argument('<contract>').argument('<method>').argument('[args]', 'arguments as JSON', '{}'))
+    .description('call a contract method in a signed transaction and print its result')
+    .action(callCommand)
+  client(program.command('events'))
+    .description('follow contract events as JSON lines (Ctrl+C to stop)')
+    .option('--contract <name>', 'only events of this contract')
+    .option('--name <event>', 'only events with this name')
+    .option('--from-height <h>', 'replay from this height (default: only new events)')
+    .option('--count <n>', 'exit after this many events')
+    .action(eventsCommand)
+  const contract = program.command('contract').description('build, deploy, upgrade, pause, resume, freeze and inspect contracts')
+  contract
+    .command('build')
+    .argument('<source>', 'the contract module (TypeScript), e.g. contracts/asset-transfer/src/index.ts')
+    .description('bundle a contract into one deterministic artifact (same source, same code hash)')
+    .option('--out <file>', 'artifact file (default: build/<name>.contract.json)')
+    .option('--name <name>', 'contract name (default: from the source path)')
+    .action(contractBuildCommand)
+  signer(contract.command('deploy').argument('<artifact>', 'built artifact (.contract.json)'))
+    .description("deploy a contract (a chain admin's approval: sign with an admin key)")
+    .option('--name <name>', 'deploy under this name (default: the artifact name)')
+    .option('--init-args <json>', "arguments of the contract's init hook")
+    .action(contractDeployCommand)
+  signer(contract.command('upgrade').argument('<artifact>', 'built artifact of the new version'))
+    .description('replace a contract with a new version, keeping its state (admin approval)')
+    .option('--name <name>', 'contract to upgrade (default: the artifact name)')
+    .option('--upgrade-args <json>', "arguments of the new code's upgrade hook")
+    .action(contractUpgradeCommand)
+  signer(contract.command('pause').argument('<name>'))
+    .description('reject calls to a contract until resumed (admin approval)')
+    .option('--reason <text>', 'recorded with the change')
+    .action(contractStatusCommand('pause'))
+  signer(contract.command('resume').argument('<name>'))
+    .description('accept calls again (admin approval)')
+    .action(contractStatusCommand('resume'))
+  signer(contract.command('freeze').argument('<name>'))
+    .description('stop a contract for good: no calls, no upgrades; state stays readable (admin approval)')
+    .option('--reason <text>', 'recorded with the change')
+    .action(contractStatusCommand('freeze'))
+  client(contract.command('list')).description('contracts on the chain').action(contractListCommand)
+  client(contract.command('info').argument('<name>'))
+    .description("a contract's version, status, methods and argument schemas")
+    .action(contractInfoCommand)
   client(program.command('status')).description('node and chain status').action(statusCommand)
   client(program.command('tx').argument('<id>', 'tx id (hex)'))
     .description('a committed tx with its receipt')

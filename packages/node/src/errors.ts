@@ -8,6 +8,7 @@ export type NodeErrorType =
   | { code: 'METHOD_NOT_FOUND'; contract: string; method: string }
   | { code: 'ARGS_INVALID'; contract: string; method: string; reason: string }
   | { code: 'CONTRACT_PAUSED'; contract: string }
+  | { code: 'LIFECYCLE_NOT_APPROVED'; signer: string }
   | { code: 'CONTRACT_FROZEN'; contract: string }
   | { code: 'QUERY_TOO_MANY_READS'; contract: string; method: string }
   | { code: 'NODE_STOPPING' }

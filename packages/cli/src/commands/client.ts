@@ -12,7 +12,7 @@ import {
 import { type Value, valueFromJSON } from '@trellis/ledger'
 import { buildTx, createClient, type TrellisClient } from '@trellis/sdk'
 import { isHex } from '@trellis/utils'
-import { cliError, printJSON, readJSONFile, readPassword, step, style } from '../io.js'
+import { cliError, intFlag, printJSON, readJSONFile, readPassword, step, style } from '../io.js'
 
 export interface ClientFlags {
   node: string
@@ -120,8 +120,18 @@ export async function sendCommand(
 }
 
 /** `trellis query`: run a read-only contract method. */
-export async function queryCommand(flags: ClientFlags & { contract: string; method: string; args: string }): Promise<void> {
-  printJSON(await client(flags).query(flags.contract, flags.method, parseArgs(flags.args)))
+export async function queryCommand(
+  contractArg: string | undefined,
+  methodArg: string | undefined,
+  argsArg: string | undefined,
+  flags: ClientFlags & { contract?: string; method?: string; args?: string; height?: string },
+): Promise<void> {
+  const contract = flags.contract ?? contractArg
+  const method = flags.method ?? methodArg
+  if (contract === undefined || method === undefined) throw cliError('FLAG_INVALID', 'usage: trellis query <contract> <method> [args-json]')
+  const height = flags.height === undefined ? undefined : intFlag(flags.height, '--height', 1, Number.MAX_SAFE_INTEGER)
+  const res = await client(flags).query(contract, method, parseArgs(flags.args ?? argsArg ?? '{}'), height === undefined ? {} : { height })
+  printJSON(res)
 }
 
 export async function txCommand(id: string, flags: ClientFlags & { proofOut?: string }): Promise<void> {

@@ -387,6 +387,8 @@ export class ContractExecutor implements Executor {
         fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
       const reason = checkArgs(m.args, valueToJSON(args))
       if (reason !== undefined) bad(reason)
+      const signer = publicKeyToString(tx.body.signer)
+      if (!this.admins.has(signer)) fail({ code: 'LIFECYCLE_NOT_APPROVED', signer }, notApproved(method, signer))
       return
     }
     const raw = state.getLatest(recordKey(contract))
@@ -740,10 +742,7 @@ export class ContractExecutor implements Executor {
       const reason = checkArgs(m.args, a)
       if (reason !== undefined) throw new ExecError('ARGS_INVALID', `invalid arguments for ${SYSTEM_CONTRACT}.${method}: ${reason}`)
       if (kind === 'call' && !this.admins.has(frame.origin.id)) {
-        throw new ExecError(
-          'LIFECYCLE_NOT_APPROVED',
-          `${method} needs the approval of a chain admin; ${frame.origin.id} is not one (the chain's policy: any genesis admin)`,
-        )
+        throw new ExecError('LIFECYCLE_NOT_APPROVED', notApproved(method, frame.origin.id))
       }
       const result = this.system(method, a, frame, state, block)
       return { ok: true, json: JSON.stringify(result), gas: state.cost - before }
@@ -881,7 +880,7 @@ export class ContractExecutor implements Executor {
         if (out.code === 'ARGS_INVALID') fail({ code: 'ARGS_INVALID', contract, method, reason: out.message }, out.message)
         if (out.code === 'CONTRACT_NOT_FOUND') fail({ code: 'CONTRACT_NOT_FOUND', contract }, out.message)
         if (out.code === 'METHOD_NOT_FOUND' && status === 'notFound') fail({ code: 'METHOD_NOT_FOUND', contract, method }, out.message)
-        fail({ code: 'QUERY_FAILED', contract, method, errorCode: out.code }, out.message)
+        fail({ code: 'QUERY_FAILED', contract, method, errorCode: out.code }, `${out.code}: ${out.message}`)
       }
       const result = jsonToValue(out.json, 'the query result')
       const encoded = encodeValue(result)
@@ -904,6 +903,10 @@ function builtinMethod(c: Contract, method: string, kind: ContractMethod['kind']
     )
   }
   return m
+}
+
+function notApproved(method: string, signer: string): string {
+  return `${method} needs the approval of a chain admin; ${signer} is not one (the chain's policy: any genesis admin)`
 }
 
 function statusCode(status: Status): string {

@@ -1,0 +1,182 @@
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { decryptPrivateKey, type PrivateKey } from '@trellis/crypto'
+import { type JsonValue, valueFromJSON } from '@trellis/ledger'
+import { dataDirPaths, loadNetworkFile, loadValidatorKey, NETWORK_FILE } from '@trellis/node'
+import { type ContractCallResult, createClient, lifecycle, sendCall, subscribe, type TrellisClient } from '@trellis/sdk'
+import { buildContract, type ContractArtifact } from '../contractBuild.js'
+import { cliError, printJSON, readJSONFile, readPassword, step, style } from '../io.js'
+
+interface ClientFlags {
+  node: string
+  chainId?: string
+}
+
+interface SignerFlags extends ClientFlags {
+  key?: string
+  admin?: boolean
+  network: string
+  wait: boolean
+}
+
+const client = (flags: ClientFlags): TrellisClient => createClient({ url: flags.node })
+
+/**
+ * The signer of a tx: `--key <file>`, or with `--admin` the local network's first organisation
+ * admin (its validator key and dev password in the network directory; for local networks only).
+ */
+async function signerOf(flags: SignerFlags): Promise<PrivateKey> {
+  if (flags.key !== undefined) {
+    const file = await readJSONFile(flags.key, 'key file')
+    return decryptPrivateKey(file, await readPassword(`Password for ${flags.key}: `))
+  }
+  if (flags.admin !== true) throw cliError('FLAG_INVALID', 'give --key <file> (or --admin on a local network)')
+  const dir = flags.network
+  const passwordFile = join(dir, 'dev-password')
+  if (!existsSync(join(dir, NETWORK_FILE)) || !existsSync(passwordFile)) {
+    throw cliError(
+      'NO_LOCAL_NETWORK',
+      `--admin signs with a local network's admin key, but ${dir} holds no network (start one with: npm start)`,
+    )
+  }
+  const file = await loadNetworkFile(join(dir, NETWORK_FILE))
+  const first = file.nodes[0]
+  if (first === undefined) throw cliError('NO_LOCAL_NETWORK', `${dir}/${NETWORK_FILE} lists no node`)
+  const password = (await readFile(passwordFile, 'utf8')).trim()
+  return loadValidatorKey(join(dir, first.name), password)
+}
+
+function parseJSONFlag(text: string | undefined, flag: string): JsonValue | undefined {
+  if (text === undefined) return undefined
+  try {
+    const v = JSON.parse(text) as JsonValue
+    valueFromJSON(v)
+    return v
+  } catch (err) {
+    throw cliError('FLAG_INVALID', `${flag} must be JSON without fractions: ${(err as Error).message}`)
+  }
+}
+
+async function readArtifact(path: string): Promise<ContractArtifact> {
+  const a = (await readJSONFile(path, 'contract artifact')) as Partial<ContractArtifact>
+  if (a.format !== 'trellis-contract/1' || typeof a.code !== 'string' || typeof a.name !== 'string') {
+    throw cliError('FILE_INVALID', `${path} is not a contract artifact (build one with: trellis contract build <source.ts>)`)
+  }
+  return a as ContractArtifact
+}
+
+function report(what: string, r: ContractCallResult<JsonValue>): void {
+  if (r.height === undefined) {
+    step(`${what}: accepted ${style.bold(r.txId)} (not waiting for the commit)`)
+    return
+  }
+  step(`${what}: committed at height ${r.height} (tx ${r.txId.slice(0, 16)}…)`)
+  for (const e of r.events ?? []) process.stdout.write(`  event ${e.contract}.${e.name} ${JSON.stringify(e.data)}\n`)
+}
+
+/** `trellis contract build <source>`: bundle a TypeScript contract into a deterministic artifact. */
+export async function contractBuildCommand(source: string, flags: { out?: string; name?: string }): Promise<void> {
+  const artifact = await buildContract(source, flags.name)
+  const out = flags.out ?? join('build', `${artifact.name}.contract.json`)
+  await mkdir(dirname(out), { recursive: true })
+  await writeFile(out, `${JSON.stringify(artifact, null, 2)}\n`)
+  step(`built ${style.bold(artifact.name)} ${artifact.version}: ${artifact.code.length} bytes, code hash ${artifact.codeHash}`)
+  for (const m of artifact.manifest.methods)
+    process.stdout.write(`  ${m.kind === 'call' ? 'call ' : 'query'} ${m.name}  ${style.dim(m.description)}\n`)
+  step(`wrote ${out}`)
+}
+
+/** `trellis contract deploy <artifact>`. */
+export async function contractDeployCommand(path: string, flags: SignerFlags & { name?: string; initArgs?: string }): Promise<void> {
+  const artifact = await readArtifact(path)
+  const name = flags.name ?? artifact.name
+  const initArgs = parseJSONFlag(flags.initArgs, '--init-args')
+  const r = await lifecycle.deploy(client(flags), name, artifact, {
+    signer: await signerOf(flags),
+    wait: flags.wait,
+    ...(initArgs === undefined ? {} : { initArgs }),
+    ...(flags.chainId === undefined ? {} : { chainId: flags.chainId }),
+  })
+  report(`deployed ${name} ${artifact.version}`, r)
+}
+
+/** `trellis contract upgrade <artifact>`. */
+export async function contractUpgradeCommand(path: string, flags: SignerFlags & { name?: string; upgradeArgs?: string }): Promise<void> {
+  const artifact = await readArtifact(path)
+  const name = flags.name ?? artifact.name
+  const upgradeArgs = parseJSONFlag(flags.upgradeArgs, '--upgrade-args')
+  const r = await lifecycle.upgrade(client(flags), name, artifact, {
+    signer: await signerOf(flags),
+    wait: flags.wait,
+    ...(upgradeArgs === undefined ? {} : { upgradeArgs }),
+  })
+  report(`upgraded ${name} to ${artifact.version}`, r)
+}
+
+/** `trellis contract pause|resume|freeze <name>`. */
+export function contractStatusCommand(action: 'pause' | 'resume' | 'freeze') {
+  return async (name: string, flags: SignerFlags & { reason?: string }): Promise<void> => {
+    const signer = await signerOf(flags)
+    const c = client(flags)
+    const r =
+      action === 'resume'
+        ? await lifecycle.resume(c, name, { signer, wait: flags.wait })
+        : await lifecycle[action](c, name, { signer, wait: flags.wait, ...(flags.reason === undefined ? {} : { reason: flags.reason }) })
+    report(`${action} ${name}`, r)
+  }
+}
+
+/** `trellis contract list`. */
+export async function contractListCommand(flags: ClientFlags): Promise<void> {
+  const { contracts } = await client(flags).listContracts()
+  for (const c of contracts) {
+    const status = c.status === 'active' ? style.ok(c.status) : style.err(c.status)
+    process.stdout.write(
+      `${style.bold(c.name)} ${c.version} ${c.kind} ${status}${c.codeHash === null ? '' : style.dim(` ${c.codeHash.slice(0, 16)}…`)}\n`,
+    )
+  }
+}
+
+/** `trellis contract info <name>`. */
+export async function contractInfoCommand(name: string, flags: ClientFlags): Promise<void> {
+  printJSON(await client(flags).getContract(name))
+}
+
+/** `trellis call <contract> <method> [args]`: one signed call, waiting for its receipt. */
+export async function callCommand(contract: string, method: string, args: string | undefined, flags: SignerFlags): Promise<void> {
+  const r = await sendCall(client(flags), contract, method, parseJSONFlag(args ?? '{}', 'the arguments') ?? {}, {
+    signer: await signerOf(flags),
+    wait: flags.wait,
+    ...(flags.chainId === undefined ? {} : { chainId: flags.chainId }),
+  })
+  report(`${contract}.${method}`, r)
+  if (r.result !== undefined) printJSON(r.result)
+}
+
+/** `trellis events`: follow contract events (and optionally blocks) as JSON lines. */
+export async function eventsCommand(
+  flags: ClientFlags & { contract?: string; name?: string; fromHeight?: string; count?: string },
+): Promise<void> {
+  const limit = flags.count === undefined ? Infinity : Number(flags.count)
+  if (!(limit > 0)) throw cliError('FLAG_INVALID', '--count must be a positive integer')
+  const fromHeight = flags.fromHeight === undefined ? undefined : Number(flags.fromHeight)
+  if (fromHeight !== undefined && !(Number.isSafeInteger(fromHeight) && fromHeight >= 0))
+    throw cliError('FLAG_INVALID', '--from-height must be a height')
+  let seen = 0
+  const sub = subscribe(client(flags), {
+    ...(fromHeight === undefined ? {} : { fromHeight }),
+    ...(flags.contract === undefined ? {} : { contract: flags.contract }),
+    ...(flags.name === undefined ? {} : { name: flags.name }),
+    blocks: false,
+    onEvent: (e) => {
+      process.stdout.write(`${JSON.stringify(e)}\n`)
+      if (++seen >= limit) sub.close()
+    },
+    onError: (err, info) => {
+      if (info.willRetry) process.stderr.write(`${style.dim(`connection lost (${err.message}); retrying in ${info.delayMs} ms`)}\n`)
+    },
+  })
+  process.once('SIGINT', () => sub.close())
+  await sub.done
+}

@@ -151,7 +151,7 @@ export async function callCommand(contract: string, method: string, args: string
     ...(flags.chainId === undefined ? {} : { chainId: flags.chainId }),
   })
   report(`${contract}.${method}`, r)
-  if (r.result !== undefined) printJSON(r.result)
+  if (r.result !== undefined && r.result !== null) printJSON(r.result)
 }
 
 /** `trellis events`: follow contract events (and optionally blocks) as JSON lines. */

@@ -65,22 +65,27 @@ const CONTRACT_NAME = /^[a-z][a-z0-9-]{1,63}$/
 
 type Status = 'active' | 'paused' | 'frozen'
 
-/** A deployed contract's on-chain record (`trellis` state, key `contract:<name>`). */
+/** What a contract's code declares (`describe`): stored per code hash at `manifest:<hash>`. */
+export interface ContractManifest {
+  readonly version: string
+  readonly description: string
+  readonly methods: ReadonlyArray<{
+    readonly name: string
+    readonly kind: 'call' | 'query'
+    readonly description: string
+    readonly args: unknown
+  }>
+}
+
+/**
+ * A deployed contract's on-chain record (`trellis` state, key `contract:<name>`). Kept small: it is
+ * read by every call; the code and its manifest live under their hash.
+ */
 export interface ContractRecord {
   readonly name: string
   readonly version: string
   readonly codeHash: string
   readonly status: Status
-  readonly manifest: {
-    readonly version: string
-    readonly description: string
-    readonly methods: ReadonlyArray<{
-      readonly name: string
-      readonly kind: 'call' | 'query'
-      readonly description: string
-      readonly args: unknown
-    }>
-  }
   readonly deployer: string
   readonly deployedHeight: number
   readonly updatedHeight: number
@@ -88,6 +93,7 @@ export interface ContractRecord {
 
 export const recordKey = (name: string): Uint8Array => stateKey(SYSTEM_CONTRACT, `contract:${name}`)
 export const codeKey = (hash: string): Uint8Array => stateKey(SYSTEM_CONTRACT, `code:${hash}`)
+export const manifestKey = (hash: string): Uint8Array => stateKey(SYSTEM_CONTRACT, `manifest:${hash}`)
 
 function fail(type: NodeErrorType, message: string): never {
   throw new TrellisError<NodeErrorType>(type, message)
@@ -323,8 +329,9 @@ function yieldToEventLoop(): Promise<void> {
 export class ContractExecutor implements Executor {
   private readonly builtins = new Map<string, Contract>()
   private readonly admins: Set<string>
-  /** Contract code by hash: immutable, so caching it is always correct. */
+  /** Contract code and manifests by code hash: immutable, so caching them is always correct. */
   private readonly codeCache = new Map<string, string>()
+  private readonly manifestCache = new Map<string, ContractManifest>()
 
   private constructor(
     private readonly sandbox: Sandbox,
@@ -357,14 +364,15 @@ export class ContractExecutor implements Executor {
     const bounds = rangeBounds(SYSTEM_CONTRACT, 'contract:', null, null) as [Uint8Array, Uint8Array]
     for (const [, raw] of await state.scanLatest(bounds[0], bounds[1], false, 10_000)) {
       const r = parseRecord(raw)
+      const manifest = this.manifest(r.codeHash, (sk) => state.getLatest(sk))
       out.push({
         name: r.name,
         version: r.version,
         kind: 'deployed',
         status: r.status,
         codeHash: r.codeHash,
-        description: r.manifest.description,
-        methods: r.manifest.methods.map((m) => ({ name: m.name, kind: m.kind, description: m.description, args: m.args })),
+        description: manifest.description,
+        methods: manifest.methods.map((m) => ({ name: m.name, kind: m.kind, description: m.description, args: m.args })),
       })
     }
     return out
@@ -396,7 +404,7 @@ export class ContractExecutor implements Executor {
     const rec = parseRecord(raw)
     if (rec.status !== 'active')
       fail({ code: rec.status === 'paused' ? 'CONTRACT_PAUSED' : 'CONTRACT_FROZEN', contract }, statusMessage(contract, rec.status))
-    const m = rec.manifest.methods.find((x) => x.name === method && x.kind === 'call')
+    const m = this.manifest(rec.codeHash, (sk) => state.getLatest(sk)).methods.find((x) => x.name === method && x.kind === 'call')
     if (m === undefined) fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
     const reason = checkArgs(m.args, args === null ? {} : valueToJSON(args))
     if (reason !== undefined) bad(reason)
@@ -755,6 +763,21 @@ export class ContractExecutor implements Executor {
     }
   }
 
+  private manifest(codeHash: string, read: (sk: Uint8Array) => Uint8Array | undefined): ContractManifest {
+    const hit = this.manifestCache.get(codeHash)
+    if (hit !== undefined) return hit
+    const raw = read(manifestKey(codeHash))
+    if (raw === undefined) throw new ExecError('CONTRACT_CODE_MISSING', `the manifest of code ${codeHash} is not in state`)
+    const m = valueToJSON(decodeValue(raw)) as unknown as ContractManifest
+    this.manifestCache.set(codeHash, m)
+    return m
+  }
+
+  /** A record with its manifest, as the `get` and `list` queries return it. */
+  private described(rec: ContractRecord, state: TxState): ContractRecord & { manifest: ContractManifest } {
+    return { ...rec, manifest: this.manifest(rec.codeHash, (sk) => state.read(sk)) }
+  }
+
   private readRecord(name: string, state: TxState): ContractRecord | undefined {
     const raw = state.read(recordKey(name))
     return raw === undefined ? undefined : parseRecord(raw)
@@ -766,10 +789,13 @@ export class ContractExecutor implements Executor {
 
   private system(method: string, a: Record<string, unknown>, frame: Frame, state: TxState, block: BlockEnv): unknown {
     const name = a.name as string
-    if (method === 'get') return this.readRecord(name, state) ?? null
+    if (method === 'get') {
+      const rec = this.readRecord(name, state)
+      return rec === undefined ? null : this.described(rec, state)
+    }
     if (method === 'list') {
       const bounds = rangeBounds(SYSTEM_CONTRACT, 'contract:', null, null) as [Uint8Array, Uint8Array]
-      return state.scan(bounds[0], bounds[1], false, 1000).map(([, raw]) => parseRecord(raw))
+      return state.scan(bounds[0], bounds[1], false, 1000).map(([, raw]) => this.described(parseRecord(raw), state))
     }
     const existing = this.readRecord(name, state)
     const emit = (event: string, data: Record<string, unknown>): void => {
@@ -799,7 +825,7 @@ export class ContractExecutor implements Executor {
       state.cost += described.gas
       if (!described.ok)
         throw new ExecError('CONTRACT_LOAD_FAILED', `the code does not load as a contract: ${described.code} ${described.message}`)
-      const manifest = JSON.parse(described.json) as ContractRecord['manifest']
+      const manifest = JSON.parse(described.json) as ContractManifest
       if (existing !== undefined && existing.version === manifest.version)
         throw new ExecError(
           'CONTRACT_VERSION_UNCHANGED',
@@ -807,13 +833,15 @@ export class ContractExecutor implements Executor {
         )
       if (existing !== undefined && existing.codeHash === codeHash)
         throw new ExecError('CONTRACT_CODE_UNCHANGED', 'the upgrade carries the same code')
-      if (state.read(codeKey(codeHash)) === undefined) state.write(codeKey(codeHash), encodeValue(code), true)
+      if (state.read(codeKey(codeHash)) === undefined) {
+        state.write(codeKey(codeHash), encodeValue(code), true)
+        state.write(manifestKey(codeHash), encodeValue(valueFromJSON(manifest)), true)
+      }
       const rec: ContractRecord = {
         name,
         version: manifest.version,
         codeHash,
         status: existing?.status ?? 'active',
-        manifest,
         deployer: existing?.deployer ?? frame.origin.id,
         deployedHeight: existing?.deployedHeight ?? block.height,
         updatedHeight: block.height,

@@ -46,7 +46,7 @@ export async function spawnDevNode(o: SpawnNodeOptions = {}): Promise<SpawnedNod
   const dataDir = join(tmp, 'data')
   const logFile = join(tmp, 'node.log')
   // The same V8 flag as `npm start` and the `trellis` bin (its shebang), so the node runs as users run it.
-  const args = ['--max-semi-space-size=64', bin, 'dev', '--data', dataDir, '--port', '0', '--log-file', logFile]
+  const args = ['--max-semi-space-size=64', '--stack-size=3900', bin, 'dev', '--data', dataDir, '--port', '0', '--log-file', logFile]
   if (o.blockInterval !== undefined) args.push('--block-interval', o.blockInterval)
   args.push(...(o.extraArgs ?? []))
   const child: ChildProcess = spawn(process.execPath, args, {

@@ -32,7 +32,7 @@ export default defineContract({
           throw new ContractError('NOTARY_ALREADY_RECORDED', `document ${a.hash} was already recorded by ${existing.owner}`)
         const meta: NotaryRecord['meta'] = {}
         for (const [k, v] of Object.entries(a.meta ?? {})) {
-          if (k.length > 64) throw new ContractError('ARGS_INVALID', 'meta keys must be 1-64 characters')
+          if (k.length === 0 || k.length > 64) throw new ContractError('ARGS_INVALID', 'meta keys must be 1-64 characters')
           if (typeof v === 'string' ? v.length > 1024 : typeof v !== 'number' && typeof v !== 'boolean')
             throw new ContractError('ARGS_INVALID', `meta.${k} must be a string of at most 1024 characters, a number or a boolean`)
           meta[k] = v as string | number | boolean

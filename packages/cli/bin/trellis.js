@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
+#!/usr/bin/env -S node --max-semi-space-size=64 --stack-size=3900
 // The `trellis` command. This launcher is committed (npm links it at install time, before anything
 // is built) and loads the compiled CLI; the repository's `npm start` and `npm test` build it first.
 import { existsSync } from 'node:fs'

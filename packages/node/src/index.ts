@@ -12,6 +12,7 @@ export {
   type ContractExecutorOptions,
   type ContractManifest,
   type ContractRecord,
+  BLOCK_GAS,
   COST,
   manifestKey,
   recordKey,
@@ -27,13 +28,14 @@ export type {
   ContractContext,
   ContractInfo,
   ContractMethod,
+  ExecuteOptions,
   Executor,
   KeyHistoryEntry,
   QueryOutcome,
   QueryView,
   StateReader,
 } from './executor/types.js'
-export { ContractError } from './executor/types.js'
+export { ContractError, TxTimeLimitError } from './executor/types.js'
 export type { MempoolOptions } from './mempool/mempool.js'
 export { defaultMempoolOptions, Mempool } from './mempool/mempool.js'
 export { NodeMetrics } from './metrics.js'
@@ -46,7 +48,7 @@ export { BlockProducer } from './producer/blockProducer.js'
 export type { StartNodeOptions } from './startNode.js'
 export { startNode } from './startNode.js'
 export { SigVerifier } from './verify/sigVerifier.js'
-export { buildBlock, type BuiltBlock, rebuildBlock } from './chain/blockBuilder.js'
+export { buildBlock, type BuiltBlock, rebuildBlock, TX_TIME_LIMIT_MS } from './chain/blockBuilder.js'
 export { ConsensusDriver, type ConsensusDriverOptions, defaultConsensusDriverOptions } from './consensus/driver.js'
 export { GuardedSigner, SignStep } from './consensus/signer.js'
 export type { InitNetworkOptions, NetworkFile, NetworkNode } from './networkDir.js'

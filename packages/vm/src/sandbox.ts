@@ -29,6 +29,11 @@ export type VmErrorCode =
   /** The contract threw: `code` is the contract's own code when it threw a coded error. */
   | 'VM_CONTRACT_ERROR'
   | 'VM_HOST_ERROR'
+  /**
+   * The call passed its wall-clock deadline. NOT deterministic — never a receipt: the caller drops
+   * the tx from a block it is producing or refuses a proposal it cannot check in time.
+   */
+  | 'VM_TIMEOUT'
 
 export interface VmLimits {
   /** Gas budget of one run. */
@@ -42,11 +47,12 @@ export interface VmLimits {
 export const defaultVmLimits: VmLimits = {
   gas: 10_000_000,
   memoryBytes: 32 * 1024 * 1024,
-  // QuickJS's own limit must trigger before the host's native stack (each interpreted frame also uses
-  // native WebAssembly frames): at 512 KB a recursive arrow function, and at 256 KB a deeply nested
-  // JSON.parse, overflowed V8's stack first. Should the host stack still overflow, run() reports the
-  // same VM_STACK_OVERFLOW (see below).
-  stackBytes: 128 * 1024,
+  // QuickJS's own limit must trigger before the host's native stack (each interpreted frame and each
+  // level of a recursive built-in also uses native WebAssembly frames): at 128 KB, JSON.stringify of
+  // deeply nested values overflowed V8's default stack first (engine discarded, at a depth that
+  // depends on the host); at 64 KB QuickJS catches all the deep patterns measured, with a 2× margin.
+  // The node processes run with a larger V8 stack too (--stack-size, see the CLI launcher).
+  stackBytes: 64 * 1024,
   resultBytes: 64 * 1024,
 }
 
@@ -55,8 +61,12 @@ export const GAS = {
   perInterrupt: 10_000,
   perHostCall: 1_000,
   perByte: 10,
-  /** Creating the sandbox and evaluating the contract module. */
-  base: 20_000,
+  /** Every call: entering the sandbox. */
+  base: 5_000,
+  /** Every call, per byte of the contract's code (loading it, amortised). */
+  perCodeByte: 1,
+  /** Per 8 elements or characters (64 bytes of binary data) a built-in works on (see the prelude). */
+  perWorkUnit: 16,
 } as const
 
 /**
@@ -93,15 +103,162 @@ const PRELUDE = `
 'use strict';
 (function () {
   const g = globalThis;
+  const host = g.__host;
+  const meter = host.__meter;
+  delete host.__meter;
   delete g.Date;
   Math.random = function random() { throw new Error('Math.random is not available: contracts must be deterministic'); };
   for (const name of ['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'queueMicrotask', 'WeakRef', 'FinalizationRegistry', 'Atomics', 'SharedArrayBuffer']) delete g[name];
-  const host = g.__host;
+
+  // No code from strings: compiling is unmetered work, and a contract has no use for it.
+  const FunctionProto = Function.prototype;
+  const SafeFunction = function Function() { throw new EvalError('code generation from strings is disabled in contracts'); };
+  SafeFunction.prototype = FunctionProto;
+  Object.defineProperty(FunctionProto, 'constructor', { value: SafeFunction });
+  g.Function = SafeFunction;
+  delete g.eval;
+  for (const f of [function* () {}, async function () {}, async function* () {}]) {
+    Object.defineProperty(Object.getPrototypeOf(f), 'constructor', { value: SafeFunction });
+  }
+
+  // Metering of built-ins: the interpreter's interrupt counts steps, and one call of a built-in is
+  // one step however much it does (JSON.stringify of a large object, indexOf over a large array,
+  // spreading one). Every built-in method is wrapped to charge gas in proportion to the sizes it
+  // works on: before the call (receiver and arguments) and after (the result). Charges are batched
+  // into one host call per 4,096 units; once the budget is spent, no built-in runs again.
+  const apply = Reflect.apply;
+  const getOwnPropertyNames = Object.getOwnPropertyNames;
+  const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+  const defineProperty = Object.defineProperty;
+  const objectKeys = Object.keys;
+  const isArray = Array.isArray;
+  const clz32 = Math.clz32;
+  let pending = 0;
+  let spent = false;
+  const flush = function () {
+    const p = pending;
+    pending = 0;
+    try { meter(String(p)); } catch (e) { spent = true; throw e; }
+  };
+  const work = function (n) {
+    if (spent) throw new RangeError('out of gas');
+    pending += n;
+    if (pending >= 4096) flush();
+  };
+  const isView = ArrayBuffer.isView;
+  const ArrayBufferProto = ArrayBuffer.prototype;
+  const getPrototypeOf = Object.getPrototypeOf;
+  const bufferLength = getOwnPropertyDescriptor(ArrayBufferProto, 'byteLength').get;
+  const size = function (v) {
+    if (typeof v === 'string') return v.length;
+    if (v === null || typeof v !== 'object') return 0;
+    if (isArray(v)) return v.length;
+    // Bulk bytes are copied and filled at memory speed: one unit per 64 bytes.
+    if (isView(v)) return v.byteLength >> 6;
+    if (getPrototypeOf(v) === ArrayBufferProto) return apply(bufferLength, v, []) >> 6;
+    return 0;
+  };
+  const wrap = function (obj, key, kind) {
+    const d = getOwnPropertyDescriptor(obj, key);
+    if (d === undefined || typeof d.value !== 'function' || key === 'constructor') return;
+    const f = d.value;
+    const w = function () {
+      let n = 1 + size(this);
+      for (let i = 0; i < arguments.length; i++) n += size(arguments[i]);
+      if (kind === 'sort') n = n * (33 - clz32(n));
+      if (kind === 'keys') for (let i = 1; i < arguments.length; i++) { const a = arguments[i]; if (a !== null && typeof a === 'object') n += objectKeys(a).length; }
+      work((n >> 3) + 1);
+      const r = apply(f, this, arguments);
+      const rn = size(r);
+      if (rn > 0) work(rn >> 3);
+      return r;
+    };
+    defineProperty(obj, key, { value: w, writable: d.writable, enumerable: d.enumerable, configurable: d.configurable });
+  };
+  const TypedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
+  const TypedArray = Object.getPrototypeOf(Uint8Array);
+  const targets = [String.prototype, Array.prototype, TypedArrayProto, ArrayBuffer.prototype, RegExp.prototype, Map.prototype, Set.prototype,
+    FunctionProto, JSON, Object, Array, String, Reflect, TypedArray, Number.prototype, BigInt.prototype];
+  for (const t of targets) {
+    for (const key of getOwnPropertyNames(t)) wrap(t, key, key === 'sort' || key === 'toSorted' ? 'sort' : t === Object && key === 'assign' ? 'keys' : '');
+  }
+  for (const t of [Array.prototype, String.prototype, TypedArrayProto, Map.prototype, Set.prototype]) wrap(t, Symbol.iterator, '');
+  for (const sym of [Symbol.replace, Symbol.split, Symbol.match, Symbol.matchAll, Symbol.search]) wrap(RegExp.prototype, sym, '');
+
+  // Binary buffers live outside QuickJS's memory accounting (they would grow the WebAssembly heap up
+  // to its own limit, at a point that depends on the heap's history): a call may allocate at most
+  // MAX_BINARY bytes of them, counted before allocating, deterministically.
+  const MAX_BINARY = ${16 * 1024 * 1024};
+  let binary = 0;
+  const reserve = function (bytes) {
+    if (!(bytes >= 0)) return;
+    if (binary + bytes > MAX_BINARY) throw new RangeError('out of memory: a call may allocate at most ' + MAX_BINARY + ' bytes of binary buffers');
+    binary += bytes;
+    work(bytes >> 9);
+  };
+  const requested = function (args, perElement) {
+    const a = args[0];
+    if (typeof a === 'number') return a * perElement;
+    if (typeof a === 'object' && a !== null) {
+      if (isArray(a)) return a.length * perElement;
+      if (isView(a)) return a.length * perElement;
+      if (getPrototypeOf(a) === ArrayBufferProto) return 0;
+      const n = a.length;
+      return typeof n === 'number' ? n * perElement : 0;
+    }
+    return 0;
+  };
+  const construct = Reflect.construct;
+  const guard = function (Orig, perElement) {
+    const Guarded = function () {
+      if (new.target === undefined) throw new TypeError('Constructor ' + Orig.name + ' requires new');
+      reserve(requested(arguments, perElement));
+      return construct(Orig, arguments, new.target === Guarded ? Orig : new.target);
+    };
+    defineProperty(Guarded, 'name', { value: Orig.name });
+    Guarded.prototype = Orig.prototype;
+    defineProperty(Orig.prototype, 'constructor', { value: Guarded, writable: true, configurable: true });
+    for (const key of getOwnPropertyNames(Orig)) if (key !== 'prototype' && key !== 'name' && key !== 'length') defineProperty(Guarded, key, getOwnPropertyDescriptor(Orig, key));
+    g[Orig.name] = Guarded;
+    return Guarded;
+  };
+  const guarded = [guard(ArrayBuffer, 1), guard(DataView, 0)];
+  for (const T of [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array]) {
+    guarded.push(guard(T, T.BYTES_PER_ELEMENT));
+  }
+  // Methods that return a new buffer as large as the receiver.
+  for (const [proto, keys] of [[TypedArrayProto, ['slice', 'map', 'filter', 'toReversed', 'toSorted', 'with']], [ArrayBufferProto, ['slice']]]) {
+    for (const key of keys) {
+      const d = getOwnPropertyDescriptor(proto, key);
+      if (d === undefined) continue;
+      const f = d.value;
+      defineProperty(proto, key, { value: function () { reserve(isView(this) ? this.byteLength : 0); return apply(f, this, arguments); }, writable: d.writable, configurable: d.configurable });
+    }
+  }
+
+  // The intrinsic globals cannot be replaced (a contract adds globals of its own, nothing more).
+  for (const name of getOwnPropertyNames(g)) {
+    const d = getOwnPropertyDescriptor(g, name);
+    if (d !== undefined && d.configurable) defineProperty(g, name, { value: g[name], writable: false, enumerable: d.enumerable, configurable: false });
+  }
   Object.freeze(host);
-  for (const c of [Object, Array, Function, String, Number, Boolean, Symbol, Error, TypeError, RangeError, JSON, Math, Map, Set, Promise, RegExp, BigInt]) {
+  for (const c of [Object, Array, Function, SafeFunction, String, Number, Boolean, Symbol, Error, TypeError, RangeError, EvalError, JSON, Math, Map, Set, Promise, RegExp, BigInt, Reflect, ArrayBuffer, TypedArray, TypedArrayProto, ...guarded]) {
     Object.freeze(c);
     if (c.prototype) Object.freeze(c.prototype);
   }
+
+  // The bridge (returned to the host, unreachable from contract code): calls the entry with the
+  // parsed arguments, resets the per-call allowances and settles the pending built-in work.
+  const parse = JSON.parse;
+  const stringify = JSON.stringify;
+  return function bridge(f, a) {
+    binary = 0;
+    const r = f(parse(a));
+    if (r !== null && typeof r === 'object' && typeof r.then === 'function') throw new TypeError('contracts are synchronous: a promise is not a result');
+    const json = stringify(r === undefined ? null : r);
+    if (pending > 0) flush();
+    return json;
+  };
 })();
 `
 
@@ -120,6 +277,11 @@ export class Sandbox {
     const sb = new Sandbox(main)
     sb.spare = spare
     return sb
+  }
+
+  /** True when a run can start now without {@link ensureReady}'s reload. */
+  get ready(): boolean {
+    return !this.broken && this.spare !== undefined
   }
 
   /** Resolves once a usable engine and a spare are loaded (after an earlier run broke one). */
@@ -158,10 +320,17 @@ export class Sandbox {
    * run's result is already decided then (and deterministic), but that engine instance is discarded
    * and the spare takes over, so a later run in the same block is unaffected.
    */
-  runSync(code: string, entry: string, argsJson: string, host: HostProvider, limits: VmLimits = defaultVmLimits): RunResult {
+  runSync(
+    code: string,
+    entry: string,
+    argsJson: string,
+    host: HostProvider,
+    limits: VmLimits = defaultVmLimits,
+    deadline?: number,
+  ): RunResult {
     const instance = this.instantiate(code, limits)
     try {
-      return instance.call(entry, argsJson, host, limits.gas)
+      return instance.call(entry, argsJson, host, limits.gas, deadline)
     } finally {
       instance.dispose()
     }
@@ -195,22 +364,20 @@ interface CallMeter {
   gas: number
   readonly limit: number
   outOfGas: boolean
+  /** Wall-clock deadline (performance.now() ms), checked at every interrupt and built-in charge. */
+  readonly deadline: number | undefined
+  timedOut: boolean
   readonly host: HostFunctions
   hostFailure: { code: string; message: string } | undefined
 }
-
-// Calls the entry with the parsed arguments and returns its result as JSON text.
-const BRIDGE = `(function (f, a) {
-  const r = f(JSON.parse(a));
-  if (r !== null && typeof r === 'object' && typeof r.then === 'function') throw new TypeError('contracts are synchronous: a promise is not a result');
-  return JSON.stringify(r === undefined ? null : r);
-})`
 
 export class ContractInstance {
   private readonly runtime: QuickJSRuntime
   private readonly ctx: QuickJSContext
   private meter: CallMeter | undefined
   private loaded = false
+  /** The prelude's bridge function (set once the prelude ran). */
+  private bridge: QuickJSHandle | undefined
   private spent = false
   private disposed = false
   /** Host function names installed so far (installed on first use of each name). */
@@ -231,11 +398,24 @@ export class ContractInstance {
       if (m === undefined) return true
       m.gas += GAS.perInterrupt
       if (m.gas > m.limit) m.outOfGas = true
-      return m.outOfGas
+      if (m.deadline !== undefined && performance.now() > m.deadline) m.timedOut = true
+      return m.outOfGas || m.timedOut
     })
     this.ctx = this.runtime.newContext()
     this.hostObject = this.ctx.newObject()
     this.ctx.setProp(this.ctx.global, '__host', this.hostObject)
+    // The prelude's meter for built-ins: charges work units, fails once the budget is spent.
+    const meterFn = this.ctx.newFunction('__meter', (units: QuickJSHandle) => {
+      const m = this.meter
+      const n = Number(this.ctx.typeof(units) === 'string' ? this.ctx.getString(units) : 0)
+      if (m === undefined) return { error: this.ctx.newError({ name: 'OutOfGas', message: 'out of gas' }) }
+      m.gas += (Number.isFinite(n) && n > 0 ? n : 0) * GAS.perWorkUnit
+      if (m.gas > m.limit) m.outOfGas = true
+      if (m.deadline !== undefined && performance.now() > m.deadline) m.timedOut = true
+      return m.outOfGas || m.timedOut ? { error: this.ctx.newError({ name: 'OutOfGas', message: 'out of gas' }) } : this.ctx.undefined
+    })
+    this.ctx.setProp(this.hostObject, '__meter', meterFn)
+    meterFn.dispose()
   }
 
   /** False once a call has spent the instance, or its engine was replaced. */
@@ -244,14 +424,23 @@ export class ContractInstance {
   }
 
   /** Calls the global function `entry` with `argsJson` parsed; `gas` is this call's budget. */
-  call(entry: string, argsJson: string, provider: HostProvider, gas: number): RunResult {
+  /**
+   * Calls the global function `entry` with `argsJson` parsed; `gas` is this call's budget. With a
+   * `deadline` (performance.now() ms) a call still running then ends with VM_TIMEOUT — a safety net
+   * for work the meter prices badly, never a deterministic outcome.
+   */
+  call(entry: string, argsJson: string, provider: HostProvider, gas: number, deadline?: number): RunResult {
     if (!this.usable) throw new Error('this contract instance is spent: instantiate a new one')
     const limit = gas
-    const charge = (this.loaded ? 0 : GAS.base + this.code.length * GAS.perByte) + argsJson.length * GAS.perByte
+    // The same charge whether or not this instance already evaluated the code: a call's gas must not
+    // depend on the node's instance history (a fresh node and a warm one compute the same receipts).
+    const charge = GAS.base + this.code.length * GAS.perCodeByte + argsJson.length * GAS.perByte
     const meter: CallMeter = {
       gas: charge,
       limit,
       outOfGas: charge > limit,
+      deadline,
+      timedOut: false,
       host: {},
       hostFailure: undefined,
     }
@@ -271,7 +460,13 @@ export class ContractInstance {
     } finally {
       this.meter = undefined
     }
-    if (!r.ok && r.code !== 'VM_CONTRACT_ERROR') this.spent = true
+    // After running out of gas, memory or stack the engine may be mid-way through anything: the
+    // instance is not used again. A contract's own exception (or a host error it saw) leaves it sound.
+    if (meter.timedOut) {
+      this.spent = true
+      return { ok: false, code: 'VM_TIMEOUT', message: 'the call passed its time limit', gasUsed: meter.gas }
+    }
+    if (!r.ok && r.code !== 'VM_CONTRACT_ERROR' && r.code !== 'VM_HOST_ERROR') this.spent = true
     // Where a stack overflow is detected (QuickJS or the host) depends on the host's own stack depth,
     // so its gas cannot be measured identically everywhere: it costs the whole budget.
     return !r.ok && r.code === 'VM_STACK_OVERFLOW' ? { ...r, gasUsed: limit } : r
@@ -288,7 +483,7 @@ export class ContractInstance {
         prelude.error.dispose()
         return fail('VM_HOST_ERROR', 'sandbox prelude failed', meter.gas)
       }
-      prelude.value.dispose()
+      this.bridge = prelude.value
       const loaded = ctx.evalCode(this.code, 'contract.js')
       if (loaded.error) return this.failure(loaded.error, meter, true)
       loaded.value.dispose()
@@ -296,14 +491,11 @@ export class ContractInstance {
     const fn = ctx.getProp(ctx.global, entry)
     try {
       if (ctx.typeof(fn) !== 'function') return fail('VM_NO_SUCH_FUNCTION', `the contract has no function ${entry}`, meter.gas)
-      const bridge = ctx.evalCode(BRIDGE, 'bridge.js')
-      if (bridge.error) {
-        bridge.error.dispose()
-        return fail('VM_HOST_ERROR', 'bridge failed', meter.gas)
-      }
+      const bridge = this.bridge
+      if (bridge === undefined) return fail('VM_HOST_ERROR', 'sandbox prelude failed', meter.gas)
       const argHandle = ctx.newString(argsJson)
       try {
-        const result = ctx.callFunction(bridge.value, ctx.undefined, fn, argHandle)
+        const result = ctx.callFunction(bridge, ctx.undefined, fn, argHandle)
         if (result.error) return this.failure(result.error, meter, false)
         const json = ctx.typeof(result.value) === 'string' ? (ctx.getString(result.value) as string) : undefined
         result.value.dispose()
@@ -320,7 +512,6 @@ export class ContractInstance {
         return { ok: true, value: JSON.parse(json), json, gasUsed: meter.gas }
       } finally {
         argHandle.dispose()
-        bridge.value.dispose()
       }
     } finally {
       fn.dispose()
@@ -393,7 +584,7 @@ export class ContractInstance {
     if (meter.outOfGas) return { ok: false, code: 'VM_OUT_OF_GAS', message: 'the gas budget was exhausted', gasUsed: meter.limit }
     const hf = meter.hostFailure
     if (hf !== undefined) return { ok: false, code: 'VM_HOST_ERROR', contractCode: hf.code, message: hf.message, gasUsed: used }
-    if (name === 'InternalError' && message === 'out of memory')
+    if ((name === 'InternalError' && message === 'out of memory') || (name === 'RangeError' && message.startsWith('out of memory: ')))
       return { ok: false, code: 'VM_OUT_OF_MEMORY', message: 'the memory limit was exceeded', gasUsed: used }
     if (/stack overflow/i.test(message))
       return { ok: false, code: 'VM_STACK_OVERFLOW', message: 'the call stack limit was exceeded', gasUsed: used }
@@ -412,6 +603,7 @@ export class ContractInstance {
     if (this.disposed) return
     this.disposed = true
     try {
+      this.bridge?.dispose()
       this.hostObject.dispose()
       this.ctx.dispose()
       this.runtime.dispose()

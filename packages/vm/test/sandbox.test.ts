@@ -112,14 +112,25 @@ describe('sandbox: hostile code fails deterministically with a clear code', () =
     expect(failure(a)).toBe('VM_OUT_OF_MEMORY')
   })
 
-  it('constructor.constructor("return this")() reaches only the sandbox global, which holds no host objects', async () => {
+  it('constructor.constructor("return this")() fails: code generation from strings is disabled; the global holds no host objects', async () => {
+    const viaConstructor = await run(`function main() { return ({}).constructor.constructor('return this')() }`)
+    expect(failure(viaConstructor)).toBe('VM_CONTRACT_ERROR')
+    expect((viaConstructor as { message: string }).message).toMatch(/code generation from strings is disabled/)
+    for (const attempt of [
+      'eval("1")',
+      'new Function("return 1")()',
+      '(function* () {}).constructor("yield 1")',
+      '(async function () {}).constructor("")',
+    ]) {
+      expect(failure(await run(`function main() { return ${attempt} }`))).toBe('VM_CONTRACT_ERROR')
+    }
     const r = await run(`function main() {
-      const g = ({}).constructor.constructor('return this')()
+      const g = globalThis
       return Object.getOwnPropertyNames(g).filter((n) => !/^[A-Z]/.test(n) && n !== 'main').sort()
     }`)
     expect(r.ok).toBe(true)
     const names = (r as { value: string[] }).value
-    for (const forbidden of ['process', 'require', 'module', 'Buffer', 'fetch', 'setTimeout', 'console'])
+    for (const forbidden of ['process', 'require', 'module', 'Buffer', 'fetch', 'setTimeout', 'console', 'eval'])
       expect(names).not.toContain(forbidden)
   })
 
@@ -149,6 +160,33 @@ describe('sandbox: hostile code fails deterministically with a clear code', () =
     expect((await run(code)).ok).toBe(true)
     expect(failure(await run(code, {}, kvHost().host, { ...defaultVmLimits, gas: 200_000 }))).toBe('VM_OUT_OF_GAS')
   })
+
+  // One call of a built-in is one interpreter step however much it does; unmetered, each loop below
+  // ran for hours on a 10 M gas budget. The prelude charges built-ins by the sizes they work on, so
+  // each runs out of gas instead (in well under a second here; a hang fails the test by timeout).
+  const setup = `const big = 'ab'.repeat(1 << 20); const arr = Array.from({ length: 200000 }, (_, i) => i);
+    const obj = {}; for (let i = 0; i < 30000; i++) obj['p' + i] = i;`
+  it.each([
+    ['JSON.stringify of a large object', 'for (;;) x += JSON.stringify(obj).length'],
+    ['indexOf over a large string', "for (;;) x += big.indexOf('zz')"],
+    ['includes over a large array', 'for (;;) x += arr.includes(-1) ? 1 : 0'],
+    ['spreading a large array', 'for (;;) x += [...arr].length'],
+    ['sorting', 'for (;;) x += arr.slice().sort().length'],
+    ['Object.keys of a large object', 'for (;;) x += Object.keys(obj).length'],
+    ['a regular expression over a large string', "for (;;) x += big.replace(/a/g, 'c').length"],
+    ['binary buffers past 16 MB per call', 'for (;;) x += new Uint8Array(1 << 20).length'],
+  ])(
+    'a loop of %s is metered: it fails deterministically instead of running unmetered',
+    async (_what, loop) => {
+      // A budget well above what building the large values costs, so that the loop itself runs long.
+      const limits = { ...defaultVmLimits, gas: 60_000_000 }
+      const code = `function main() { ${setup} let x = 0; ${loop} }`
+      const a = await run(code, {}, kvHost().host, limits)
+      expect(['VM_OUT_OF_GAS', 'VM_OUT_OF_MEMORY']).toContain(failure(a))
+      expect(a).toEqual(await run(code, {}, kvHost().host, limits))
+    },
+    30_000,
+  )
 
   it('the host process keeps running normally after all of the above', async () => {
     expect(await run(`function main() { return 1 + 1 }`)).toMatchObject({ ok: true, value: 2 })

@@ -107,6 +107,7 @@ export async function networkUpCommand(flags: NetworkFlags): Promise<void> {
       process.execPath,
       [
         '--max-semi-space-size=64',
+        '--stack-size=3900',
         binPath(),
         'start',
         '--data',

@@ -2,8 +2,16 @@ import type { PublicKey } from '@trellis/crypto'
 import { type Block, type BlockHeader, headerHash, merkleRoot, type SignedTx, stateKeyHash, stateValueHash } from '@trellis/ledger'
 import { equalBytes } from '@trellis/utils'
 import { byteKey } from '../byteKey.js'
-import type { BlockExecution, Executor, StateReader } from '../executor/types.js'
+import { type BlockExecution, type Executor, type StateReader, TxTimeLimitError } from '../executor/types.js'
 import type { BlockCommit, ChainHead, ChainStore } from './chainStore.js'
+
+/**
+ * Wall-clock limits of one tx's execution (the gas meter's safety net, see ExecuteOptions): a block
+ * producer leaves out a tx that runs longer than `produce`; a validator refuses a proposal with a tx
+ * that runs longer than `check` on its machine (more, for slower machines). Committed blocks are
+ * applied without a limit.
+ */
+export const TX_TIME_LIMIT_MS = { produce: 2_000, check: 8_000 } as const
 
 /** Replay protection at inclusion time: txs already on the ledger, or twice in the list, are left out. */
 export function dropCommitted(chain: ChainStore, txs: readonly SignedTx[]): SignedTx[] {
@@ -24,6 +32,8 @@ export interface BuiltBlock {
   readonly hash: Uint8Array
   readonly exec: BlockExecution
   readonly treeWrites: BlockCommit['treeWrites']
+  /** Txs left out because they ran past the time limit (producing only). */
+  readonly excluded: readonly SignedTx[]
 }
 
 export interface BuildInput {
@@ -37,6 +47,16 @@ export interface BuildInput {
   readonly timestamp: number
   readonly proposer: PublicKey
   readonly validatorSetHash: Uint8Array
+  /**
+   * Producing (not checking) a block: txs the block's gas could not cover are left out (they stay
+   * in the mempool for the next block) and the block is executed again without them.
+   */
+  readonly trimToGas?: boolean
+  /**
+   * Producing: a tx still running after this many ms is left out (and reported in `excluded`).
+   * Checking a proposal: see {@link rebuildBlock}.
+   */
+  readonly txTimeLimitMs?: number
 }
 
 /**
@@ -45,10 +65,28 @@ export interface BuildInput {
  * block and checking someone else's are the same computation: see {@link rebuildBlock}.
  */
 export async function buildBlock(i: BuildInput): Promise<BuiltBlock> {
-  const { chain, parent, txs, timestamp } = i
+  const { chain, parent, timestamp } = i
+  let txs = i.txs
   const height = parent.height + 1
   const chainId = chain.genesis.chainId
-  const exec = await i.executor.executeBlock({ chainId, height, timestamp, txs }, i.state)
+  const excluded: SignedTx[] = []
+  const options = i.txTimeLimitMs === undefined ? {} : { txTimeLimitMs: i.txTimeLimitMs }
+  const execute = async (): Promise<BlockExecution> => {
+    for (;;) {
+      try {
+        return await i.executor.executeBlock({ chainId, height, timestamp, txs }, i.state, options)
+      } catch (err) {
+        if (!(err instanceof TxTimeLimitError) || i.trimToGas !== true) throw err
+        excluded.push(txs[err.txIndex] as SignedTx)
+        txs = txs.filter((_, k) => k !== err.txIndex)
+      }
+    }
+  }
+  let exec = await execute()
+  if (i.trimToGas === true && exec.gasExhaustedAt !== undefined) {
+    txs = txs.slice(0, exec.gasExhaustedAt)
+    exec = await execute()
+  }
   const last = new Map<string, { keyHash: Uint8Array; valueHash: Uint8Array | null }>()
   for (const w of exec.writes) {
     const keyHash = stateKeyHash(w.stateKey)
@@ -67,7 +105,7 @@ export async function buildBlock(i: BuildInput): Promise<BuiltBlock> {
     validatorSetHash: i.validatorSetHash,
     txCount: txs.length,
   }
-  return { block: { header, txs }, hash: headerHash(header), exec, treeWrites: tree.writes }
+  return { block: { header, txs }, hash: headerHash(header), exec, treeWrites: tree.writes, excluded }
 }
 
 /**
@@ -75,7 +113,7 @@ export async function buildBlock(i: BuildInput): Promise<BuiltBlock> {
  * header it claims is exactly the one re-execution yields; otherwise the reason it is invalid.
  */
 export async function rebuildBlock(
-  i: Omit<BuildInput, 'txs' | 'timestamp' | 'proposer'> & { readonly block: Block },
+  i: Omit<BuildInput, 'txs' | 'timestamp' | 'proposer' | 'trimToGas'> & { readonly block: Block },
 ): Promise<BuiltBlock | { readonly invalid: string }> {
   const h = i.block.header
   if (h.height !== i.parent.height + 1) return { invalid: `height ${h.height} does not follow ${i.parent.height}` }
@@ -83,7 +121,13 @@ export async function rebuildBlock(
   if (h.chainId !== i.chain.genesis.chainId) return { invalid: `chain id ${h.chainId}` }
   if (h.timestamp <= i.parent.timestamp) return { invalid: 'timestamp does not increase' }
   if (h.txCount !== i.block.txs.length) return { invalid: 'txCount does not match the txs' }
-  const built = await buildBlock({ ...i, txs: i.block.txs, timestamp: h.timestamp, proposer: h.proposer })
+  let built: BuiltBlock
+  try {
+    built = await buildBlock({ ...i, txs: i.block.txs, timestamp: h.timestamp, proposer: h.proposer, trimToGas: false })
+  } catch (err) {
+    if (err instanceof TxTimeLimitError) return { invalid: err.message }
+    throw err
+  }
   const got = built.block.header
   for (const field of ['txRoot', 'receiptRoot', 'stateRoot', 'validatorSetHash'] as const) {
     if (!equalBytes(got[field], h[field])) return { invalid: `${field} differs from re-execution` }

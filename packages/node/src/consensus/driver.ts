@@ -32,7 +32,7 @@ import {
 import type { P2PNetwork } from '@trellis/p2p'
 import { bytesToHex } from '@trellis/utils'
 import type { Logger } from 'pino'
-import { type BuiltBlock, buildBlock, dropCommitted, rebuildBlock } from '../chain/blockBuilder.js'
+import { type BuiltBlock, buildBlock, dropCommitted, rebuildBlock, TX_TIME_LIMIT_MS } from '../chain/blockBuilder.js'
 import type { ChainStore } from '../chain/chainStore.js'
 import { PREFIX } from '../chain/layout.js'
 import type { Executor } from '../executor/types.js'
@@ -310,7 +310,14 @@ export class ConsensusDriver {
       timestamp,
       proposer: this.keys[this.m.validatorIndex as number] as PublicKey,
       validatorSetHash: this.vsHash,
+      trimToGas: true,
+      txTimeLimitMs: TX_TIME_LIMIT_MS.produce,
     })
+    this.dropExcluded(built.excluded)
+    // Txs the block's gas could not cover wait for the next block.
+    const included = new Set(built.block.txs.map((t) => bytesToHex(t.id)))
+    const waiting = txs.filter((t) => !included.has(bytesToHex(t.id)) && !built.excluded.includes(t))
+    if (waiting.length > 0) mempool.release(waiting)
     if (chain.head.height + 1 !== height) {
       mempool.release(reaped)
       return
@@ -611,16 +618,35 @@ export class ConsensusDriver {
     const ok = await this.m.verifier.verify(unverified)
     const bad = ok.indexOf(false)
     if (bad >= 0) return { invalid: `tx ${bytesToHex((unverified[bad] as SignedTx).id)} has a bad signature` }
-    const built = await this.reexecute(block)
+    const built = await this.reexecute(block, TX_TIME_LIMIT_MS.check)
     if ('invalid' in built) return built
     if (bytesToHex(built.hash) !== bytesToHex(claimed)) return { invalid: 'block hash differs from the proposal' }
     return built
   }
 
-  /** Re-executes a block on top of the committed head (a proposal's check, a synced block's). */
-  private reexecute(block: Block): Promise<BuiltBlock | { readonly invalid: string }> {
+  /**
+   * Re-executes a block on top of the committed head: a proposal's check (with a time limit per tx)
+   * or a synced, certified block's (without).
+   */
+  private reexecute(block: Block, txTimeLimitMs?: number): Promise<BuiltBlock | { readonly invalid: string }> {
     const { chain } = this.m
-    return rebuildBlock({ chain, executor: this.m.executor, parent: chain.head, state: chain, block, validatorSetHash: this.vsHash })
+    return rebuildBlock({
+      chain,
+      executor: this.m.executor,
+      parent: chain.head,
+      state: chain,
+      block,
+      validatorSetHash: this.vsHash,
+      ...(txTimeLimitMs === undefined ? {} : { txTimeLimitMs }),
+    })
+  }
+
+  /** Txs that ran past the time limit while this node built a proposal: dropped, with a warning. */
+  private dropExcluded(excluded: readonly SignedTx[]): void {
+    if (excluded.length === 0) return
+    this.m.mempool.committed(excluded)
+    for (const tx of excluded)
+      this.m.logger.warn({ tx: bytesToHex(tx.id), limitMs: TX_TIME_LIMIT_MS.produce }, 'tx dropped: its execution ran past the time limit')
   }
 
   // --- block sync ---------------------------------------------------------------------------------

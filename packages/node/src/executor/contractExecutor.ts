@@ -33,6 +33,8 @@ import {
   type QueryOutcome,
   type QueryView,
   type StateReader,
+  type ExecuteOptions,
+  TxTimeLimitError,
 } from './types.js'
 
 // The executor: built-in contracts (compiled into the node), the `trellis` system contract (the
@@ -57,9 +59,16 @@ export const TX_LIMITS = { maxWrites: 1000, maxEvents: 100, maxValueBytes: 64 * 
 export const SYSTEM_CONTRACT = 'trellis'
 /** Gas budget of one tx (all its nested calls included). */
 export const TX_GAS = 10_000_000
+/**
+ * Gas of one block. Once the txs executed so far have used this much, the rest of the block is not
+ * run (BLOCK_GAS_EXHAUSTED): it bounds a block's execution time (~1 s of CPU per 10 M gas in the
+ * worst case measured, docs/benchmarks.md) whatever its txs do.
+ */
+export const BLOCK_GAS = 100_000_000
 /** Gas budget of a read-only query. */
 export const QUERY_GAS = 20_000_000
-export const MAX_CALL_DEPTH = 8
+/** Nested calls each run on the host's native stack too (ADR 0010): kept shallow. */
+export const MAX_CALL_DEPTH = 4
 const ENTRY = '__trellis_entry'
 const CONTRACT_NAME = /^[a-z][a-z0-9-]{1,63}$/
 
@@ -194,11 +203,22 @@ class TxState {
   readonly reads: Array<{ contract: string; key: string; raw: Uint8Array }> = []
 
   constructor(
+    /** The engine this tx or query runs in. */
+    readonly engine: Sandbox,
     readonly block: Overlay,
     readonly source: Reads,
-    /** Contract instances of the block being executed, by code hash (absent for queries). */
+    /** Contract instances of the block being executed, by contract name and code hash (absent for queries). */
     readonly instances?: Map<string, ContractInstance>,
+    /** Wall-clock deadline of this tx (performance.now() ms), if any. */
+    readonly deadline?: number,
   ) {}
+
+  /** What a read would return, without charging for it (for data whose cost is priced otherwise). */
+  peek(sk: Uint8Array): Uint8Array | undefined {
+    const id = byteKey(sk)
+    const w = this.writes.get(id) ?? this.block.get(id)
+    return w !== undefined ? (w.value ?? undefined) : this.source.get(sk)
+  }
 
   read(sk: Uint8Array): Uint8Array | undefined {
     this.cost += COST.read
@@ -335,6 +355,8 @@ export class ContractExecutor implements Executor {
 
   private constructor(
     private readonly sandbox: Sandbox,
+    /** Queries run in their own engine: nothing a query does can touch a block's execution. */
+    private readonly querySandbox: Sandbox,
     options: ContractExecutorOptions,
   ) {
     for (const c of options.builtins ?? []) this.builtins.set(c.name, c)
@@ -342,7 +364,8 @@ export class ContractExecutor implements Executor {
   }
 
   static async create(options: ContractExecutorOptions = {}): Promise<ContractExecutor> {
-    return new ContractExecutor(await Sandbox.create(), options)
+    const [blocks, queries] = await Promise.all([Sandbox.create(), Sandbox.create()])
+    return new ContractExecutor(blocks, queries, options)
   }
 
   // ---- introspection and admission -----------------------------------------------------------
@@ -412,7 +435,8 @@ export class ContractExecutor implements Executor {
 
   // ---- block execution -------------------------------------------------------------------------
 
-  async executeBlock(input: BlockInput, committed: StateReader): Promise<BlockExecution> {
+  async executeBlock(input: BlockInput, committed: StateReader, options: ExecuteOptions = {}): Promise<BlockExecution> {
+    const limitMs = options.txTimeLimitMs
     const blockWrites: Overlay = new Map()
     const receipts: Receipt[] = []
     const receiptBytes: Uint8Array[] = []
@@ -422,6 +446,8 @@ export class ContractExecutor implements Executor {
     // One instance per contract code for the whole block, called in tx order on every validator:
     // loading a contract once per block instead of once per call is what makes calls cheap.
     const instances = new Map<string, ContractInstance>()
+    let blockGas = 0
+    let gasExhaustedAt: number | undefined
     try {
       let sliceStart = performance.now()
       for (let txIndex = 0; txIndex < input.txs.length; txIndex++) {
@@ -430,12 +456,29 @@ export class ContractExecutor implements Executor {
           await yieldToEventLoop()
           sliceStart = performance.now()
         }
+        if (blockGas >= BLOCK_GAS) {
+          gasExhaustedAt ??= txIndex
+          const receipt: Receipt = {
+            txId: tx.id,
+            status: ReceiptStatus.Failed,
+            errorCode: 'BLOCK_GAS_EXHAUSTED',
+            errorMessage: `the block's ${BLOCK_GAS} gas was used by earlier txs`,
+            returnValue: null,
+            events: [],
+            cost: 0,
+          }
+          receipts.push(receipt)
+          receiptBytes.push(writeReceipt(receiptWriter.reset(), receipt).finish())
+          continue
+        }
         let state: TxState
         let receipt: Receipt
         for (;;) {
-          await this.sandbox.ensureReady()
-          state = new TxState(blockWrites, reads, instances)
+          if (!this.sandbox.ready) await this.sandbox.ensureReady()
+          const deadline = limitMs === undefined ? undefined : performance.now() + limitMs
+          state = new TxState(this.sandbox, blockWrites, reads, instances, deadline)
           receipt = this.executeTx(tx, state, block)
+          if (receipt.errorCode === 'VM_TIMEOUT' && limitMs !== undefined) throw new TxTimeLimitError(txIndex, limitMs)
           if (reads.missing.length === 0) break
           await reads.fetchMissing()
           sliceStart = performance.now()
@@ -446,13 +489,14 @@ export class ContractExecutor implements Executor {
             writes.push({ stateKey: w.key, value: w.value, txIndex, txId: tx.id })
           }
         }
+        blockGas += receipt.cost
         receipts.push(receipt)
         receiptBytes.push(writeReceipt(receiptWriter.reset(), receipt).finish())
       }
     } finally {
       for (const i of instances.values()) i.dispose()
     }
-    return { receipts, receiptBytes, writes }
+    return { receipts, receiptBytes, writes, ...(gasExhaustedAt === undefined ? {} : { gasExhaustedAt }) }
   }
 
   private executeTx(tx: SignedTx, state: TxState, block: BlockEnv): Receipt {
@@ -530,10 +574,11 @@ export class ContractExecutor implements Executor {
     )
   }
 
+  /** A contract's code (cached by hash). Not charged as a state read: loading is priced per call. */
   private code(hash: string, state: TxState): string {
     const hit = this.codeCache.get(hash)
     if (hit !== undefined) return hit
-    const raw = state.read(codeKey(hash))
+    const raw = state.peek(codeKey(hash))
     if (raw === undefined) throw new ExecError('CONTRACT_CODE_MISSING', `the code ${hash} is not in state`)
     const code = decodeValue(raw)
     if (typeof code !== 'string') throw new ExecError('CONTRACT_CODE_MISSING', `the code ${hash} is not a string`)
@@ -567,15 +612,20 @@ export class ContractExecutor implements Executor {
     const host = (meter: GasMeter): HostFunctions => this.host(frame, state, block, meter.remaining)
     const instances = state.instances
     if (code !== undefined || instances === undefined) {
-      return outcomeOf(this.sandbox.runSync(code ?? this.code(rec.codeHash, state), ENTRY, request, host, { ...defaultVmLimits, gas }))
+      return outcomeOf(
+        state.engine.runSync(code ?? this.code(rec.codeHash, state), ENTRY, request, host, { ...defaultVmLimits, gas }, state.deadline),
+      )
     }
-    let instance = instances.get(rec.codeHash)
+    // One instance per deployed name: the same code under two names keeps two module states (and a
+    // nested call never re-enters a running instance, since a contract cannot call itself).
+    const id = `${frame.contract}\u0000${rec.codeHash}`
+    let instance = instances.get(id)
     if (instance === undefined || !instance.usable) {
       instance?.dispose()
-      instance = this.sandbox.instantiate(this.code(rec.codeHash, state))
-      instances.set(rec.codeHash, instance)
+      instance = state.engine.instantiate(this.code(rec.codeHash, state))
+      instances.set(id, instance)
     }
-    return outcomeOf(instance.call(ENTRY, request, host, gas))
+    return outcomeOf(instance.call(ENTRY, request, host, gas, state.deadline))
   }
 
   /** The host bridge of one running frame. */
@@ -775,7 +825,7 @@ export class ContractExecutor implements Executor {
 
   /** A record with its manifest, as the `get` and `list` queries return it. */
   private described(rec: ContractRecord, state: TxState): ContractRecord & { manifest: ContractManifest } {
-    return { ...rec, manifest: this.manifest(rec.codeHash, (sk) => state.read(sk)) }
+    return { ...rec, manifest: this.manifest(rec.codeHash, (sk) => state.peek(sk)) }
   }
 
   private readRecord(name: string, state: TxState): ContractRecord | undefined {
@@ -889,8 +939,8 @@ export class ContractExecutor implements Executor {
     const anonymous = userCaller('')
     const frame: Frame = { contract, version: '', readOnly: true, caller: anonymous, origin: anonymous, txId: null, stack: [] }
     for (let attempt = 0; ; attempt++) {
-      await this.sandbox.ensureReady()
-      const state = new TxState(new Map(), reads)
+      if (!this.querySandbox.ready) await this.querySandbox.ensureReady()
+      const state = new TxState(this.querySandbox, new Map(), reads)
       let out: Outcome
       try {
         out = this.invoke(contract, 'query', method, args, frame, state, block, QUERY_GAS)

@@ -89,6 +89,12 @@ export interface BlockExecution {
   readonly receiptBytes: readonly Uint8Array[]
   /** State changes of successful txs, in execution order. */
   readonly writes: readonly StateWrite[]
+  /**
+   * Index of the first tx that was not run because the block's gas was spent (its receipt, and
+   * those of the txs after it, fail with BLOCK_GAS_EXHAUSTED). A block producer leaves such txs for
+   * the next block; a block that contains them is still valid.
+   */
+  readonly gasExhaustedAt?: number
 }
 
 export interface ContractInfo {
@@ -108,6 +114,26 @@ export interface ContractInfo {
   }>
 }
 
+export interface ExecuteOptions {
+  /**
+   * Wall-clock limit of one tx (nested calls included). A tx still running then makes executeBlock
+   * throw {@link TxTimeLimitError}: a safety net for work the gas meter prices badly, used when
+   * producing a block (the tx is left out) or checking a proposal (it is refused) — never when
+   * applying a committed block.
+   */
+  readonly txTimeLimitMs?: number
+}
+
+/** A tx passed the wall-clock limit of {@link ExecuteOptions.txTimeLimitMs}. */
+export class TxTimeLimitError extends TrellisError<{ code: 'TX_TIME_LIMIT'; txIndex: number; limitMs: number }> {
+  constructor(
+    readonly txIndex: number,
+    readonly limitMs: number,
+  ) {
+    super({ code: 'TX_TIME_LIMIT', txIndex, limitMs }, `tx ${txIndex} of the block ran past the ${limitMs} ms execution limit`)
+  }
+}
+
 /**
  * Executes transactions deterministically: same block + same prior state ⇒ same receipts and writes
  * on every validator.
@@ -121,7 +147,7 @@ export interface Executor {
    * Executes a block's txs in order. Asynchronous so that a long block can yield to the event loop
    * and fetch ordered ranges from storage; the result must not depend on where it yields.
    */
-  executeBlock(input: BlockInput, state: StateReader): Promise<BlockExecution>
+  executeBlock(input: BlockInput, state: StateReader, options?: ExecuteOptions): Promise<BlockExecution>
   /** Runs a read-only method against committed state. @throws TrellisError */
   query(contract: string, method: string, args: Value, view: QueryView): Promise<QueryOutcome>
 }

@@ -9,12 +9,13 @@ import {
   validatorSetHash,
   voteSignBytes,
 } from '@trellis/ledger'
+import { bytesToHex } from '@trellis/utils'
 import type { Logger } from 'pino'
 import type { ChainStore } from '../chain/chainStore.js'
 import type { Executor } from '../executor/types.js'
 import type { Mempool } from '../mempool/mempool.js'
 import type { NodeMetrics } from '../metrics.js'
-import { buildBlock, dropCommitted } from '../chain/blockBuilder.js'
+import { buildBlock, dropCommitted, TX_TIME_LIMIT_MS } from '../chain/blockBuilder.js'
 
 /** A block as it was committed, handed to subscribers (event streams, waiters, metrics). */
 export interface CommittedBlock {
@@ -161,7 +162,9 @@ export class BlockProducer {
       return undefined
     }
     const chainId = chain.genesis.chainId
-    const { block, hash, exec, treeWrites } = await buildBlock({
+    // When the block under it fails to be written meanwhile, that failure is the one to report.
+    const under = this.writing
+    const { block, hash, exec, treeWrites, excluded } = await buildBlock({
       chain,
       executor,
       parent: tip,
@@ -170,7 +173,24 @@ export class BlockProducer {
       timestamp,
       proposer: this.m.validatorPublicKey,
       validatorSetHash: this.validatorSetHash,
+      trimToGas: true,
+      txTimeLimitMs: TX_TIME_LIMIT_MS.produce,
+    }).catch(async (err: unknown) => {
+      if (under !== undefined) await under
+      throw err
     })
+    if (excluded.length > 0) {
+      mempool.committed(excluded)
+      for (const tx of excluded)
+        this.m.logger.warn(
+          { tx: bytesToHex(tx.id), limitMs: TX_TIME_LIMIT_MS.produce },
+          'tx dropped: its execution ran past the time limit',
+        )
+    }
+    // Txs the block's gas could not cover wait for the next block.
+    const included = new Set(block.txs.map((t) => bytesToHex(t.id)))
+    const waiting = txs.filter((t) => !included.has(bytesToHex(t.id)) && !excluded.includes(t))
+    if (waiting.length > 0) mempool.release(waiting)
     const signature = sign(this.m.validatorKey, voteSignBytes({ type: VoteType.Precommit, chainId, height, round: 0, blockHash: hash }))
     const certificate: CommitCertificate = {
       height,

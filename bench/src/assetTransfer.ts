@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+// End-to-end asset-transfer throughput (issue #3): a single-validator node, the asset-transfer
+// contract deployed through the lifecycle, N assets created by --signers distinct P-256 signers,
+// then every asset transferred once to another signer, submitted over HTTP in a closed loop
+// (--backlog txs outstanding). Commits are observed on the node's SSE block stream. See bench/README.md.
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import { buildContract } from '@trellis/cli'
+import { generateKeyPair, type KeyPair, type PrivateKey, publicKeyFromPrivate, publicKeyToString } from '@trellis/crypto'
+import { signTx, valueFromJSON } from '@trellis/ledger'
+import { loadValidatorKey } from '@trellis/node'
+import { bytesToBase64, bytesToHex } from '@trellis/utils'
+import { createAgent, getJSON, httpRequest } from './http.js'
+import { repoRoot, type SpawnedNode, spawnDevNode } from './nodeProcess.js'
+import { BlockStream } from './sse.js'
+import { round } from './stats.js'
+
+const USAGE = `Usage: node bench/dist/assetTransfer.js [options]
+
+  --assets <n>       assets created, then each transferred once (default 60000)
+  --signers <n>      distinct P-256 signers (default 1000)
+  --backlog <n>      txs outstanding (submitted, not committed) (default 4000)
+  --batch <n>        txs per HTTP request (default 500)
+  --sockets <n>      keep-alive sockets (default 16)
+  --json <file>      write the result as JSON
+`
+
+interface Signed {
+  readonly id: string
+  readonly wire: string
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      assets: { type: 'string', default: '60000' },
+      signers: { type: 'string', default: '1000' },
+      backlog: { type: 'string', default: '4000' },
+      batch: { type: 'string', default: '500' },
+      sockets: { type: 'string', default: '16' },
+      json: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  })
+  if (values.help === true) {
+    process.stdout.write(USAGE)
+    return
+  }
+  const assets = Number(values.assets)
+  const signers = Number(values.signers)
+  const backlog = Number(values.backlog)
+  const batch = Number(values.batch)
+  const agent = createAgent(Number(values.sockets))
+  const node: SpawnedNode = await spawnDevNode({})
+  try {
+    const url = node.url
+    const status = await getJSON<{ chainId: string; height: number }>(`${url}/v1/status`)
+    const chainId = status.chainId
+    const password = (await readFile(join(node.dataDir, 'keys', 'dev-password'), 'utf8')).trim()
+    const admin = await loadValidatorKey(node.dataDir, password)
+    let nonce = 1
+    const sign = (key: PrivateKey, signer: KeyPair['publicKey'], contract: string, method: string, args: unknown): Signed => {
+      const tx = signTx(
+        { chainId, contract, method, args: valueFromJSON(args), signer, nonce: nonce++, expiresAt: Date.now() + 3_600_000 },
+        key,
+      )
+      return { id: bytesToHex(tx.id), wire: bytesToBase64(tx.bytes) }
+    }
+
+    // Deploy through the lifecycle, signed by the dev chain's admin (its validator key).
+    const artifact = await buildContract(join(repoRoot, 'contracts/asset-transfer/src/index.ts'))
+    const adminKp = { privateKey: admin, publicKey: publicKeyFromPrivate(admin) }
+    const deploy = sign(adminKp.privateKey, adminKp.publicKey, 'trellis', 'deploy', { name: 'asset-transfer', code: artifact.code })
+    const res = await httpRequest(agent, `${url}/v1/txs?wait=true`, { method: 'POST', body: JSON.stringify({ tx: deploy.wire }) })
+    if (!('status' in res) || res.status !== 200 || !res.body.includes('"ok"')) throw new Error(`deploy failed: ${JSON.stringify(res)}`)
+
+    const keys: KeyPair[] = Array.from({ length: signers }, () => generateKeyPair())
+    const ids = keys.map((k) => publicKeyToString(k.publicKey))
+    process.stdout.write(`signing ${assets} creates and ${assets} transfers by ${signers} signers…\n`)
+    const creates: Signed[] = []
+    const transfers: Signed[] = []
+    for (let i = 0; i < assets; i++) {
+      const s = i % signers
+      const k = keys[s] as KeyPair
+      creates.push(
+        sign(k.privateKey, k.publicKey, 'asset-transfer', 'create', { id: `a${i}`, color: 'blue', size: 10, appraisedValue: 1000 }),
+      )
+      transfers.push(sign(k.privateKey, k.publicKey, 'asset-transfer', 'transfer', { id: `a${i}`, newOwner: ids[(s + 1) % signers] }))
+    }
+
+    // Closed loop: keep `backlog` txs outstanding; a tx counts when its block is committed.
+    const run = async (label: string, txs: Signed[]) => {
+      const pending = new Set<string>()
+      let committed = 0
+      let lastCommitAt = 0
+      let wake: (() => void) | undefined
+      const head = (await getJSON<{ height: number }>(`${url}/v1/status`)).height
+      const stream = new BlockStream({
+        baseUrl: url,
+        fromHeight: head + 1,
+        onBlock: (b, at) => {
+          for (const id of b.txIds) {
+            if (pending.delete(id)) {
+              committed++
+              lastCommitAt = at
+            }
+          }
+          wake?.()
+        },
+      })
+      await stream.ready
+      const started = performance.now()
+      let next = 0
+      let rejected = 0
+      const inflight = new Set<Promise<void>>()
+      while (committed + rejected < txs.length) {
+        while (next < txs.length && pending.size < backlog) {
+          const chunk = txs.slice(next, next + batch)
+          next += chunk.length
+          for (const t of chunk) pending.add(t.id)
+          const p = httpRequest(agent, `${url}/v1/txs`, { method: 'POST', body: JSON.stringify({ txs: chunk.map((t) => t.wire) }) }).then(
+            (r) => {
+              if (!('status' in r) || r.status !== 200) {
+                for (const t of chunk) if (pending.delete(t.id)) rejected++
+                return
+              }
+              const body = JSON.parse(r.body) as { results: Array<{ accepted: boolean; id: string }> }
+              for (const x of body.results) if (!x.accepted && pending.delete(x.id)) rejected++
+            },
+          )
+          inflight.add(p)
+          void p.finally(() => inflight.delete(p))
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve
+          setTimeout(resolve, 200)
+        })
+        if (performance.now() - started > 600_000) throw new Error(`${label}: not done after 10 min (${committed} committed)`)
+      }
+      stream.close()
+      const seconds = (lastCommitAt - started) / 1000
+      return { label, txs: txs.length, committed, rejected, seconds: round(seconds, 1), committedPerSecond: round(committed / seconds, 0) }
+    }
+    const createRun = await run('create', creates)
+    process.stdout.write(`${JSON.stringify(createRun)}\n`)
+    const transferRun = await run('transfer', transfers)
+    process.stdout.write(`${JSON.stringify(transferRun)}\n`)
+
+    // Every transfer must have succeeded: check receipts of a sample, and owners through queries.
+    let failed = 0
+    for (let i = 0; i < transfers.length; i += Math.max(1, Math.floor(transfers.length / 200))) {
+      const r = await getJSON<{ receipt: { status: string; errorCode: string } }>(`${url}/v1/txs/${(transfers[i] as Signed).id}`)
+      if (r.receipt.status !== 'ok') failed++
+    }
+    const result = {
+      machine: `${process.platform} ${process.arch}, Node ${process.version}`,
+      assets,
+      signers,
+      backlog,
+      create: createRun,
+      transfer: transferRun,
+      sampledTransferReceiptsFailed: failed,
+    }
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+    if (values.json !== undefined) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`)
+  } finally {
+    await node.stop()
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  process.exitCode = 1
+})

@@ -1,0 +1,59 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ReceiptStatus } from '@trellis/ledger'
+import { BLOCK_GAS, buildBlock, TX_GAS } from '@trellis/node'
+import { describe, expect, it } from 'vitest'
+import { ContractHarness, contractArtifact } from '../support/contracts.js'
+import { testKey } from '../support/fixtures.js'
+
+// A block's gas bounds its execution time whatever its txs do: txs past the block's gas are not run
+// (BLOCK_GAS_EXHAUSTED), and a producer leaves them for the next block.
+
+const SOURCE = `import { call, defineContract, s } from '@trellis/contract'
+export default defineContract({
+  version: '1.0.0',
+  methods: {
+    spin: call({ args: s.object({}) }, () => { for (;;) {} }),
+    ping: call({ args: s.object({}) }, (ctx) => { ctx.state.put('ping', ctx.block.height) }),
+  },
+})
+`
+
+describe('block gas', () => {
+  it('stops running txs once the block gas is spent; a producer leaves them out', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-gas-'))
+    await writeFile(join(dir, 'spinner.ts'), SOURCE)
+    const h = await ContractHarness.create()
+    expect((await h.deploy('spinner', await contractArtifact(join(dir, 'spinner.ts')))).status).toBe(ReceiptStatus.Ok)
+    const user = testKey(1)
+    const spins = BLOCK_GAS / TX_GAS
+    const txs = [...Array.from({ length: spins }, () => h.tx(user, 'spinner', 'spin', {})), h.tx(user, 'spinner', 'ping', {})]
+    const started = performance.now()
+    const exec = await h.executor.executeBlock(
+      { chainId: h.chain.genesis.chainId, height: h.chain.head.height + 1, timestamp: h.time + 1000, txs },
+      h.chain,
+    )
+    const seconds = (performance.now() - started) / 1000
+    expect(exec.receipts.slice(0, spins).map((r) => r.errorCode)).toEqual(Array.from({ length: spins }, () => 'VM_OUT_OF_GAS'))
+    expect(exec.receipts[spins]).toMatchObject({ status: ReceiptStatus.Failed, errorCode: 'BLOCK_GAS_EXHAUSTED', cost: 0 })
+    expect(exec.gasExhaustedAt).toBe(spins)
+    expect(exec.writes).toHaveLength(0)
+    expect(seconds).toBeLessThan(60) // bounded: ~0.3 s per spent budget on this machine
+
+    // Producing a block from the same txs leaves the unrun tx out.
+    const built = await buildBlock({
+      chain: h.chain,
+      executor: h.executor,
+      parent: h.chain.head,
+      state: h.chain,
+      txs,
+      timestamp: h.time + 1000,
+      proposer: h.admin.publicKey,
+      validatorSetHash: new Uint8Array(32),
+      trimToGas: true,
+    })
+    expect(built.block.txs).toHaveLength(spins)
+    expect(built.exec.gasExhaustedAt).toBeUndefined()
+  }, 120_000)
+})

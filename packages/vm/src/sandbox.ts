@@ -178,11 +178,23 @@ const PRELUDE = `
   const TypedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
   const TypedArray = Object.getPrototypeOf(Uint8Array);
   const targets = [String.prototype, Array.prototype, TypedArrayProto, ArrayBuffer.prototype, RegExp.prototype, Map.prototype, Set.prototype,
-    FunctionProto, JSON, Object, Array, String, Reflect, TypedArray, Number.prototype, BigInt.prototype];
+    FunctionProto, JSON, Object, Array, String, Reflect, TypedArray];
+  // Constant-time methods stay unwrapped (wrapping costs every call): they do one step's work.
+  const constantTime = ['isArray', 'getPrototypeOf', 'setPrototypeOf', 'defineProperty', 'getOwnPropertyDescriptor', 'create', 'is',
+    'preventExtensions', 'isExtensible', 'isFrozen', 'isSealed', 'call', 'bind', 'push', 'pop', 'at', 'charAt', 'charCodeAt',
+    'codePointAt', 'valueOf', 'get', 'set', 'has', 'add', 'delete', 'size'];
+  const isConstantTime = function (t, key) {
+    if (key === 'get' || key === 'set' || key === 'has' || key === 'add' || key === 'delete') return t === Map.prototype || t === Set.prototype || t === Reflect;
+    for (let i = 0; i < constantTime.length; i++) if (constantTime[i] === key) return true;
+    return false;
+  };
   for (const t of targets) {
-    for (const key of getOwnPropertyNames(t)) wrap(t, key, key === 'sort' || key === 'toSorted' ? 'sort' : t === Object && key === 'assign' ? 'keys' : '');
+    for (const key of getOwnPropertyNames(t)) {
+      if (isConstantTime(t, key)) continue;
+      wrap(t, key, key === 'sort' || key === 'toSorted' ? 'sort' : t === Object && key === 'assign' ? 'keys' : '');
+    }
   }
-  for (const t of [Array.prototype, String.prototype, TypedArrayProto, Map.prototype, Set.prototype]) wrap(t, Symbol.iterator, '');
+  for (const t of [Array.prototype, String.prototype, TypedArrayProto]) wrap(t, Symbol.iterator, '');
   for (const sym of [Symbol.replace, Symbol.split, Symbol.match, Symbol.matchAll, Symbol.search]) wrap(RegExp.prototype, sym, '');
 
   // Binary buffers live outside QuickJS's memory accounting (they would grow the WebAssembly heap up

@@ -10,11 +10,13 @@ import { testKey } from '../support/fixtures.js'
 // A block's gas bounds its execution time whatever its txs do: txs past the block's gas are not run
 // (BLOCK_GAS_EXHAUSTED), and a producer leaves them for the next block.
 
-const SOURCE = `import { call, defineContract, s } from '@trellis/contract'
+const SOURCE = `import { call, defineContract, query, s } from '@trellis/contract'
 export default defineContract({
   version: '1.0.0',
   methods: {
     spin: call({ args: s.object({}) }, () => { for (;;) {} }),
+    // String comparison is syntax, not a built-in: one step compares megabytes, unmetered.
+    compare: query({ args: s.object({}) }, () => { const a = 'ab'.repeat(1 << 20); const b = a.slice(0, -1) + 'x'; let n = 0; for (;;) if (a === b) n++ }),
     ping: call({ args: s.object({}) }, (ctx) => { ctx.state.put('ping', ctx.block.height) }),
   },
 })
@@ -55,5 +57,18 @@ describe('block gas', () => {
     })
     expect(built.block.txs).toHaveLength(spins)
     expect(built.exec.gasExhaustedAt).toBeUndefined()
+  }, 120_000)
+
+  it('a query doing unmetered work ends with QUERY_TIMEOUT after its wall-clock limit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-gas-'))
+    await writeFile(join(dir, 'spinner.ts'), SOURCE)
+    const h = await ContractHarness.create()
+    expect((await h.deploy('spinner', await contractArtifact(join(dir, 'spinner.ts')))).status).toBe(ReceiptStatus.Ok)
+    const started = performance.now()
+    const err = await h.query('spinner', 'compare', {}).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'QUERY_TIMEOUT' })
+    expect(performance.now() - started).toBeLessThan(60_000)
+    // The node keeps answering.
+    expect(await h.query('trellis', 'get', { name: 'spinner' })).toMatchObject({ result: { name: 'spinner', status: 'active' } })
   }, 120_000)
 })

@@ -47,6 +47,7 @@ export const ERROR_CODES = {
     status: 409,
     description: 'The contract is frozen for good: it accepts no more calls or upgrades; queries still work.',
   },
+  QUERY_TIMEOUT: { status: 422, description: 'The query ran past its wall-clock limit (work the gas meter does not price).' },
   QUERY_TOO_MANY_READS: { status: 422, description: 'The query needs more separate state fetches than a query may make.' },
   NODE_STOPPING: { status: 503, description: 'The node is shutting down and accepts no new transactions.' },
   // Reads

@@ -65,6 +65,8 @@ export const TX_GAS = 10_000_000
  * worst case measured, docs/benchmarks.md) whatever its txs do.
  */
 export const BLOCK_GAS = 100_000_000
+/** Wall-clock limit of a query (the safety net of ADR 0011: queries run on the node's event loop). */
+export const QUERY_TIME_LIMIT_MS = 2_000
 /** Gas budget of a read-only query. */
 export const QUERY_GAS = 20_000_000
 /** Nested calls each run on the host's native stack too (ADR 0010): kept shallow. */
@@ -940,7 +942,7 @@ export class ContractExecutor implements Executor {
     const frame: Frame = { contract, version: '', readOnly: true, caller: anonymous, origin: anonymous, txId: null, stack: [] }
     for (let attempt = 0; ; attempt++) {
       if (!this.querySandbox.ready) await this.querySandbox.ensureReady()
-      const state = new TxState(this.querySandbox, new Map(), reads)
+      const state = new TxState(this.querySandbox, new Map(), reads, undefined, performance.now() + QUERY_TIME_LIMIT_MS)
       let out: Outcome
       try {
         out = this.invoke(contract, 'query', method, args, frame, state, block, QUERY_GAS)
@@ -955,6 +957,11 @@ export class ContractExecutor implements Executor {
       }
       if (!out.ok) {
         const status = out.code === 'CONTRACT_NOT_FOUND' || out.code === 'METHOD_NOT_FOUND' ? 'notFound' : 'failed'
+        if (out.code === 'VM_TIMEOUT')
+          fail(
+            { code: 'QUERY_TIMEOUT', contract, method, limitMs: QUERY_TIME_LIMIT_MS },
+            `the query ran past its ${QUERY_TIME_LIMIT_MS} ms limit`,
+          )
         if (out.code === 'ARGS_INVALID') fail({ code: 'ARGS_INVALID', contract, method, reason: out.message }, out.message)
         if (out.code === 'CONTRACT_NOT_FOUND') fail({ code: 'CONTRACT_NOT_FOUND', contract }, out.message)
         if (out.code === 'METHOD_NOT_FOUND' && status === 'notFound') fail({ code: 'METHOD_NOT_FOUND', contract, method }, out.message)

@@ -71,4 +71,39 @@ describe('block gas', () => {
     // The node keeps answering.
     expect(await h.query('trellis', 'get', { name: 'spinner' })).toMatchObject({ result: { name: 'spinner', status: 'active' } })
   }, 120_000)
+
+  it('review findings: fetch retries start from fresh module state, a failed nested call is charged, VM_* codes are reserved', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-review-'))
+    await writeFile(
+      join(dir, 'drift.ts'),
+      `import { call, ContractError, defineContract, s } from '@trellis/contract'
+let n = 0
+export default defineContract({
+  version: '1.0.0',
+  methods: {
+    // Asks for a different range on every attempt if module state survived an aborted attempt.
+    drift: call({ args: s.object({}) }, (ctx) => { n++; return ctx.state.range({ prefix: 'k' + n }).entries.length }),
+    burn: call({ args: s.object({}) }, (ctx) => { try { ctx.call('spinner', 'spin', {}) } catch (e) { } return 'survived' }),
+    fake: call({ args: s.object({}) }, () => { throw new ContractError('VM_TIMEOUT', 'not really') }),
+  },
+})
+`,
+    )
+    await writeFile(join(dir, 'spinner.ts'), SOURCE)
+    const h = await ContractHarness.create()
+    expect((await h.deploy('spinner', await contractArtifact(join(dir, 'spinner.ts')))).status).toBe(ReceiptStatus.Ok)
+    expect((await h.deploy('drift', await contractArtifact(join(dir, 'drift.ts')))).status).toBe(ReceiptStatus.Ok)
+    const user = testKey(2)
+    const [drift, burn, fake] = await h.block([
+      h.tx(user, 'drift', 'drift', {}),
+      h.tx(user, 'drift', 'burn', {}),
+      h.tx(user, 'drift', 'fake', {}),
+    ])
+    expect(drift).toMatchObject({ status: ReceiptStatus.Ok, returnValue: 0 })
+    // The callee's spent budget is the caller's: the tx fails and is charged (about) the whole budget.
+    expect(burn?.status).toBe(ReceiptStatus.Failed)
+    expect(burn?.cost).toBeGreaterThan(TX_GAS * 0.9)
+    // A contract cannot claim a sandbox code.
+    expect(fake).toMatchObject({ status: ReceiptStatus.Failed, errorCode: 'VM_CONTRACT_ERROR' })
+  }, 60_000)
 })

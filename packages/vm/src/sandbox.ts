@@ -92,8 +92,12 @@ export type RunResult =
 
 /** Host errors carry their own code and are reported as they are (the host is deterministic code). */
 export class HostError extends TrellisError<{ code: string }> {
-  constructor(code: string, message: string) {
+  /** Gas the failed host operation used (e.g. a failed nested call's), charged to the caller. */
+  readonly gas: number
+
+  constructor(code: string, message: string, gas = 0) {
     super({ code }, message)
+    this.gas = gas
   }
 }
 
@@ -198,13 +202,14 @@ const PRELUDE = `
   for (const sym of [Symbol.replace, Symbol.split, Symbol.match, Symbol.matchAll, Symbol.search]) wrap(RegExp.prototype, sym, '');
 
   // Binary buffers live outside QuickJS's memory accounting (they would grow the WebAssembly heap up
-  // to its own limit, at a point that depends on the heap's history): a call may allocate at most
-  // MAX_BINARY bytes of them, counted before allocating, deterministically.
+  // to its own limit, at a point that depends on the heap's history): an instance may allocate at
+  // most MAX_BINARY bytes of them over all its calls (a reused instance can keep buffers in module
+  // state), counted before allocating, deterministically.
   const MAX_BINARY = ${16 * 1024 * 1024};
   let binary = 0;
   const reserve = function (bytes) {
     if (!(bytes >= 0)) return;
-    if (binary + bytes > MAX_BINARY) throw new RangeError('out of memory: a call may allocate at most ' + MAX_BINARY + ' bytes of binary buffers');
+    if (binary + bytes > MAX_BINARY) throw new RangeError('out of memory: a contract instance may allocate at most ' + MAX_BINARY + ' bytes of binary buffers');
     binary += bytes;
     work(bytes >> 9);
   };
@@ -260,11 +265,10 @@ const PRELUDE = `
   }
 
   // The bridge (returned to the host, unreachable from contract code): calls the entry with the
-  // parsed arguments, resets the per-call allowances and settles the pending built-in work.
+  // parsed arguments and settles the pending built-in work.
   const parse = JSON.parse;
   const stringify = JSON.stringify;
   return function bridge(f, a) {
-    binary = 0;
     const r = f(parse(a));
     if (r !== null && typeof r === 'object' && typeof r.then === 'function') throw new TypeError('contracts are synchronous: a promise is not a result');
     const json = stringify(r === undefined ? null : r);
@@ -479,6 +483,9 @@ export class ContractInstance {
       return { ok: false, code: 'VM_TIMEOUT', message: 'the call passed its time limit', gasUsed: meter.gas }
     }
     if (!r.ok && r.code !== 'VM_CONTRACT_ERROR' && r.code !== 'VM_HOST_ERROR') this.spent = true
+    // A run cut short to fetch state is run again from scratch: on a fresh instance, so that what the
+    // aborted attempt did to module state cannot steer the retry.
+    if (!r.ok && r.code === 'VM_HOST_ERROR' && r.contractCode === 'VM_NEED_DATA') this.spent = true
     // Where a stack overflow is detected (QuickJS or the host) depends on the host's own stack depth,
     // so its gas cannot be measured identically everywhere: it costs the whole budget.
     return !r.ok && r.code === 'VM_STACK_OVERFLOW' ? { ...r, gasUsed: limit } : r
@@ -557,8 +564,10 @@ export class ContractInstance {
         if (out !== null && charge(out.length)) return { error: ctx.newError({ name: 'OutOfGas', message: 'out of gas' }) }
         return out === null ? ctx.null : ctx.newString(out)
       } catch (err) {
+        if (err instanceof HostError && err.gas > 0) addGas(err.gas)
+        // Only Trellis errors carry deterministic messages (V8's wording changes between versions).
         const code = err instanceof TrellisError ? err.code : 'VM_HOST_ERROR'
-        const message = err instanceof Error ? err.message : String(err)
+        const message = err instanceof TrellisError ? err.message : 'the host function failed'
         m.hostFailure ??= { code, message }
         // The contract sees an exception it can catch, but the run fails anyway (see callMetered()).
         return { error: ctx.newError({ name: 'HostError', message: `${code}: ${message}` }) }

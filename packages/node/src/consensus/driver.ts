@@ -318,11 +318,13 @@ export class ConsensusDriver {
     const included = new Set(built.block.txs.map((t) => bytesToHex(t.id)))
     const waiting = txs.filter((t) => !included.has(bytesToHex(t.id)) && !built.excluded.includes(t))
     if (waiting.length > 0) mempool.release(waiting)
+    // The block settles what it reaped but the released txs (they may be reaped again meanwhile).
+    const settled = waiting.length === 0 ? reaped : reaped.filter((t) => !waiting.includes(t) && !built.excluded.includes(t))
     if (chain.head.height + 1 !== height) {
-      mempool.release(reaped)
+      mempool.release(settled)
       return
     }
-    this.blocks.set(bytesToHex(built.hash), { built, bytes: encodeBlock(built.block), reaped })
+    this.blocks.set(bytesToHex(built.hash), { built, bytes: encodeBlock(built.block), reaped: settled })
     this.feed({ kind: 'value', height, round, blockHash: built.hash })
   }
 

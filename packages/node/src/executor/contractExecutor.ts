@@ -69,6 +69,11 @@ export const BLOCK_GAS = 100_000_000
 export const QUERY_TIME_LIMIT_MS = 2_000
 /** Gas budget of a read-only query. */
 export const QUERY_GAS = 20_000_000
+/**
+ * Rounds of asynchronous range reads one tx may need (each re-runs it from the start): a tx needing
+ * more fails with TX_TOO_MANY_FETCHES, charged the whole tx budget.
+ */
+export const MAX_FETCH_ROUNDS = 32
 /** Nested calls each run on the host's native stack too (ADR 0010): kept shallow. */
 export const MAX_CALL_DEPTH = 4
 const ENTRY = '__trellis_entry'
@@ -281,8 +286,19 @@ type Outcome =
 
 function outcomeOf(r: RunResult): Outcome {
   if (r.ok) return { ok: true, json: r.json, gas: r.gasUsed }
-  // A contract's own code (ContractError) or a host failure's code, else the sandbox's.
-  return { ok: false, code: r.contractCode ?? r.code, message: r.message, gas: r.gasUsed }
+  // A contract's own code (ContractError) or a host failure's code, else the sandbox's. VM_* codes
+  // are reserved to the sandbox: a contract cannot claim one (e.g. fake a timeout or a fetch).
+  const own = r.code === 'VM_CONTRACT_ERROR' && r.contractCode?.startsWith('VM_') === true ? undefined : r.contractCode
+  return { ok: false, code: own ?? r.code, message: r.message, gas: r.gasUsed }
+}
+
+/** JSON.parse with a fixed, deterministic error (V8's messages vary between Node versions). */
+function parseJSON(json: string, what: string): unknown {
+  try {
+    return JSON.parse(json)
+  } catch {
+    throw new HostError('HOST_ARG_INVALID', `${what} is not valid JSON`)
+  }
 }
 
 /** The byte range of the keys of `contract` under `prefix`, narrowed by `start`/`end`. */
@@ -319,10 +335,16 @@ function successor(b: Uint8Array): Uint8Array {
 }
 
 function jsonToValue(json: string, what: string): Value {
+  let parsed: unknown
   try {
-    return valueFromJSON(JSON.parse(json))
+    parsed = JSON.parse(json)
+  } catch {
+    throw new ExecError('VALUE_INVALID', `${what} is not valid JSON`)
+  }
+  try {
+    return valueFromJSON(parsed)
   } catch (err) {
-    throw new ExecError('VALUE_INVALID', `${what} is not a storable value: ${err instanceof Error ? err.message : String(err)}`)
+    throw new ExecError('VALUE_INVALID', `${what} is not a storable value: ${err instanceof TrellisError ? err.message : 'invalid'}`)
   }
 }
 
@@ -475,13 +497,29 @@ export class ContractExecutor implements Executor {
         }
         let state: TxState
         let receipt: Receipt
-        for (;;) {
+        // One deadline for the tx, whatever the fetch rounds (each round re-runs it from scratch).
+        const deadline = limitMs === undefined ? undefined : performance.now() + limitMs
+        for (let round = 0; ; round++) {
           if (!this.sandbox.ready) await this.sandbox.ensureReady()
-          const deadline = limitMs === undefined ? undefined : performance.now() + limitMs
           state = new TxState(this.sandbox, blockWrites, reads, instances, deadline)
           receipt = this.executeTx(tx, state, block)
-          if (receipt.errorCode === 'VM_TIMEOUT' && limitMs !== undefined) throw new TxTimeLimitError(txIndex, limitMs)
+          // Judged by the clock, not by the receipt: a timeout a contract caught (or a hook's) still counts.
+          if (deadline !== undefined && limitMs !== undefined && performance.now() > deadline) throw new TxTimeLimitError(txIndex, limitMs)
           if (reads.missing.length === 0) break
+          if (round >= MAX_FETCH_ROUNDS) {
+            // Deterministic: every validator's cache starts empty per block and fills identically.
+            reads.missing = []
+            receipt = {
+              txId: tx.id,
+              status: ReceiptStatus.Failed,
+              errorCode: 'TX_TOO_MANY_FETCHES',
+              errorMessage: `the tx needed more than ${MAX_FETCH_ROUNDS} rounds of range reads`,
+              returnValue: null,
+              events: [],
+              cost: TX_GAS,
+            }
+            break
+          }
           await reads.fetchMissing()
           sliceStart = performance.now()
         }
@@ -533,7 +571,7 @@ export class ContractExecutor implements Executor {
     } catch (err) {
       if (err instanceof HostError && err.code === 'VM_NEED_DATA') return failed('VM_NEED_DATA', 'retry', 0)
       const code = err instanceof TrellisError ? err.code : 'EXECUTION_FAILED'
-      return failed(code, err instanceof Error ? err.message : 'execution failed', state.cost)
+      return failed(code, err instanceof TrellisError ? err.message : 'execution failed', state.cost)
     }
   }
 
@@ -677,10 +715,26 @@ export class ContractExecutor implements Executor {
         return { result: null, gas: gasOf(before) }
       },
       range: (requestJson) => {
-        const q = JSON.parse(requestJson) as { prefix: string; start: string | null; end: string | null; limit: number; reverse: boolean }
+        const q = parseJSON(requestJson, 'the range request') as {
+          prefix: unknown
+          start: unknown
+          end: unknown
+          limit: unknown
+          reverse: unknown
+        }
+        if (
+          q === null ||
+          typeof q !== 'object' ||
+          typeof q.prefix !== 'string' ||
+          (q.start !== null && typeof q.start !== 'string') ||
+          (q.end !== null && typeof q.end !== 'string') ||
+          typeof q.limit !== 'number'
+        )
+          throw new HostError('HOST_ARG_INVALID', 'the range request is malformed')
         const before = state.cost
-        const bounds = rangeBounds(frame.contract, q.prefix, q.start, q.end)
-        const rows = bounds === undefined ? [] : state.scan(bounds[0], bounds[1], q.reverse, Math.min(Math.max(1, q.limit | 0), 1001))
+        const bounds = rangeBounds(frame.contract, q.prefix, q.start as string | null, q.end as string | null)
+        const rows =
+          bounds === undefined ? [] : state.scan(bounds[0], bounds[1], q.reverse === true, Math.min(Math.max(1, q.limit | 0), 1001))
         const result = JSON.stringify(rows.map(([k, v]) => [bytesToUtf8(k.subarray(nsLength)), valueJSON(v)]))
         return { result, gas: gasOf(before) }
       },
@@ -702,7 +756,13 @@ export class ContractExecutor implements Executor {
         return { result: null, gas: COST.event + encodedValueLength(data) * COST.perByte }
       },
       call: (requestJson) => {
-        const q = JSON.parse(requestJson) as { contract: unknown; method: unknown; args: unknown; readOnly: boolean }
+        const q = parseJSON(requestJson, 'the call request') as {
+          contract: unknown
+          method: unknown
+          args: unknown
+          readOnly: boolean
+        } | null
+        if (q === null || typeof q !== 'object') throw new HostError('HOST_ARG_INVALID', 'the call request is malformed')
         if (typeof q.contract !== 'string' || typeof q.method !== 'string')
           throw new HostError('CALL_INVALID', 'contract and method must be strings')
         if (frame.stack.length + 1 >= MAX_CALL_DEPTH) throw new HostError('CALL_TOO_DEEP', `calls may nest at most ${MAX_CALL_DEPTH} deep`)
@@ -721,7 +781,7 @@ export class ContractExecutor implements Executor {
         const args = jsonToValue(JSON.stringify(q.args ?? null), 'the call arguments')
         const out = this.invoke(q.contract, q.readOnly ? 'query' : 'call', q.method, args, child, state, block, remaining())
         // A failed nested call fails the whole tx with the callee's code (its writes are in the same journal).
-        if (!out.ok) throw new HostError(out.code, `${q.contract}.${q.method}: ${out.message}`)
+        if (!out.ok) throw new HostError(out.code, `${q.contract}.${q.method}: ${out.message}`, out.gas)
         return { result: out.json, gas: out.gas }
       },
     }
@@ -780,7 +840,7 @@ export class ContractExecutor implements Executor {
     } catch (err) {
       if (err instanceof HostError && err.code === 'VM_NEED_DATA') throw err
       const code = err instanceof TrellisError ? err.code : 'EXECUTION_FAILED'
-      return { ok: false, code, message: err instanceof Error ? err.message : 'contract failed', gas: state.cost - before }
+      return { ok: false, code, message: err instanceof TrellisError ? err.message : 'contract failed', gas: state.cost - before }
     } finally {
       // Every outcome carries its own gas; the tx's base cost stays what it was.
       state.cost = before
@@ -809,7 +869,7 @@ export class ContractExecutor implements Executor {
     } catch (err) {
       if (err instanceof HostError && err.code === 'VM_NEED_DATA') throw err
       const code = err instanceof TrellisError ? err.code : 'EXECUTION_FAILED'
-      return { ok: false, code, message: err instanceof Error ? err.message : 'lifecycle failed', gas: state.cost - before }
+      return { ok: false, code, message: err instanceof TrellisError ? err.message : 'lifecycle failed', gas: state.cost - before }
     } finally {
       state.cost = before
     }
@@ -912,8 +972,8 @@ export class ContractExecutor implements Executor {
         TX_GAS,
         code,
       )
-      if (!hook.ok) throw new ExecError(hook.code, `the ${method === 'deploy' ? 'init' : 'upgrade'} hook failed: ${hook.message}`)
       state.cost += hook.gas
+      if (!hook.ok) throw new ExecError(hook.code, `the ${method === 'deploy' ? 'init' : 'upgrade'} hook failed: ${hook.message}`)
       emit(method === 'deploy' ? 'ContractDeployed' : 'ContractUpgraded', {
         name,
         version: rec.version,
@@ -940,9 +1000,10 @@ export class ContractExecutor implements Executor {
     const block: BlockEnv = { height: view.height, timestamp: view.timestamp, chainId: view.chainId }
     const anonymous = userCaller('')
     const frame: Frame = { contract, version: '', readOnly: true, caller: anonymous, origin: anonymous, txId: null, stack: [] }
+    const deadline = performance.now() + QUERY_TIME_LIMIT_MS
     for (let attempt = 0; ; attempt++) {
       if (!this.querySandbox.ready) await this.querySandbox.ensureReady()
-      const state = new TxState(this.querySandbox, new Map(), reads, undefined, performance.now() + QUERY_TIME_LIMIT_MS)
+      const state = new TxState(this.querySandbox, new Map(), reads, undefined, deadline)
       let out: Outcome
       try {
         out = this.invoke(contract, 'query', method, args, frame, state, block, QUERY_GAS)
@@ -951,7 +1012,12 @@ export class ContractExecutor implements Executor {
         out = { ok: false, code: 'VM_NEED_DATA', message: '', gas: 0 }
       }
       if (reads.missing.length > 0) {
-        if (attempt >= 256) fail({ code: 'QUERY_TOO_MANY_READS', contract, method }, 'the query reads too much state to be answered')
+        if (attempt >= 64) fail({ code: 'QUERY_TOO_MANY_READS', contract, method }, 'the query reads too much state to be answered')
+        if (performance.now() > deadline)
+          fail(
+            { code: 'QUERY_TIMEOUT', contract, method, limitMs: QUERY_TIME_LIMIT_MS },
+            `the query ran past its ${QUERY_TIME_LIMIT_MS} ms limit`,
+          )
         await reads.fetchMissing()
         continue
       }

@@ -191,6 +191,9 @@ export class BlockProducer {
     const included = new Set(block.txs.map((t) => bytesToHex(t.id)))
     const waiting = txs.filter((t) => !included.has(bytesToHex(t.id)) && !excluded.includes(t))
     if (waiting.length > 0) mempool.release(waiting)
+    // What this block settles: all it reaped but the txs released for a later block (which may be
+    // reaped again meanwhile and must stay in flight for that block).
+    const settled = waiting.length === 0 ? reaped : reaped.filter((t) => !waiting.includes(t))
     const signature = sign(this.m.validatorKey, voteSignBytes({ type: VoteType.Precommit, chainId, height, round: 0, blockHash: hash }))
     const certificate: CommitCertificate = {
       height,
@@ -208,7 +211,7 @@ export class BlockProducer {
         { block, hash, certificate, receiptBytes: exec.receiptBytes, writes: exec.writes, treeWrites },
         { sync: this.options.syncWrites },
       )
-      mempool.committed(reaped)
+      mempool.committed(settled)
       const committed: CommittedBlock = { block, hash, certificate, receipts: exec.receipts }
       const done = performance.now()
       metrics?.blockCommitted(txs.length, (executed - started) / 1000, (done - writeStarted) / 1000)

@@ -106,4 +106,30 @@ export default defineContract({
     // A contract cannot claim a sandbox code.
     expect(fake).toMatchObject({ status: ReceiptStatus.Failed, errorCode: 'VM_CONTRACT_ERROR' })
   }, 60_000)
+
+  it('a producer starts no further tx once the block has executed for its time budget; the rest waits', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-gas-'))
+    await writeFile(join(dir, 'spinner.ts'), SOURCE)
+    const h = await ContractHarness.create()
+    expect((await h.deploy('spinner', await contractArtifact(join(dir, 'spinner.ts')))).status).toBe(ReceiptStatus.Ok)
+    const user = testKey(3)
+    const txs = Array.from({ length: 6 }, () => h.tx(user, 'spinner', 'spin', {}))
+    const built = await buildBlock({
+      chain: h.chain,
+      executor: h.executor,
+      parent: h.chain.head,
+      state: h.chain,
+      txs,
+      timestamp: h.time + 1000,
+      proposer: h.admin.publicKey,
+      validatorSetHash: new Uint8Array(32),
+      trimToGas: true,
+      blockTimeLimitMs: 1,
+    })
+    // The first tx always runs; the budget (1 ms) is spent after it.
+    expect(built.block.txs).toEqual([txs[0]])
+    expect(built.exec.receipts).toHaveLength(1)
+    expect(built.exec.receipts[0]?.errorCode).toBe('VM_OUT_OF_GAS')
+    expect(built.block.header.txCount).toBe(1)
+  }, 60_000)
 })

@@ -13,6 +13,12 @@ import type { BlockCommit, ChainHead, ChainStore } from './chainStore.js'
  */
 export const TX_TIME_LIMIT_MS = { produce: 2_000, check: 8_000 } as const
 
+/**
+ * A producer starts no further tx once its block has executed for this long (the rest waits for the
+ * next block): it keeps a proposal well inside the consensus propose timeout (3 s).
+ */
+export const BLOCK_TIME_LIMIT_MS = 1_500
+
 /** Replay protection at inclusion time: txs already on the ledger, or twice in the list, are left out. */
 export function dropCommitted(chain: ChainStore, txs: readonly SignedTx[]): SignedTx[] {
   if (txs.length === 0) return []
@@ -57,6 +63,8 @@ export interface BuildInput {
    * Checking a proposal: see {@link rebuildBlock}.
    */
   readonly txTimeLimitMs?: number
+  /** Producing: see {@link BLOCK_TIME_LIMIT_MS}. */
+  readonly blockTimeLimitMs?: number
 }
 
 /**
@@ -70,7 +78,10 @@ export async function buildBlock(i: BuildInput): Promise<BuiltBlock> {
   const height = parent.height + 1
   const chainId = chain.genesis.chainId
   const excluded: SignedTx[] = []
-  const options = i.txTimeLimitMs === undefined ? {} : { txTimeLimitMs: i.txTimeLimitMs }
+  const options = {
+    ...(i.txTimeLimitMs === undefined ? {} : { txTimeLimitMs: i.txTimeLimitMs }),
+    ...(i.trimToGas === true && i.blockTimeLimitMs !== undefined ? { blockTimeLimitMs: i.blockTimeLimitMs } : {}),
+  }
   const execute = async (): Promise<BlockExecution> => {
     for (;;) {
       try {
@@ -83,9 +94,15 @@ export async function buildBlock(i: BuildInput): Promise<BuiltBlock> {
     }
   }
   let exec = await execute()
-  if (i.trimToGas === true && exec.gasExhaustedAt !== undefined) {
-    txs = txs.slice(0, exec.gasExhaustedAt)
-    exec = await execute()
+  if (i.trimToGas === true) {
+    // Execution is sequential, so the results for a prefix of the txs are the prefix of the results:
+    // leaving out the txs the block's gas or time could not cover needs no second execution (those
+    // past the gas wrote nothing).
+    const cut = Math.min(exec.gasExhaustedAt ?? txs.length, exec.stoppedAt ?? txs.length)
+    if (cut < txs.length || exec.stoppedAt !== undefined) {
+      txs = txs.slice(0, cut)
+      exec = { receipts: exec.receipts.slice(0, cut), receiptBytes: exec.receiptBytes.slice(0, cut), writes: exec.writes }
+    }
   }
   const last = new Map<string, { keyHash: Uint8Array; valueHash: Uint8Array | null }>()
   for (const w of exec.writes) {

@@ -32,7 +32,7 @@ import {
 import type { P2PNetwork } from '@trellis/p2p'
 import { bytesToHex } from '@trellis/utils'
 import type { Logger } from 'pino'
-import { type BuiltBlock, buildBlock, dropCommitted, rebuildBlock, TX_TIME_LIMIT_MS } from '../chain/blockBuilder.js'
+import { type BuiltBlock, buildBlock, dropCommitted, rebuildBlock, TX_TIME_LIMIT_MS, BLOCK_TIME_LIMIT_MS } from '../chain/blockBuilder.js'
 import type { ChainStore } from '../chain/chainStore.js'
 import { PREFIX } from '../chain/layout.js'
 import type { Executor } from '../executor/types.js'
@@ -312,6 +312,7 @@ export class ConsensusDriver {
       validatorSetHash: this.vsHash,
       trimToGas: true,
       txTimeLimitMs: TX_TIME_LIMIT_MS.produce,
+      blockTimeLimitMs: BLOCK_TIME_LIMIT_MS,
     })
     this.dropExcluded(built.excluded)
     // Txs the block's gas could not cover wait for the next block.

@@ -472,10 +472,16 @@ export class ContractExecutor implements Executor {
     const instances = new Map<string, ContractInstance>()
     let blockGas = 0
     let gasExhaustedAt: number | undefined
+    let stoppedAt: number | undefined
+    const blockStart = performance.now()
     try {
       let sliceStart = performance.now()
       for (let txIndex = 0; txIndex < input.txs.length; txIndex++) {
         const tx = input.txs[txIndex] as SignedTx
+        if (options.blockTimeLimitMs !== undefined && txIndex > 0 && performance.now() - blockStart > options.blockTimeLimitMs) {
+          stoppedAt = txIndex
+          break
+        }
         if ((txIndex & 15) === 15 && performance.now() - sliceStart > YIELD_AFTER_MS) {
           await yieldToEventLoop()
           sliceStart = performance.now()
@@ -536,7 +542,13 @@ export class ContractExecutor implements Executor {
     } finally {
       for (const i of instances.values()) i.dispose()
     }
-    return { receipts, receiptBytes, writes, ...(gasExhaustedAt === undefined ? {} : { gasExhaustedAt }) }
+    return {
+      receipts,
+      receiptBytes,
+      writes,
+      ...(gasExhaustedAt === undefined ? {} : { gasExhaustedAt }),
+      ...(stoppedAt === undefined ? {} : { stoppedAt }),
+    }
   }
 
   private executeTx(tx: SignedTx, state: TxState, block: BlockEnv): Receipt {

@@ -95,6 +95,8 @@ export interface BlockExecution {
    * the next block; a block that contains them is still valid.
    */
   readonly gasExhaustedAt?: number
+  /** With ExecuteOptions.blockTimeLimitMs: txs from this index on were not executed (no receipts). */
+  readonly stoppedAt?: number
 }
 
 export interface ContractInfo {
@@ -122,6 +124,11 @@ export interface ExecuteOptions {
    * applying a committed block.
    */
   readonly txTimeLimitMs?: number
+  /**
+   * Producing only: once the block's execution has taken this long, no further tx is started; the
+   * execution covers the txs before `stoppedAt` and the producer leaves the rest for the next block.
+   */
+  readonly blockTimeLimitMs?: number
 }
 
 /** A tx passed the wall-clock limit of {@link ExecuteOptions.txTimeLimitMs}. */

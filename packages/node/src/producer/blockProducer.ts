@@ -15,7 +15,7 @@ import type { ChainStore } from '../chain/chainStore.js'
 import type { Executor } from '../executor/types.js'
 import type { Mempool } from '../mempool/mempool.js'
 import type { NodeMetrics } from '../metrics.js'
-import { buildBlock, dropCommitted, TX_TIME_LIMIT_MS } from '../chain/blockBuilder.js'
+import { buildBlock, dropCommitted, TX_TIME_LIMIT_MS, BLOCK_TIME_LIMIT_MS } from '../chain/blockBuilder.js'
 
 /** A block as it was committed, handed to subscribers (event streams, waiters, metrics). */
 export interface CommittedBlock {
@@ -175,6 +175,7 @@ export class BlockProducer {
       validatorSetHash: this.validatorSetHash,
       trimToGas: true,
       txTimeLimitMs: TX_TIME_LIMIT_MS.produce,
+      blockTimeLimitMs: BLOCK_TIME_LIMIT_MS,
     }).catch(async (err: unknown) => {
       if (under !== undefined) await under
       throw err

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ReceiptStatus } from '@trellis/ledger'
-import { BLOCK_GAS, buildBlock, TX_GAS } from '@trellis/node'
+import { BLOCK_GAS, TX_GAS } from '@trellis/node'
 import { describe, expect, it } from 'vitest'
 import { ContractHarness, contractArtifact } from '../support/contracts.js'
 import { testKey } from '../support/fixtures.js'
@@ -44,17 +44,7 @@ describe('block gas', () => {
     expect(seconds).toBeLessThan(60) // bounded: ~0.3 s per spent budget on this machine
 
     // Producing a block from the same txs leaves the unrun tx out.
-    const built = await buildBlock({
-      chain: h.chain,
-      executor: h.executor,
-      parent: h.chain.head,
-      state: h.chain,
-      txs,
-      timestamp: h.time + 1000,
-      proposer: h.admin.publicKey,
-      validatorSetHash: new Uint8Array(32),
-      trimToGas: true,
-    })
+    const built = await h.produce(txs)
     expect(built.block.txs).toHaveLength(spins)
     expect(built.exec.gasExhaustedAt).toBeUndefined()
   }, 120_000)
@@ -114,18 +104,7 @@ export default defineContract({
     expect((await h.deploy('spinner', await contractArtifact(join(dir, 'spinner.ts')))).status).toBe(ReceiptStatus.Ok)
     const user = testKey(3)
     const txs = Array.from({ length: 6 }, () => h.tx(user, 'spinner', 'spin', {}))
-    const built = await buildBlock({
-      chain: h.chain,
-      executor: h.executor,
-      parent: h.chain.head,
-      state: h.chain,
-      txs,
-      timestamp: h.time + 1000,
-      proposer: h.admin.publicKey,
-      validatorSetHash: new Uint8Array(32),
-      trimToGas: true,
-      blockTimeLimitMs: 1,
-    })
+    const built = await h.produce(txs, { blockTimeLimitMs: 1 })
     // The first tx always runs; the budget (1 ms) is spent after it.
     expect(built.block.txs).toEqual([txs[0]])
     expect(built.exec.receipts).toHaveLength(1)

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { ContractArtifact } from '@trellis/cli'
 import { type Receipt, ReceiptStatus, type SignedTx, valueFromJSON, valueToJSON } from '@trellis/ledger'
-import { buildBlock, rebuildBlock, TX_GAS } from '@trellis/node'
+import { rebuildBlock, TX_GAS } from '@trellis/node'
 import { TrellisError } from '@trellis/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { contractArtifact, ContractHarness } from '../support/contracts.js'
@@ -480,18 +480,7 @@ describe('hostile contracts: gas bounds the time a call takes', () => {
     const bad = h.tx(user, 'h-catch-overflow', 'run', {})
     const good2 = h.tx(user, 'good', 'ok', {})
     const started = performance.now()
-    const built = await buildBlock({
-      chain: h.chain,
-      executor: h.executor,
-      parent: h.chain.head,
-      state: h.chain,
-      txs: [good1, bad, good2],
-      timestamp: h.time + 1000,
-      proposer: h.admin.publicKey,
-      validatorSetHash: new Uint8Array(32),
-      trimToGas: true,
-      txTimeLimitMs: 1_000,
-    })
+    const built = await h.produce([good1, bad, good2], { txTimeLimitMs: 1_000 })
     expect(performance.now() - started).toBeLessThan(20_000)
     expect(built.excluded).toEqual([bad])
     expect(built.block.txs).toEqual([good1, good2])

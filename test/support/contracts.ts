@@ -2,7 +2,15 @@ import { fileURLToPath } from 'node:url'
 import { buildContract, type ContractArtifact } from '@trellis/cli'
 import type { KeyPair } from '@trellis/crypto'
 import { type Receipt, type SignedTx, type Value, valueFromJSON } from '@trellis/ledger'
-import { type ChainStore, ContractExecutor, type Contract, notaryContract, type QueryOutcome } from '@trellis/node'
+import {
+  buildBlock,
+  type BuiltBlock,
+  type ChainStore,
+  ContractExecutor,
+  type Contract,
+  notaryContract,
+  type QueryOutcome,
+} from '@trellis/node'
 import { callTx, executeAndCommit, GENESIS_TIME, makeGenesis, openMemoryChain, testKey } from './fixtures.js'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
@@ -52,6 +60,28 @@ export class ContractHarness {
     this.time += 1000
     const { exec } = await executeAndCommit(this.chain, this.executor, this.admin, this.time, txs)
     return [...exec.receipts]
+  }
+
+  /**
+   * Builds (does not commit) the next block from `txs` the way a producer does: txs the block's gas
+   * or time could not cover, and txs past `txTimeLimitMs`, are left out.
+   */
+  produce(
+    txs: readonly SignedTx[],
+    limits: { readonly txTimeLimitMs?: number; readonly blockTimeLimitMs?: number } = {},
+  ): Promise<BuiltBlock> {
+    return buildBlock({
+      chain: this.chain,
+      executor: this.executor,
+      parent: this.chain.head,
+      state: this.chain,
+      txs,
+      timestamp: this.time + 1000,
+      proposer: this.admin.publicKey,
+      validatorSetHash: new Uint8Array(32),
+      trimToGas: true,
+      ...limits,
+    })
   }
 
   async call(kp: KeyPair, contract: string, method: string, args: unknown): Promise<Receipt> {

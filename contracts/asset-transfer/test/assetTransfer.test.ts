@@ -3,6 +3,7 @@ import { decodeValue, type Receipt, ReceiptStatus, stateKey, valueToJSON } from 
 import { bytesToHex, TrellisError } from '@trellis/utils'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { contractArtifact, ContractHarness } from '../../../test/support/contracts.js'
+import type { Asset } from '../src/index.js'
 import { testKey } from '../../../test/support/fixtures.js'
 
 // Scenario tests of the asset-transfer contract on a real in-memory chain: every business flow and
@@ -16,16 +17,6 @@ const ALICE = publicKeyToString(alice.publicKey)
 const BOB = publicKeyToString(bob.publicKey)
 const CAROL = publicKeyToString(carol.publicKey)
 const SEP = '\u0000'
-
-interface Asset {
-  id: string
-  color: string
-  size: number
-  appraisedValue: number
-  owner: string
-  createdAt: number
-  updatedAt: number
-}
 
 interface Page {
   assets: Asset[]

@@ -1,3 +1,4 @@
+import type { Manifest } from '@trellis/contract'
 import { type PublicKey, publicKeyToString, sha256 } from '@trellis/crypto'
 import {
   type ContractEvent,
@@ -82,16 +83,7 @@ const CONTRACT_NAME = /^[a-z][a-z0-9-]{1,63}$/
 type Status = 'active' | 'paused' | 'frozen'
 
 /** What a contract's code declares (`describe`): stored per code hash at `manifest:<hash>`. */
-export interface ContractManifest {
-  readonly version: string
-  readonly description: string
-  readonly methods: ReadonlyArray<{
-    readonly name: string
-    readonly kind: 'call' | 'query'
-    readonly description: string
-    readonly args: unknown
-  }>
-}
+export type ContractManifest = Manifest
 
 /**
  * A deployed contract's on-chain record (`trellis` state, key `contract:<name>`). Kept small: it is
@@ -809,8 +801,7 @@ export class ContractExecutor implements Executor {
     block: BlockEnv,
     tx: SignedTx | undefined,
   ): Outcome {
-    const before = state.cost
-    try {
+    return this.native(state, () => {
       const m = builtinMethod(c, method, kind)
       const reason = m.validate(args)
       if (reason !== undefined) throw new ExecError('ARGS_INVALID', `invalid arguments for ${c.name}.${method}: ${reason}`)
@@ -847,14 +838,25 @@ export class ContractExecutor implements Executor {
           state.events.push({ contract: c.name, name, data })
         },
       }
-      const result = m.run(ctx, args)
-      return { ok: true, json: JSON.stringify(valueToJSON(result)), gas: state.cost - before }
+      return JSON.stringify(valueToJSON(m.run(ctx, args)))
+    })
+  }
+
+  /**
+   * Runs native (built-in or lifecycle) code as one outcome: its state costs become the outcome's
+   * gas (the tx's base cost stays what it was), its failures a coded outcome. VM_NEED_DATA passes
+   * through: the tx is retried once the data is fetched.
+   */
+  private native(state: TxState, run: () => string): Outcome {
+    const before = state.cost
+    try {
+      const json = run()
+      return { ok: true, json, gas: state.cost - before }
     } catch (err) {
       if (err instanceof HostError && err.code === 'VM_NEED_DATA') throw err
       const code = err instanceof TrellisError ? err.code : 'EXECUTION_FAILED'
-      return { ok: false, code, message: err instanceof TrellisError ? err.message : 'contract failed', gas: state.cost - before }
+      return { ok: false, code, message: err instanceof TrellisError ? err.message : 'execution failed', gas: state.cost - before }
     } finally {
-      // Every outcome carries its own gas; the tx's base cost stays what it was.
       state.cost = before
     }
   }
@@ -862,8 +864,7 @@ export class ContractExecutor implements Executor {
   // ---- the lifecycle contract ------------------------------------------------------------------
 
   private invokeSystem(kind: 'call' | 'query', method: string, args: Value, frame: Frame, state: TxState, block: BlockEnv): Outcome {
-    const before = state.cost
-    try {
+    return this.native(state, () => {
       const m = SYSTEM_METHODS[method]
       if (m === undefined || m.kind !== kind)
         throw new ExecError(
@@ -876,15 +877,8 @@ export class ContractExecutor implements Executor {
       if (kind === 'call' && !this.admins.has(frame.origin.id)) {
         throw new ExecError('LIFECYCLE_NOT_APPROVED', notApproved(method, frame.origin.id))
       }
-      const result = this.system(method, a, frame, state, block)
-      return { ok: true, json: JSON.stringify(result), gas: state.cost - before }
-    } catch (err) {
-      if (err instanceof HostError && err.code === 'VM_NEED_DATA') throw err
-      const code = err instanceof TrellisError ? err.code : 'EXECUTION_FAILED'
-      return { ok: false, code, message: err instanceof TrellisError ? err.message : 'lifecycle failed', gas: state.cost - before }
-    } finally {
-      state.cost = before
-    }
+      return JSON.stringify(this.system(method, a, frame, state, block))
+    })
   }
 
   private manifest(codeHash: string, read: (sk: Uint8Array) => Uint8Array | undefined): ContractManifest {
@@ -1083,54 +1077,43 @@ function statusMessage(name: string, status: Status): string {
 }
 
 const nameArg = { type: 'string', minLength: 2, maxLength: 64, pattern: CONTRACT_NAME.source }
+const objectArgs = (properties: Record<string, unknown>, required: string[]) => ({ type: 'object', properties, required })
+/** deploy and upgrade: a name, the code, and optional arguments for the code's hook. */
+const codeArgs = (hookArgs: string) =>
+  objectArgs({ name: nameArg, code: { type: 'string', minLength: 1 }, [hookArgs]: { type: 'optional', inner: { type: 'any' } } }, [
+    'name',
+    'code',
+  ])
+/** pause and freeze: a name and an optional reason recorded with the change. */
+const statusArgs = objectArgs({ name: nameArg, reason: { type: 'optional', inner: { type: 'string', maxLength: 256 } } }, ['name'])
 const SYSTEM_METHODS: Record<string, { kind: 'call' | 'query'; description: string; args: unknown }> = {
   deploy: {
     kind: 'call',
     description: 'Deploy a contract artifact under a new name; runs its init hook (admin approval required)',
-    args: {
-      type: 'object',
-      properties: { name: nameArg, code: { type: 'string', minLength: 1 }, initArgs: { type: 'optional', inner: { type: 'any' } } },
-      required: ['name', 'code'],
-    },
+    args: codeArgs('initArgs'),
   },
   upgrade: {
     kind: 'call',
     description: 'Replace a contract’s code with a new version, keeping its state; runs its upgrade hook (admin approval required)',
-    args: {
-      type: 'object',
-      properties: { name: nameArg, code: { type: 'string', minLength: 1 }, upgradeArgs: { type: 'optional', inner: { type: 'any' } } },
-      required: ['name', 'code'],
-    },
+    args: codeArgs('upgradeArgs'),
   },
-  pause: {
-    kind: 'call',
-    description: 'Reject calls to a contract until it is resumed (admin approval required)',
-    args: {
-      type: 'object',
-      properties: { name: nameArg, reason: { type: 'optional', inner: { type: 'string', maxLength: 256 } } },
-      required: ['name'],
-    },
-  },
+  pause: { kind: 'call', description: 'Reject calls to a contract until it is resumed (admin approval required)', args: statusArgs },
   resume: {
     kind: 'call',
     description: 'Accept calls to a paused contract again (admin approval required)',
-    args: { type: 'object', properties: { name: nameArg }, required: ['name'] },
+    args: objectArgs({ name: nameArg }, ['name']),
   },
   freeze: {
     kind: 'call',
     description: 'Stop a contract for good: no more calls or upgrades; its state stays readable (admin approval required)',
-    args: {
-      type: 'object',
-      properties: { name: nameArg, reason: { type: 'optional', inner: { type: 'string', maxLength: 256 } } },
-      required: ['name'],
-    },
+    args: statusArgs,
   },
   get: {
     kind: 'query',
     description: 'The record of a deployed contract: version, code hash, status, manifest',
-    args: { type: 'object', properties: { name: nameArg }, required: ['name'] },
+    args: objectArgs({ name: nameArg }, ['name']),
   },
-  list: { kind: 'query', description: 'Every deployed contract’s record', args: { type: 'object', properties: {}, required: [] } },
+  list: { kind: 'query', description: 'Every deployed contract’s record', args: objectArgs({}, []) },
 }
 
 const SYSTEM_INFO: ContractInfo = {

@@ -1,10 +1,11 @@
 import { fileURLToPath } from 'node:url'
 import { buildContract, type ContractArtifact } from '@trellis/cli'
 import type { KeyPair } from '@trellis/crypto'
-import { type Receipt, type SignedTx, type Value, valueFromJSON } from '@trellis/ledger'
+import { type Receipt, type SignedTx, valueFromJSON } from '@trellis/ledger'
 import {
   buildBlock,
   type BuiltBlock,
+  chainQueryView,
   type ChainStore,
   ContractExecutor,
   type Contract,
@@ -93,16 +94,6 @@ export class ContractHarness {
   }
 
   query(contract: string, method: string, args: unknown = {}, height?: number): Promise<QueryOutcome> {
-    const chain = this.chain
-    const h = height ?? chain.head.height
-    const atHead = h === chain.head.height
-    return this.executor.query(contract, method, valueFromJSON(args) as Value, {
-      height: h,
-      timestamp: chain.getBlock(h)?.header.timestamp ?? GENESIS_TIME,
-      chainId: chain.genesis.chainId,
-      ...(atHead ? { getSync: (sk: Uint8Array) => chain.getLatest(sk), scan: (a, b, r, l) => chain.scanLatest(a, b, r, l) } : {}),
-      get: async (sk) => (await chain.getValueAt(sk, h))?.value ?? undefined,
-      history: (sk, limit) => chain.history(sk, limit, { height: h + 1, txIndex: 0 }),
-    })
+    return this.executor.query(contract, method, valueFromJSON(args), chainQueryView(this.chain, height))
   }
 }

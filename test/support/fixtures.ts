@@ -262,17 +262,3 @@ export function testKey(i: number): KeyPair {
 }
 
 export { prng } from './prng.js'
-
-/** The query view of `chain` at its head (what the API builds for a query without a height). */
-export function headView(chain: ChainStore): QueryView {
-  const h = chain.head.height
-  return {
-    height: h,
-    timestamp: chain.head.timestamp,
-    chainId: chain.genesis.chainId,
-    getSync: (sk) => chain.getLatest(sk),
-    scan: (a, b, r, l) => chain.scanLatest(a, b, r, l),
-    get: async (sk) => chain.getLatest(sk),
-    history: (sk, limit) => chain.history(sk, limit, { height: h + 1, txIndex: 0 }),
-  }
-}

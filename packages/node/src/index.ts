@@ -21,6 +21,7 @@ export {
   TX_LIMITS,
 } from './executor/contractExecutor.js'
 export { notaryContract, notaryKey } from './executor/notary.js'
+export { chainQueryView } from './executor/queryView.js'
 export type {
   BlockExecution,
   BlockInput,

@@ -8,14 +8,13 @@ import {
   docHash,
   executeAndCommit,
   GENESIS_TIME,
-  headView,
   kvContract,
   makeGenesis,
   openMemoryChain,
   recordTx,
   testKey,
 } from '../../../test/support/fixtures.js'
-import { ContractExecutor, notaryContract, notaryKey } from '../src/index.js'
+import { chainQueryView, ContractExecutor, notaryContract, notaryKey } from '../src/index.js'
 
 const validator = testKey(0)
 const alice = testKey(1)
@@ -59,9 +58,9 @@ describe('notary contract', () => {
     expect(exec.writes).toHaveLength(1)
     expect(exec.writes[0]?.stateKey).toEqual(stateKey('notary', notaryKey(hash)))
     expect(commit.block.header.height).toBe(1)
-    expect((await ex.query('notary', 'get', { hash }, headView(chain))).result).toEqual(record)
+    expect((await ex.query('notary', 'get', { hash }, chainQueryView(chain))).result).toEqual(record)
     expect(decodeValue(chain.getLatest(stateKey('notary', notaryKey(hash))) as Uint8Array)).toEqual(record)
-    expect((await ex.query('notary', 'get', { hash: docHash('never') }, headView(chain))).result).toBeNull()
+    expect((await ex.query('notary', 'get', { hash: docHash('never') }, chainQueryView(chain))).result).toBeNull()
   })
 
   it('fails NOTARY_ALREADY_RECORDED in a later block, keeping the first record', async () => {
@@ -80,7 +79,7 @@ describe('notary contract', () => {
     })
     expect(exec.receipts[0]?.errorMessage).toContain(publicKeyToString(alice.publicKey))
     expect(exec.writes).toEqual([])
-    expect(((await ex.query('notary', 'get', { hash }, headView(chain))).result as { owner: string }).owner).toBe(
+    expect(((await ex.query('notary', 'get', { hash }, chainQueryView(chain))).result as { owner: string }).owner).toBe(
       publicKeyToString(alice.publicKey),
     )
   })
@@ -102,7 +101,7 @@ describe('notary contract', () => {
       [0, bytesToHex(first.id)],
       [2, bytesToHex(other.id)],
     ])
-    expect(((await ex.query('notary', 'get', { hash }, headView(chain))).result as { txId: string }).txId).toBe(bytesToHex(first.id))
+    expect(((await ex.query('notary', 'get', { hash }, chainQueryView(chain))).result as { txId: string }).txId).toBe(bytesToHex(first.id))
   })
 
   const badArgs: Array<[string, Value]> = [
@@ -186,7 +185,7 @@ describe('executor dispatch', () => {
     const ex = await newExecutor()
     const codeOfQuery = async (contract: string, method: string, args: Value) => {
       try {
-        await ex.query(contract, method, args, headView(chain))
+        await ex.query(contract, method, args, chainQueryView(chain))
       } catch (err) {
         if (err instanceof TrellisError) return err.code
         throw err

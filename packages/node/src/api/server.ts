@@ -28,7 +28,7 @@ import { z } from 'zod'
 import type { NodeErrorType } from '../errors.js'
 import { asTrellisError, type CommitNotice, type TrellisNode } from '../node.js'
 import { serveEventStream } from './sse.js'
-import type { QueryView } from '../executor/types.js'
+import { chainQueryView } from '../executor/queryView.js'
 
 export const NODE_VERSION = '0.1.0'
 
@@ -378,22 +378,8 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     const contract = params.name as string
     const atHead = b.height === undefined || b.height === chain.head.height
     const height = atHead && chain.head.height === 0 ? 0 : readableHeight(b.height)
-    const header = height === 0 ? undefined : chain.getBlock(height)?.header
-    const view: QueryView = {
-      height,
-      timestamp: header?.timestamp ?? chain.genesis.genesisTime,
-      chainId: chain.genesis.chainId,
-      ...(atHead
-        ? { getSync: (sk: Uint8Array) => chain.getLatest(sk), scan: (lo, hi, rev, lim) => chain.scanLatest(lo, hi, rev, lim) }
-        : {}),
-      get: async (sk) => {
-        const e = await chain.getValueAt(sk, height)
-        return e?.value ?? undefined
-      },
-      history: (sk, limit) => chain.history(sk, limit, { height: height + 1, txIndex: 0 }),
-    }
     const args = valueFromJSON(b.args ?? null)
-    const out = await node.executor.query(contract, b.method, args, view)
+    const out = await node.executor.query(contract, b.method, args, chainQueryView(chain, height))
     const proof =
       out.provenKey === undefined || height === 0 ? undefined : (await provenState(out.provenKey.contract, out.provenKey.key, height)).proof
     return { height, result: valueToJSON(out.result), cost: out.cost, ...(proof === undefined ? {} : { proof }) }

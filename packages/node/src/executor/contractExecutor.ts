@@ -5,7 +5,6 @@ import {
   decodeValue,
   encodedValueLength,
   encodeValue,
-  isValueMap,
   type Receipt,
   ReceiptStatus,
   type SignedTx,
@@ -185,9 +184,9 @@ class Reads {
   }
 
   async fetchMissing(): Promise<void> {
-    const todo = this.missing
+    const fetches = this.missing
     this.missing = []
-    await Promise.all(todo.map((f) => f()))
+    await Promise.all(fetches.map((f) => f()))
   }
 }
 
@@ -198,8 +197,8 @@ class TxState {
   readonly writes: Overlay = new Map()
   readonly events: ContractEvent[] = []
   cost: number = COST.base
-  /** Top-level reads with their raw bytes, to recognise a query result that is a state value. */
-  readonly reads: Array<{ contract: string; key: string; raw: Uint8Array }> = []
+  /** A query's top-level reads with their raw bytes, to recognise a result that is a state value. */
+  reads: Array<{ contract: string; key: string; raw: Uint8Array }> | undefined
 
   constructor(
     /** The engine this tx or query runs in. */
@@ -701,7 +700,7 @@ export class ContractExecutor implements Executor {
         const key = text(keyJson, 'the key')
         const before = state.cost
         const raw = state.read(sk(key))
-        if (raw !== undefined && frame.stack.length === 0) state.reads.push({ contract: frame.contract, key, raw })
+        if (raw !== undefined && frame.stack.length === 0) state.reads?.push({ contract: frame.contract, key, raw })
         return { result: raw === undefined ? null : valueJSON(raw), gas: gasOf(before) }
       },
       put: (keyJson, json) => {
@@ -782,7 +781,15 @@ export class ContractExecutor implements Executor {
           txId: frame.txId,
           stack: [...frame.stack, frame.contract],
         }
-        const args = jsonToValue(JSON.stringify(q.args ?? null), 'the call arguments')
+        let args: Value
+        try {
+          args = valueFromJSON(q.args ?? null)
+        } catch (err) {
+          throw new ExecError(
+            'VALUE_INVALID',
+            `the call arguments is not a storable value: ${err instanceof TrellisError ? err.message : 'invalid'}`,
+          )
+        }
         const out = this.invoke(q.contract, q.readOnly ? 'query' : 'call', q.method, args, child, state, block, remaining())
         // A failed nested call fails the whole tx with the callee's code (its writes are in the same journal).
         if (!out.ok) throw new HostError(out.code, `${q.contract}.${q.method}: ${out.message}`, out.gas)
@@ -819,7 +826,7 @@ export class ContractExecutor implements Executor {
         block,
         get: (key) => {
           const raw = state.read(stateKey(c.name, key))
-          if (raw !== undefined && frame.stack.length === 0) state.reads.push({ contract: c.name, key, raw })
+          if (raw !== undefined && frame.stack.length === 0) state.reads?.push({ contract: c.name, key, raw })
           return raw === undefined ? undefined : decodeValue(raw)
         },
         put: (key, value) => {
@@ -1010,6 +1017,7 @@ export class ContractExecutor implements Executor {
     for (let attempt = 0; ; attempt++) {
       if (!this.querySandbox.ready) await this.querySandbox.ensureReady()
       const state = new TxState(this.querySandbox, new Map(), reads, undefined, deadline)
+      state.reads = []
       let out: Outcome
       try {
         out = this.invoke(contract, 'query', method, args, frame, state, block, QUERY_GAS)
@@ -1124,9 +1132,4 @@ const SYSTEM_INFO: ContractInfo = {
   codeHash: null,
   description: 'The contract lifecycle: deploy, upgrade, pause, resume and freeze contracts',
   methods: Object.entries(SYSTEM_METHODS).map(([name, m]) => ({ name, kind: m.kind, description: m.description, args: m.args })),
-}
-
-/** Whether a stored record value is well-formed (used by tests and tools). */
-export function isContractRecord(v: Value): boolean {
-  return isValueMap(v) && typeof v.name === 'string' && typeof v.codeHash === 'string'
 }

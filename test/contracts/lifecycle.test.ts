@@ -342,13 +342,14 @@ describe('lifecycle: deploy and init', () => {
     expect(list.map((c) => c.name)).toEqual(['beta', 'registry', 'zeta'])
     for (const c of list) expect(await result(h, 'trellis', 'get', { name: c.name })).toEqual(c)
     expect(list.find((c) => c.name === 'zeta')).toMatchObject({ codeHash: art.STORE?.codeHash, status: 'active', version: '1.0.0' })
-    // The node's own view lists the built-ins and the system contract too.
+    // The node's own view lists the built-ins and the system contracts too.
     const infos = await h.executor.contracts(h.chain)
     expect(infos.map((c) => `${c.kind}:${c.name}`).sort()).toEqual([
       'builtin:notary',
       'deployed:beta',
       'deployed:registry',
       'deployed:zeta',
+      'system:governance',
       'system:trellis',
     ])
   })
@@ -434,7 +435,7 @@ describe('lifecycle: admin approval', () => {
       lifecycle(h, 'freeze', { name: 'registry' }, mallory),
     ]
     for (const tx of txs) {
-      const err = await thrown(() => h.executor.precheck(tx, h.chain))
+      const err = await thrown(() => h.precheck(tx))
       expect(err.code).toBe('LIFECYCLE_NOT_APPROVED')
     }
     const rs = await h.block(txs)
@@ -473,7 +474,7 @@ describe('lifecycle: pause, resume, freeze', () => {
     ])
     expect(await result(h, 'trellis', 'get', { name: 'registry' })).toMatchObject({ status: 'paused', updatedHeight: h.chain.head.height })
     const call = h.tx(alice, 'registry', 'set', { key: 'k', value: 2 })
-    const err = await thrown(() => h.executor.precheck(call, h.chain))
+    const err = await thrown(() => h.precheck(call))
     expect(err.code).toBe('CONTRACT_PAUSED')
     failedWith((await h.block([call]))[0], 'CONTRACT_PAUSED')
     expect(await result(h, 'registry', 'get', { key: 'k' })).toBe(1)
@@ -485,7 +486,7 @@ describe('lifecycle: pause, resume, freeze', () => {
     ok(resumed)
     expect(resumed.events).toEqual([{ contract: 'trellis', name: 'ContractStatusChanged', data: { name: 'registry', status: 'active' } }])
     const again = h.tx(alice, 'registry', 'set', { key: 'k', value: 3 })
-    h.executor.precheck(again, h.chain)
+    h.precheck(again)
     ok((await h.block([again]))[0])
     expect(await result(h, 'registry', 'get', { key: 'k' })).toEqual({ value: 3, version: '2.0.0' })
     failedWith(await h.call(h.admin, 'trellis', 'resume', { name: 'registry' }), 'CONTRACT_STATUS_UNCHANGED')
@@ -515,7 +516,7 @@ describe('lifecycle: pause, resume, freeze', () => {
     ])
     const root = h.chain.head.stateRoot
     const call = h.tx(alice, 'registry', 'set', { key: 'k', value: 'changed' })
-    expect((await thrown(() => h.executor.precheck(call, h.chain))).code).toBe('CONTRACT_FROZEN')
+    expect((await thrown(() => h.precheck(call))).code).toBe('CONTRACT_FROZEN')
     const rs = await h.block([
       call,
       lifecycle(h, 'upgrade', { name: 'registry', code: art.V2?.code, upgradeArgs: { note: 'x' } }),

@@ -139,7 +139,7 @@ describe('bad input: each case has its documented code and status, and nothing i
       'unknown tx version',
       () => {
         const bytes = record().bytes.slice()
-        bytes[0] = 2
+        bytes[0] = 9
         return submit({ tx: bytesToBase64(bytes) })
       },
       'TX_UNSUPPORTED_VERSION',

@@ -1,7 +1,19 @@
 import { fileURLToPath } from 'node:url'
 import { buildContract, type ContractArtifact } from '@trellis/cli'
-import type { KeyPair } from '@trellis/crypto'
-import { type Receipt, type SignedTx, valueFromJSON } from '@trellis/ledger'
+import {
+  type Certificate,
+  type CertRole,
+  certificateToPem,
+  createCertificateAuthority,
+  generateKeyPair,
+  issueCertificate,
+  type KeyPair,
+  parseCertificate,
+  type PrivateKey,
+  sign,
+} from '@trellis/crypto'
+import { concatBytes } from '@trellis/utils'
+import { type Organisation, type Receipt, type SignedTx, valueFromJSON } from '@trellis/ledger'
 import {
   buildBlock,
   type BuiltBlock,
@@ -13,6 +25,93 @@ import {
   type QueryOutcome,
 } from '@trellis/node'
 import { callTx, executeAndCommit, GENESIS_TIME, makeGenesis, openMemoryChain, testKey } from './fixtures.js'
+
+/** A certificate holder: a key pair and its X.509 certificate. */
+export interface Member extends KeyPair {
+  readonly certificate: Uint8Array
+  readonly cert: Certificate
+}
+
+/** An organisation with a root CA, able to issue member certificates. */
+export class TestOrg {
+  private constructor(
+    readonly id: string,
+    readonly ca: { cert: Certificate; privateKey: PrivateKey },
+  ) {}
+
+  static async create(id: string, o: { notBefore?: number; validityDays?: number } = {}): Promise<TestOrg> {
+    const ca = await createCertificateAuthority({
+      org: id,
+      commonName: `${id} root CA`,
+      validityDays: o.validityDays ?? 3650,
+      notBefore: o.notBefore ?? GENESIS_TIME - 86_400_000,
+    })
+    return new TestOrg(id, ca)
+  }
+
+  /** The genesis (or `org.add`) form of this organisation. */
+  get organisation(): Organisation {
+    return { id: this.id, name: `${this.id} Ltd`, caCerts: [this.ca.cert.der] }
+  }
+
+  get caPem(): string {
+    return certificateToPem(this.ca.cert.der)
+  }
+
+  /**
+   * A member certificate for a fresh key. `subjectOrg` forges one naming another organisation as the
+   * holder's (our issuer refuses to; a rogue CA's tooling would not).
+   */
+  async member(
+    name: string,
+    role: CertRole = 'client',
+    o: { attributes?: Record<string, string>; notBefore?: number; notAfter?: number; keyPair?: KeyPair; subjectOrg?: string } = {},
+  ): Promise<Member> {
+    const kp = o.keyPair ?? generateKeyPair()
+    const cert = await issueCertificate({
+      issuer: this.ca,
+      subjectPublicKey: kp.publicKey,
+      commonName: name,
+      role,
+      attributes: o.attributes ?? {},
+      notBefore: o.notBefore ?? GENESIS_TIME - 86_400_000,
+      notAfter: o.notAfter ?? GENESIS_TIME + 365 * 86_400_000,
+    })
+    if (o.subjectOrg === undefined) return { ...kp, certificate: cert.der, cert }
+    const forged = resign(cert, this.id, o.subjectOrg, this.ca.privateKey)
+    return { ...kp, certificate: forged, cert: parseCertificate(forged) }
+  }
+}
+
+function derLength(n: number): Uint8Array {
+  if (n < 0x80) return Uint8Array.of(n)
+  const bytes: number[] = []
+  for (let x = n; x > 0; x >>= 8) bytes.unshift(x & 0xff)
+  return Uint8Array.of(0x80 | bytes.length, ...bytes)
+}
+
+const tlv = (tag: number, body: Uint8Array): Uint8Array => concatBytes(Uint8Array.of(tag), derLength(body.length), body)
+
+function derInt(b: Uint8Array): Uint8Array {
+  let i = 0
+  while (i < b.length - 1 && b[i] === 0) i++
+  const v = b.subarray(i)
+  return tlv(0x02, (v[0] as number) >= 0x80 ? concatBytes(Uint8Array.of(0), v) : v)
+}
+
+/** `cert` with the (same-length) subject organisation replaced, signed again by `caKey`. */
+function resign(cert: Certificate, from: string, to: string, caKey: PrivateKey): Uint8Array {
+  if (from.length !== to.length) throw new Error('the forged organisation must have the same length')
+  const tbs = cert.tbs.slice()
+  const needle = Buffer.from(from)
+  const at = Buffer.from(tbs).lastIndexOf(needle) // the subject comes after the issuer in the tbs
+  tbs.set(Buffer.from(to), at)
+  const afterTbs = cert.der.indexOf(cert.tbs[0] as number, 1) + cert.tbs.length // outer header, then the tbs
+  const algId = cert.der.subarray(afterTbs, afterTbs + 2 + (cert.der[afterTbs + 1] as number))
+  const raw = sign(caKey, tbs)
+  const sig = tlv(0x30, concatBytes(derInt(raw.subarray(0, 32)), derInt(raw.subarray(32))))
+  return tlv(0x30, concatBytes(tbs, algId, tlv(0x03, concatBytes(Uint8Array.of(0), sig))))
+}
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const built = new Map<string, Promise<ContractArtifact>>()
@@ -45,15 +144,34 @@ export class ContractHarness {
     this.admin = admin
   }
 
-  static async create(o: { builtins?: readonly Contract[]; admin?: KeyPair } = {}): Promise<ContractHarness> {
+  static async create(
+    o: { builtins?: readonly Contract[]; admin?: KeyPair; orgs?: readonly Organisation[] } = {},
+  ): Promise<ContractHarness> {
     const admin = o.admin ?? testKey(9000)
-    const chain = await openMemoryChain(makeGenesis(admin))
-    const executor = await ContractExecutor.create({ builtins: o.builtins ?? [notaryContract], admins: [admin.publicKey] })
+    const chain = await openMemoryChain(makeGenesis(admin, o.orgs === undefined ? {} : { orgs: o.orgs }))
+    const executor = await ContractExecutor.create({
+      builtins: o.builtins ?? [notaryContract],
+      admins: [admin.publicKey],
+      orgs: o.orgs ?? [],
+    })
     return new ContractHarness(chain, executor, admin)
   }
 
-  tx(kp: KeyPair, contract: string, method: string, args: unknown): SignedTx {
-    return callTx(kp, valueFromJSON(args ?? null), { contract, method, nonce: this.nonce++, expiresAt: this.time + 3_600_000 })
+  /** A signed call; `kp` may carry the certificate to sign with (a {@link Member}). */
+  tx(kp: KeyPair | Member, contract: string, method: string, args: unknown): SignedTx {
+    const certificate = 'certificate' in kp ? kp.certificate : undefined
+    return callTx(kp, valueFromJSON(args ?? null), {
+      contract,
+      method,
+      nonce: this.nonce++,
+      expiresAt: this.time + 3_600_000,
+      ...(certificate === undefined ? {} : { certificate }),
+    })
+  }
+
+  /** Runs admission checks as the node does for the next block at the harness's clock. */
+  precheck(tx: SignedTx): void {
+    this.executor.precheck(tx, this.chain, { height: this.chain.tip.height + 1, now: this.time + 1000 })
   }
 
   /** Executes `txs` as one block (admission checks skipped) and returns their receipts. */
@@ -85,7 +203,7 @@ export class ContractHarness {
     })
   }
 
-  async call(kp: KeyPair, contract: string, method: string, args: unknown): Promise<Receipt> {
+  async call(kp: KeyPair | Member, contract: string, method: string, args: unknown): Promise<Receipt> {
     return (await this.block([this.tx(kp, contract, method, args)]))[0] as Receipt
   }
 

@@ -10,6 +10,7 @@ import {
   defaultChainParams,
   type Genesis,
   headerHash,
+  type Organisation,
   isValueMap,
   merkleRoot,
   type SignedTx,
@@ -67,7 +68,7 @@ export function fakeTx(sender: number, nonce: number, o: { expiresAt?: number; p
 
 export function makeGenesis(
   validator: KeyPair,
-  o: { chainId?: string; genesisTime?: number; params?: Partial<ChainParams> } = {},
+  o: { chainId?: string; genesisTime?: number; params?: Partial<ChainParams>; orgs?: readonly Organisation[] } = {},
 ): Genesis {
   return {
     chainId: o.chainId ?? CHAIN_ID,
@@ -75,10 +76,13 @@ export function makeGenesis(
     params: { ...defaultChainParams, ...o.params },
     validators: { validators: [{ name: 'validator-0', publicKey: validator.publicKey, power: 1 }] },
     admins: [validator.publicKey],
+    ...(o.orgs === undefined ? {} : { orgs: o.orgs }),
   }
 }
 
 export interface TxOptions {
+  /** The signer's X.509 certificate (DER). */
+  readonly certificate?: Uint8Array
   readonly chainId?: string
   readonly contract?: string
   readonly method?: string
@@ -95,6 +99,7 @@ export function callTx(kp: KeyPair, args: Value, o: TxOptions): SignedTx {
       method: o.method ?? 'record',
       args,
       signer: kp.publicKey,
+      ...(o.certificate === undefined ? {} : { certificate: o.certificate }),
       nonce: o.nonce ?? 0,
       expiresAt: o.expiresAt,
     },

@@ -243,7 +243,7 @@ describe('asset-transfer: create, read, update, transfer, remove', () => {
     const tx = h.tx(alice, NAME, method, args)
     let pre: unknown
     try {
-      h.executor.precheck(tx, h.chain)
+      h.precheck(tx)
     } catch (e) {
       pre = e
     }

@@ -38,7 +38,7 @@ describe('notary contract (deployed as docs)', () => {
     const h = await deployed()
     const hash = docHash('contract.pdf')
     const tx = h.tx(alice, NAME, 'record', { hash, meta: { title: 'contract', pages: 3, signed: true } })
-    h.executor.precheck(tx, h.chain)
+    h.precheck(tx)
     const [r] = await h.block([tx])
     ok(r)
     const record = {

@@ -35,9 +35,46 @@ export const ERROR_CODES = {
   CONTRACT_NOT_FOUND: { status: 404, description: 'No contract with that name is deployed.' },
   METHOD_NOT_FOUND: { status: 404, description: 'The contract has no method with that name (or it is not callable this way).' },
   ARGS_INVALID: { status: 400, description: "The arguments do not match the method's declared schema." },
+  // Identity and permissions (X.509 certificates of member organisations)
+  CERT_REQUIRED: {
+    status: 401,
+    description: 'The chain requires transactions to carry a certificate of a member organisation (governance `certificatesRequired`).',
+  },
+  CERT_UNKNOWN_CA: {
+    status: 403,
+    description: "The certificate's organisation is not a member, or no CA certificate of that organisation issued it.",
+  },
+  CERT_ORG_MISMATCH: { status: 403, description: "The certificate names one organisation but was issued by another organisation's CA." },
+  CERT_NOT_YET_VALID: { status: 403, description: 'The certificate (or a CA above it) is not valid yet at this time.' },
+  CERT_EXPIRED: { status: 403, description: 'The certificate (or a CA above it) has expired.' },
+  CERT_REVOKED: {
+    status: 403,
+    description: 'The certificate was revoked by governance; it cannot transact from the revocation height on.',
+  },
+  CERT_NOT_END_ENTITY: { status: 403, description: 'A CA certificate cannot sign transactions: use a certificate it issued.' },
+  PERMISSION_DENIED: {
+    status: 403,
+    description: "The contract's access rules (governance `acl.set`) do not admit the caller's organisation or role for this method.",
+  },
+  // Governance
+  GOV_NOT_MEMBER: { status: 403, description: 'Proposing and voting need a certificate of a member organisation.' },
+  GOV_ROLE_REQUIRED: { status: 403, description: "The proposal's policy requires voters in another role (by default `admin`)." },
+  GOV_NOT_ELIGIBLE: {
+    status: 403,
+    description: 'The organisation is not among those that decide this proposal (a k-of-n policy), or cannot cancel it.',
+  },
+  GOV_ACTION_INVALID: {
+    status: 400,
+    description: 'The proposed action is malformed or cannot apply to the current state (e.g. adding a member twice).',
+  },
+  PROPOSAL_NOT_FOUND: { status: 404, description: 'No proposal with that number.' },
+  PROPOSAL_CLOSED: { status: 409, description: 'The proposal was already executed, rejected, failed or cancelled.' },
+  PROPOSAL_EXPIRED: { status: 409, description: 'The proposal passed its expiry without being decided; it can no longer be voted on.' },
+  VOTE_DUPLICATE: { status: 409, description: 'This organisation has already voted on the proposal.' },
   LIFECYCLE_NOT_APPROVED: {
     status: 403,
-    description: "A deploy, upgrade, pause, resume or freeze not approved by the chain's policy (today: signed by a genesis admin).",
+    description:
+      'A deploy, upgrade, pause, resume or freeze without approval: neither a genesis admin key (while governance has not retired them) nor an admin of a member organisation holding a passed `contract.approve` proposal for exactly this operation and code.',
   },
   CONTRACT_PAUSED: {
     status: 409,

@@ -23,6 +23,25 @@ import {
   contractUpgradeCommand,
   eventsCommand,
 } from './commands/contract.js'
+import {
+  caCreateCommand,
+  certIssueCommand,
+  certRevokeCommand,
+  certShowCommand,
+  contractApproveCommand,
+  orgInviteCommand,
+  orgListCommand,
+  orgRemoveCommand,
+  orgShowCommand,
+  orgUpdateCommand,
+  permissionSetCommand,
+  permissionShowCommand,
+  proposalCancelCommand,
+  proposalCreateCommand,
+  proposalListCommand,
+  proposalShowCommand,
+  proposalVoteCommand,
+} from './commands/governance.js'
 import { verifyCommand } from './commands/verify.js'
 import { style } from './io.js'
 
@@ -125,8 +144,10 @@ export function createProgram(): Command {
   const signer = (c: Command) =>
     client(c)
       .option('--key <file>', 'encrypted key file of the signer')
-      .option('--admin', "sign with the local network's first organisation admin key (local networks only)")
-      .option('--network <dir>', 'local network directory for --admin', DEFAULT_NETWORK_DIR)
+      .option('--cert <pem>', 'the X.509 certificate of that key (chains with organisations)')
+      .option('--as <org>', "sign as this organisation's admin certificate (local networks only)")
+      .option('--admin', "sign with the local network's genesis admin key of the first validator (local networks only)")
+      .option('--network <dir>', 'local network directory for --as and --admin', DEFAULT_NETWORK_DIR)
       .option('--chain-id <id>', 'chain id (default: asked from the node)')
       .option('--no-wait', 'return once accepted instead of waiting for the commit')
   signer(program.command('call').argument('<contract>').argument('<method>').argument('[args]', 'arguments as JSON', '{}'))
@@ -168,10 +189,98 @@ export function createProgram(): Command {
     .description('stop a contract for good: no calls, no upgrades; state stays readable (admin approval)')
     .option('--reason <text>', 'recorded with the change')
     .action(contractStatusCommand('freeze'))
+  signer(contract.command('approve').argument('<artifact|name>', 'artifact (deploy, upgrade) or contract name'))
+    .description('propose the governance approval of one deploy, upgrade, pause, resume or freeze')
+    .requiredOption('--operation <op>', 'deploy, upgrade, pause, resume or freeze')
+    .option('--name <name>', 'contract name (default: the artifact name)')
+    .option('--description <text>', 'why, recorded with the proposal')
+    .action(contractApproveCommand)
   client(contract.command('list')).description('contracts on the chain').action(contractListCommand)
   client(contract.command('info').argument('<name>'))
     .description("a contract's version, status, methods and argument schemas")
     .action(contractInfoCommand)
+  // Organisations, certificates and governance.
+  const ca = program.command('ca').description("an organisation's certificate authority")
+  ca.command('create')
+    .description("create an organisation's root CA (or an intermediate with --parent): ca.pem and an encrypted ca.key.json")
+    .requiredOption('--org <id>', 'organisation id (the O of every certificate it issues)')
+    .requiredOption('--out <dir>', 'directory for ca.pem and ca.key.json')
+    .option('--name <cn>', 'common name of the CA')
+    .option('--days <n>', 'validity in days', '3650')
+    .option('--parent <dir>', 'issue an intermediate CA from the CA in this directory')
+    .action(caCreateCommand)
+  const cert = program.command('cert').description('certificates: issue, inspect, revoke')
+  cert
+    .command('issue')
+    .description('issue a certificate with a role and attributes from a CA (a new key unless --key)')
+    .requiredOption('--ca <dir>', 'directory of the issuing CA (ca.pem, ca.key.json)')
+    .requiredOption('--name <cn>', "the holder's name (identity <org>/<name>)")
+    .requiredOption('--role <role>', 'admin, client, node, device or auditor')
+    .option('--attr <key=value>', 'an attribute contracts can read (repeatable)', collect, [])
+    .option('--days <n>', 'validity in days', '365')
+    .option('--key <file>', 'certify this existing key (renewal) instead of generating one')
+    .requiredOption('--out <prefix>', 'writes <prefix>.pem (and <prefix>.key.json for a new key)')
+    .action(certIssueCommand)
+  cert.command('show').argument('<pem>').description("a certificate's subject, role, attributes and validity").action(certShowCommand)
+  signer(cert.command('revoke'))
+    .description('propose revoking a certificate from a height on')
+    .option('--target <pem>', 'the certificate to revoke')
+    .option('--org <id>', 'its organisation (without --target)')
+    .option('--serial <hex>', 'its serial (without --target)')
+    .option('--reason <text>', 'recorded with the revocation')
+    .option('--at-height <h>', 'effective height (default: the block after the decision)')
+    .option('--description <text>', 'why, recorded with the proposal')
+    .action(certRevokeCommand)
+  const org = program.command('org').description('the consortium: member organisations')
+  client(org.command('list')).description('organisations and their CAs').option('--json', 'print JSON').action(orgListCommand)
+  client(org.command('show').argument('<id>')).description('one organisation').action(orgShowCommand)
+  signer(org.command('invite'))
+    .description('propose admitting an organisation with its CA certificate(s)')
+    .requiredOption('--id <id>', 'organisation id (the O of its certificates)')
+    .option('--name <name>', 'display name')
+    .option('--ca <pem>', 'CA certificate: the root, then any intermediates (repeatable)', collect, [])
+    .option('--description <text>', 'why, recorded with the proposal')
+    .action(orgInviteCommand)
+  signer(org.command('update').argument('<id>'))
+    .description("propose replacing an organisation's CA certificates or name")
+    .option('--name <name>', 'new display name')
+    .option('--ca <pem>', 'the new CA bundle (repeatable)', collect, [])
+    .option('--description <text>', 'why, recorded with the proposal')
+    .action(orgUpdateCommand)
+  signer(org.command('remove').argument('<id>'))
+    .description('propose removing an organisation')
+    .option('--description <text>', 'why, recorded with the proposal')
+    .action(orgRemoveCommand)
+  const proposal = program.command('proposal').description('governance proposals and votes')
+  signer(proposal.command('create'))
+    .description('propose any governance action (JSON)')
+    .requiredOption('--action <json>', 'e.g. {"type":"config.set","proposalTtlMs":86400000}')
+    .option('--description <text>', 'why, recorded with the proposal')
+    .action(proposalCreateCommand)
+  signer(proposal.command('vote').argument('<id>'))
+    .description('vote for your organisation; the deciding vote executes the proposal')
+    .option('--yes', 'approve')
+    .option('--no', 'reject')
+    .action(proposalVoteCommand)
+  signer(proposal.command('cancel').argument('<id>'))
+    .description('withdraw your organisation’s open proposal')
+    .action(proposalCancelCommand)
+  client(proposal.command('list'))
+    .description('proposals and their votes')
+    .option('--status <s>', 'open, executed, rejected, failed, cancelled or expired')
+    .option('--json', 'print JSON')
+    .action(proposalListCommand)
+  client(proposal.command('show').argument('<id>')).description('one proposal with its votes').action(proposalShowCommand)
+  const permission = program.command('permission').description("who may call a contract's methods")
+  signer(permission.command('set').argument('<contract>'))
+    .description('propose an access rule for a contract method (or every method)')
+    .option('--method <m>', "the method (default '*': every method without its own rule)")
+    .option('--orgs <ids>', 'comma-separated organisations allowed')
+    .option('--roles <roles>', 'comma-separated roles allowed')
+    .option('--clear', 'remove the rule')
+    .option('--description <text>', 'why, recorded with the proposal')
+    .action(permissionSetCommand)
+  client(permission.command('show').argument('<contract>')).description("a contract's access rules").action(permissionShowCommand)
   client(program.command('status')).description('node and chain status').action(statusCommand)
   client(program.command('tx').argument('<id>', 'tx id (hex)'))
     .description('a committed tx with its receipt')

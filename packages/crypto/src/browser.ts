@@ -4,4 +4,16 @@ import { nobleBackend } from './noble/backend.js'
 
 export * from './exports.js'
 
-export const { sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, randomBytes } = bindBackend(nobleBackend)
+export const {
+  sha256,
+  generateKeyPair,
+  publicKeyFromPrivate,
+  sign,
+  verify,
+  verifyDer,
+  randomBytes,
+  parseCertificate,
+  verifyCertificateSignature,
+  createCertificateAuthority,
+  issueCertificate,
+} = bindBackend(nobleBackend)

@@ -1,4 +1,5 @@
 import { ed25519 } from '@noble/curves/ed25519.js'
+import { p256 } from '@noble/curves/nist.js'
 import { TrellisError } from '@trellis/utils'
 import type { CryptoErrorType } from './errors.js'
 import type { PrivateKey, PublicKey } from './types.js'
@@ -56,6 +57,88 @@ export function isCanonicalSignature(alg: SignatureAlgorithm, sig: Uint8Array): 
     if (a !== b) return a < b
   }
   return false
+}
+
+/**
+ * Reads a DER ECDSA-Sig-Value (`SEQUENCE { r INTEGER, s INTEGER }`) strictly: minimal encodings, no
+ * trailing bytes, 1 ≤ r, s < n. Returns r‖s (64 bytes), or undefined. High S is accepted: X.509
+ * signatures are not bound by this protocol's low-S rule. Shared by both backends so that they agree
+ * on every encoding question before any arithmetic.
+ */
+export function ecdsaSignatureFromDer(der: Uint8Array): Uint8Array | undefined {
+  if (der.length < 8 || der[0] !== 0x30 || der[1] !== der.length - 2) return undefined
+  const out = new Uint8Array(SIGNATURE_LENGTH)
+  const afterR = readScalar(der, 2, out, 0)
+  const afterS = afterR === undefined ? undefined : readScalar(der, afterR, out, 32)
+  return afterS === der.length ? out : undefined
+}
+
+/** Reads one DER INTEGER in [1, n) at `at` into `out` (32 bytes at `outOffset`); the offset after it, or undefined. */
+function readScalar(der: Uint8Array, at: number, out: Uint8Array, outOffset: number): number | undefined {
+  const len = der[at + 1] ?? 0
+  const start = at + 2
+  const end = start + len
+  if (der[at] !== 0x02 || len === 0 || len > 33 || end > der.length) return undefined
+  const first = der[start] as number
+  if (first & 0x80) return undefined
+  if (first === 0 && (len === 1 || ((der[start + 1] as number) & 0x80) === 0)) return undefined
+  const magnitude = first === 0 ? der.subarray(start + 1, end) : der.subarray(start, end)
+  if (magnitude.length > 32) return undefined
+  out.set(magnitude, outOffset + 32 - magnitude.length)
+  return !isZero(out, outOffset, outOffset + 32) && compareBE(out, outOffset, P256_N_BYTES) < 0 ? end : undefined
+}
+
+/** The DER ECDSA-Sig-Value of a 64-byte r‖s signature. */
+export function ecdsaSignatureToDer(sig: Uint8Array): Uint8Array {
+  const r = derUnsignedInteger(sig.subarray(0, 32))
+  const s = derUnsignedInteger(sig.subarray(32, 64))
+  const out = new Uint8Array(2 + r.length + s.length)
+  out[0] = 0x30
+  out[1] = r.length + s.length
+  out.set(r, 2)
+  out.set(s, 2 + r.length)
+  return out
+}
+
+function derUnsignedInteger(be: Uint8Array): Uint8Array {
+  let i = 0
+  while (i < be.length - 1 && be[i] === 0) i++
+  const pad = (be[i] as number) & 0x80 ? 1 : 0
+  const out = new Uint8Array(2 + pad + be.length - i)
+  out[0] = 0x02
+  out[1] = out.length - 2
+  out.set(be.subarray(i), 2 + pad)
+  return out
+}
+
+/**
+ * The 33-byte compressed form of a SEC1 P-256 point given compressed or uncompressed; undefined when it
+ * is not an encoding of a point on the curve.
+ */
+export function p256CompressedPoint(sec1: Uint8Array): Uint8Array | undefined {
+  if (sec1.length !== 33 && !(sec1.length === 65 && sec1[0] === 4)) return undefined
+  try {
+    return p256.Point.fromBytes(sec1).toBytes(true)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The 65-byte uncompressed SEC1 form of a compressed P-256 public key.
+ * @throws TrellisError CRYPTO_INVALID_PUBLIC_KEY when it is not a point on the curve
+ */
+export function p256UncompressedPoint(pub: PublicKey): Uint8Array {
+  assertPublicKeyShape(pub)
+  try {
+    return p256.Point.fromBytes(pub.bytes).toBytes(false)
+  } catch (cause) {
+    throw new TrellisError<CryptoErrorType>(
+      { code: 'CRYPTO_INVALID_PUBLIC_KEY', alg: pub.alg, reason: 'not a point on the curve' },
+      `invalid ${pub.alg} public key: not a point on the curve`,
+      { cause },
+    )
+  }
 }
 
 const P256_N_BYTES = bigIntToBytes32(P256_N)

@@ -1,6 +1,6 @@
 /**
- * @trellis/crypto — hashing, signatures, keys and the encrypted keystore (Node entry, node:crypto).
- * Browsers get `browser.ts` through the `browser` export condition: same functions, same bytes.
+ * @trellis/crypto — hashing, signatures, keys, X.509 identities and the encrypted keystore (Node entry,
+ * node:crypto). Browsers get `browser.ts` through the `browser` export condition: same functions, same bytes.
  */
 import { bindBackend } from './api.js'
 import { nodeBackend } from './node/backend.js'
@@ -10,4 +10,16 @@ export type { KeyFile, KeystoreOptions } from './keystore/keystore.js'
 export { decryptPrivateKey, encryptPrivateKey } from './keystore/keystore.js'
 export { nodeBackend } from './node/backend.js'
 
-export const { sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, randomBytes } = bindBackend(nodeBackend)
+export const {
+  sha256,
+  generateKeyPair,
+  publicKeyFromPrivate,
+  sign,
+  verify,
+  verifyDer,
+  randomBytes,
+  parseCertificate,
+  verifyCertificateSignature,
+  createCertificateAuthority,
+  issueCertificate,
+} = bindBackend(nodeBackend)

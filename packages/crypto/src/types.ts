@@ -35,5 +35,10 @@ export interface CryptoBackend {
   publicKeyFromPrivate(privateKey: PrivateKey): PublicKey
   sign(privateKey: PrivateKey, message: Uint8Array): Uint8Array
   verify(publicKey: PublicKey, message: Uint8Array, signature: Uint8Array): boolean
+  /**
+   * Verifies a signature in its X.509 form: a DER ECDSA-Sig-Value with any S for P-256 (other CAs often
+   * sign high-S), the 64-byte RFC 8032 signature for Ed25519. False, never a throw, for anything malformed.
+   */
+  verifyDer(publicKey: PublicKey, message: Uint8Array, signature: Uint8Array): boolean
   randomBytes(length: number): Uint8Array
 }

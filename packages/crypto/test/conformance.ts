@@ -70,17 +70,77 @@ export function expectCode(fn: () => unknown, code: string): TrellisError {
   return e
 }
 
-/** verify() must answer false and never throw; checks that, and that the inputs were not mutated. */
-export function expectRejected(backend: CryptoBackend, pub: PublicKey, msg: Uint8Array, sig: Uint8Array): void {
+/** verify() (or verifyDer()) must answer false and never throw; checks that, and that the inputs were not mutated. */
+export function expectRejected(
+  backend: CryptoBackend,
+  pub: PublicKey,
+  msg: Uint8Array,
+  sig: Uint8Array,
+  method: 'verify' | 'verifyDer' = 'verify',
+): void {
   const pubCopy = Uint8Array.from(pub.bytes)
   const sigCopy = Uint8Array.from(sig)
   let result: boolean | undefined
   expect(() => {
-    result = backend.verify(pub, msg, sig)
+    result = backend[method](pub, msg, sig)
   }).not.toThrow()
   expect(result).toBe(false)
   expect(equalBytes(pub.bytes, pubCopy)).toBe(true)
   expect(equalBytes(sig, sigCopy)).toBe(true)
+}
+
+/** The X.509 (DER ECDSA-Sig-Value) form of a 64-byte P-256 signature r‖s, encoded by @noble. */
+export function p256Der(sig: Uint8Array): Uint8Array {
+  return p256.Signature.fromBytes(sig, 'compact').toBytes('der')
+}
+
+/** The high-S twin (r, n − s) of a 64-byte P-256 signature: equally valid for plain ECDSA. */
+export function highS(sig: Uint8Array): Uint8Array {
+  return concatBytes(sig.subarray(0, 32), bigIntToBE32(P256_N - be(sig.subarray(32))))
+}
+
+/** A DER INTEGER whose contents are exactly `contents` (minimal or not). */
+function derInteger(contents: Uint8Array): Uint8Array {
+  return concatBytes(Uint8Array.of(0x02, contents.length), contents)
+}
+
+/** A DER SEQUENCE of two INTEGERs with the given contents octets. */
+function derPair(r: Uint8Array, s: Uint8Array): Uint8Array {
+  const body = concatBytes(derInteger(r), derInteger(s))
+  return concatBytes(Uint8Array.of(0x30, body.length), body)
+}
+
+/** Minimal DER INTEGER contents of a non-negative bigint. */
+function intContents(n: bigint): Uint8Array {
+  const hex = n.toString(16)
+  const bytes = hexToBytes(hex.length % 2 === 0 ? hex : `0${hex}`)
+  return (bytes[0] as number) & 0x80 ? concatBytes(Uint8Array.of(0), bytes) : bytes
+}
+
+/** Encodings of a valid P-256 signature (r, s) that no DER verifier may accept, with why. */
+export function malformedDerSignatures(sig: Uint8Array): [string, Uint8Array][] {
+  const r = be(sig.subarray(0, 32))
+  const s = be(sig.subarray(32))
+  const good = p256Der(sig)
+  const pair = (a: bigint, b: bigint) => derPair(intContents(a), intContents(b))
+  return [
+    ['empty', new Uint8Array()],
+    ['the 64-byte compact form', sig],
+    ['r = 0', pair(0n, s)],
+    ['s = 0', pair(r, 0n)],
+    ['r = n', pair(P256_N, s)],
+    ['s = n', pair(r, P256_N)],
+    ['s + n (same value mod n)', pair(r, s + P256_N)],
+    ['r with a needless leading zero', derPair(concatBytes(Uint8Array.of(0), intContents(r)), intContents(s))],
+    ['s as a negative integer (its sign byte dropped)', derPair(intContents(r), bigIntToBE32(P256_N - 1n))],
+    ['r and s swapped', pair(s, r)],
+    ['a trailing zero byte', concatBytes(good, Uint8Array.of(0))],
+    ['one byte short', good.slice(0, -1)],
+    ['a SET instead of a SEQUENCE', concatBytes(Uint8Array.of(0x31), good.subarray(1))],
+    ['the length in long form', concatBytes(Uint8Array.of(0x30, 0x81), good.subarray(1))],
+    ['an indefinite length', concatBytes(Uint8Array.of(0x30, 0x80), good.subarray(2), Uint8Array.of(0, 0))],
+    ['a third INTEGER', derPair(intContents(r), concatBytes(intContents(s), Uint8Array.of(0x02, 0x01, 0x01)))],
+  ]
 }
 
 /** A valid private key for `alg` from 32 arbitrary bytes (P-256 scalars are mapped into [1, n)). */
@@ -550,12 +610,83 @@ export function describeConformance(subject: NamedBackend, peers: readonly Named
           })
         })
 
+        describe('verifyDer (signatures in their X.509 form)', () => {
+          const { privateKey, publicKey } = b.generateKeyPair(alg)
+          const msg = utf8ToBytes('a tbsCertificate')
+          const sig = b.sign(privateKey, msg)
+          const x509Form = alg === 'p256' ? p256Der(sig) : sig
+
+          it('accepts the X.509 form of a signature in every backend, for that message and key only', () => {
+            expect(b.verifyDer(publicKey, msg, x509Form)).toBe(true)
+            for (const peer of peers) expect(peer.backend.verifyDer(publicKey, msg, x509Form)).toBe(true)
+            expectRejected(b, publicKey, utf8ToBytes('another tbsCertificate'), x509Form, 'verifyDer')
+            expectRejected(b, b.generateKeyPair(alg).publicKey, msg, x509Form, 'verifyDer')
+          })
+
+          it('rejects random bytes of any length, without throwing (property)', () => {
+            fc.assert(
+              fc.property(fc.oneof(fc.uint8Array({ minLength: 64, maxLength: 72 }), fc.uint8Array({ maxLength: 100 })), (junk) => {
+                expectRejected(b, publicKey, msg, junk, 'verifyDer')
+              }),
+              { numRuns: runs },
+            )
+          })
+
+          it('rejects every single-bit flip of one byte in each position', () => {
+            for (let i = 0; i < x509Form.length; i++) {
+              const bad = Uint8Array.from(x509Form)
+              bad[i] = (bad[i] as number) ^ (1 << (i % 8))
+              expectRejected(b, publicKey, msg, bad, 'verifyDer')
+            }
+          })
+
+          if (alg === 'p256') {
+            it('accepts high S, which verify() rejects, in every backend', () => {
+              const twin = p256Der(highS(sig))
+              expect(be(highS(sig).subarray(32)) > P256_N >> 1n).toBe(true)
+              expect(b.verifyDer(publicKey, msg, twin)).toBe(true)
+              for (const peer of peers) expect(peer.backend.verifyDer(publicKey, msg, twin)).toBe(true)
+              expectRejected(b, publicKey, msg, highS(sig))
+            })
+
+            it('DER signatures of either S cross backends both ways (property)', () => {
+              fc.assert(
+                fc.property(seedArb, messageArb, fc.boolean(), (seed, m, high) => {
+                  const priv = privateKeyFrom(alg, seed)
+                  const pub = b.publicKeyFromPrivate(priv)
+                  const mine = b.sign(priv, m)
+                  const der = p256Der(high ? highS(mine) : mine)
+                  expect(b.verifyDer(pub, m, der)).toBe(true)
+                  for (const peer of peers) {
+                    expect(peer.backend.verifyDer(pub, m, der)).toBe(true)
+                    expect(b.verifyDer(pub, m, p256Der(peer.backend.sign(priv, m)))).toBe(true)
+                  }
+                }),
+                { numRuns: runs },
+              )
+            })
+
+            it.each(malformedDerSignatures(sig))('rejects a DER signature that is %s, in every backend', (_name, bad) => {
+              expectRejected(b, publicKey, msg, bad, 'verifyDer')
+              for (const peer of peers) expect(peer.backend.verifyDer(publicKey, msg, bad)).toBe(false)
+            })
+          } else {
+            it('is verify() for Ed25519: the raw 64 bytes, S < L', () => {
+              const L = ed25519.Point.Fn.ORDER
+              const highSig = concatBytes(sig.subarray(0, 32), bigIntToLE32(le(sig.subarray(32)) + L))
+              expectRejected(b, publicKey, msg, highSig, 'verifyDer')
+              expectRejected(b, publicKey, msg, concatBytes(Uint8Array.of(0x04, 0x40), sig), 'verifyDer')
+            })
+          }
+        })
+
         describe('malformed public keys', () => {
           const { privateKey, publicKey } = b.generateKeyPair(alg)
           const msg = utf8ToBytes('a message')
           const sig = b.sign(privateKey, msg)
-          it.each(malformedPublicKeys(publicKey))('verify is false (never throws) for a key that is $name', ({ key }) => {
+          it.each(malformedPublicKeys(publicKey))('verify and verifyDer are false (never throw) for a key that is $name', ({ key }) => {
             expectRejected(b, key, msg, sig)
+            expectRejected(b, key, msg, alg === 'p256' ? p256Der(sig) : sig, 'verifyDer')
           })
         })
 
@@ -633,7 +764,11 @@ export function describeConformance(subject: NamedBackend, peers: readonly Named
         const pub: PublicKey = { alg: 'ed25519', bytes: c.pub }
         if (c.expected) expect(b.verify(pub, c.msg, c.sig)).toBe(true)
         else expectRejected(b, pub, c.msg, c.sig)
-        for (const peer of peers) expect(peer.backend.verify(pub, c.msg, c.sig)).toBe(c.expected)
+        expect(b.verifyDer(pub, c.msg, c.sig)).toBe(c.expected)
+        for (const peer of peers) {
+          expect(peer.backend.verify(pub, c.msg, c.sig)).toBe(c.expected)
+          expect(peer.backend.verifyDer(pub, c.msg, c.sig)).toBe(c.expected)
+        }
       })
     })
   })

@@ -1,5 +1,7 @@
+import * as nodeEntry from '@trellis/crypto'
 import { type CryptoBackend, nobleBackend, nodeBackend, type PublicKey, type SignatureAlgorithm } from '@trellis/crypto'
 import { bench, describe } from 'vitest'
+import * as browserEntry from '../src/browser.js'
 
 const data64 = new Uint8Array(64).fill(0x5a)
 // A typical signed message: about the size of a small transaction body.
@@ -44,5 +46,29 @@ describe('noble backend', () => {
   })
   bench('noble Ed25519 verify', () => {
     if (!nobleEd25519.verify()) throw new Error('verify failed')
+  })
+})
+
+const ca = await nodeEntry.createCertificateAuthority({ org: 'org1', commonName: 'org1 CA', validityDays: 365 })
+const leaf = await nodeEntry.issueCertificate({
+  issuer: ca,
+  subjectPublicKey: nodeEntry.generateKeyPair().publicKey,
+  commonName: 'alice',
+  role: 'client',
+  attributes: { dept: 'claims', level: '3' },
+})
+
+describe('X.509 (P-256 leaf with attributes, ~500 B)', () => {
+  bench('node parseCertificate', () => {
+    nodeEntry.parseCertificate(leaf.der)
+  })
+  bench('noble parseCertificate', () => {
+    browserEntry.parseCertificate(leaf.der)
+  })
+  bench('node verifyCertificateSignature', () => {
+    if (!nodeEntry.verifyCertificateSignature(leaf, ca.cert)) throw new Error('verify failed')
+  })
+  bench('noble verifyCertificateSignature', () => {
+    if (!browserEntry.verifyCertificateSignature(leaf, ca.cert)) throw new Error('verify failed')
   })
 })

@@ -3,6 +3,9 @@ import { utf8ToBytes } from '@trellis/utils'
 /** Protocol constants: the same on every chain. Per-chain parameters live in the genesis (`ChainParams`). */
 export const PROTOCOL = {
   txVersion: 1,
+  /** A tx whose body carries the signer's X.509 certificate. */
+  txCertVersion: 2,
+  maxCertificateBytes: 4096,
   headerVersion: 1,
   receiptVersion: 1,
   certificateVersion: 1,

@@ -12,3 +12,4 @@ export type LedgerErrorType =
   | { code: 'CERT_INVALID'; reason: string }
   | { code: 'PROOF_INVALID'; reason: string }
   | { code: 'GENESIS_INVALID'; reason: string }
+  | { code: 'ORG_INVALID'; reason: string }

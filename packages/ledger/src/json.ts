@@ -16,6 +16,8 @@ export interface TxJSON {
   method: string
   args: JsonValue
   signer: string
+  /** The signer's X.509 certificate (DER, hex), when the tx carries one. */
+  certificate?: string
   nonce: number
   expiresAt: number
   signature: string
@@ -30,6 +32,7 @@ export function txToJSON(tx: SignedTx): TxJSON {
     method: b.method,
     args: valueToJSON(b.args),
     signer: publicKeyToString(b.signer),
+    ...(b.certificate === undefined ? {} : { certificate: bytesToHex(b.certificate) }),
     nonce: b.nonce,
     expiresAt: b.expiresAt,
     signature: bytesToHex(tx.signature),

@@ -53,5 +53,6 @@ export { BLOCK_TIME_LIMIT_MS, buildBlock, type BuiltBlock, rebuildBlock, TX_TIME
 export { ConsensusDriver, type ConsensusDriverOptions, defaultConsensusDriverOptions } from './consensus/driver.js'
 export { GuardedSigner, SignStep } from './consensus/signer.js'
 export type { InitNetworkOptions, NetworkFile, NetworkNode } from './networkDir.js'
-export { initNetworkDir, loadNetworkFile, NETWORK_FILE, networkOptionsFor } from './networkDir.js'
+export { initNetworkDir, loadNetworkFile, NETWORK_FILE, networkOptionsFor, orgFiles, ORGS_DIR } from './networkDir.js'
+export * from './governance/index.js'
 export type { NetworkOptions } from './options.js'

@@ -1,8 +1,12 @@
 import { existsSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
+  certificateToPem,
+  createCertificateAuthority,
+  encryptPrivateKey,
   generateKeyPair,
+  issueCertificate,
   type KeystoreOptions,
   type PublicKey,
   publicKeyFromString,
@@ -57,8 +61,9 @@ export interface InitNetworkOptions {
 
 /**
  * Creates a local multi-organisation network: one organisation per validator, each with its own
- * encrypted validator key in its own data directory, one genesis naming all of them (equal power),
- * and `network.json` with every node's key and ports.
+ * encrypted validator key in its own data directory, its own root CA and admin certificate under
+ * `orgs/<org>/`, one genesis naming all of them (validators of equal power, organisations with their
+ * CAs), and `network.json` with every node's key and ports.
  * @throws TrellisError CONFIG_INVALID
  */
 export async function initNetworkDir(o: InitNetworkOptions): Promise<NetworkFile> {
@@ -77,12 +82,15 @@ export async function initNetworkDir(o: InitNetworkOptions): Promise<NetworkFile
     apiPort: o.apiPorts[i] as number,
     p2pPort: o.p2pPorts[i] as number,
   }))
+  const genesisTime = o.genesisTime ?? Date.now()
+  const orgs = await Promise.all(nodes.map((n) => createOrgFiles(join(o.dir, ORGS_DIR, n.org), n.org, o.password, genesisTime, o.keystore)))
   const genesis: Genesis = {
     chainId: o.chainId,
-    genesisTime: o.genesisTime ?? Date.now(),
+    genesisTime,
     params: defaultChainParams,
     validators: { validators: keys.map((kp, i) => ({ name: (nodes[i] as NetworkNode).name, publicKey: kp.publicKey, power: 1 })) },
     admins: keys.map((kp) => kp.publicKey),
+    orgs,
   }
   const genesisText = `${JSON.stringify(genesisToJSON(genesis), null, 2)}\n`
   for (const [i, kp] of keys.entries()) {
@@ -93,6 +101,48 @@ export async function initNetworkDir(o: InitNetworkOptions): Promise<NetworkFile
   const file: NetworkFile = { chainId: o.chainId, nodes }
   await writeFile(join(o.dir, NETWORK_FILE), `${JSON.stringify(file, null, 2)}\n`)
   return file
+}
+
+/** Where a local network keeps each organisation's CA and admin identity: `orgs/<org>/`. */
+export const ORGS_DIR = 'orgs'
+
+/** The files of one organisation's identity material in a local network. */
+export function orgFiles(dir: string) {
+  return {
+    caCert: join(dir, 'ca.pem'),
+    caKey: join(dir, 'ca.key.json'),
+    adminCert: join(dir, 'admin.pem'),
+    adminKey: join(dir, 'admin.key.json'),
+  }
+}
+
+async function writeSecret(path: string, text: string): Promise<void> {
+  await writeFile(path, text, { mode: 0o600 })
+  await chmod(path, 0o600)
+}
+
+/**
+ * An organisation's root CA (10 years) and its first admin certificate (1 year), valid from the
+ * genesis time; keys encrypted with `password`.
+ */
+async function createOrgFiles(dir: string, org: string, password: string, notBefore: number, keystore?: KeystoreOptions) {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const ca = await createCertificateAuthority({ org, commonName: `${org} root CA`, validityDays: 3650, notBefore: notBefore - 60_000 })
+  const admin = generateKeyPair(SignatureAlgorithm.P256)
+  const adminCert = await issueCertificate({
+    issuer: ca,
+    subjectPublicKey: admin.publicKey,
+    commonName: 'admin',
+    role: 'admin',
+    notBefore: notBefore - 60_000,
+    validityDays: 365,
+  })
+  const files = orgFiles(dir)
+  await writeFile(files.caCert, certificateToPem(ca.cert.der))
+  await writeSecret(files.caKey, `${JSON.stringify(encryptPrivateKey(ca.privateKey, password, keystore), null, 2)}\n`)
+  await writeFile(files.adminCert, certificateToPem(adminCert.der))
+  await writeSecret(files.adminKey, `${JSON.stringify(encryptPrivateKey(admin.privateKey, password, keystore), null, 2)}\n`)
+  return { id: org, name: org, caCerts: [ca.cert.der] }
 }
 
 /** Reads `network.json`. @throws TrellisError CONFIG_INVALID */

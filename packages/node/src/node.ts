@@ -167,7 +167,9 @@ export class TrellisNode {
     }
     let executor: Executor
     try {
-      executor = modules.executor ?? (await ContractExecutor.create({ builtins: [notaryContract], admins: modules.genesis.admins }))
+      executor =
+        modules.executor ??
+        (await ContractExecutor.create({ builtins: [notaryContract], admins: modules.genesis.admins, orgs: modules.genesis.orgs ?? [] }))
     } catch (err) {
       await store.close()
       throw err
@@ -254,7 +256,7 @@ export class TrellisNode {
         }
         tx = decodeSignedTx(bytes)
         validateTxStatic(tx, chainId, params, now)
-        this.executor.precheck(tx, this.chain)
+        this.executor.precheck(tx, this.chain, { height: this.chain.tip.height + 1, now })
         const id = bytesToHex(tx.id)
         if (this.mempool.has(tx.id) || inBatch.has(id))
           throw nodeError({ code: 'TX_DUPLICATE', id }, `transaction ${id} is already pending`)

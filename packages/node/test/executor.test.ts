@@ -21,6 +21,8 @@ const alice = testKey(1)
 const bob = testKey(2)
 const genesis = makeGenesis(validator)
 const EXP = GENESIS_TIME + 3_600_000
+/** Admission as for block 1, just after the genesis. */
+const AT = { height: 1, now: GENESIS_TIME + 1000 }
 const T1 = GENESIS_TIME + 1000
 
 const newExecutor = () => ContractExecutor.create({ builtins: [notaryContract, kvContract], admins: [validator.publicKey] })
@@ -41,7 +43,7 @@ describe('notary contract', () => {
     const ex = await newExecutor()
     const hash = docHash('contract.pdf')
     const tx = recordTx(alice, hash, { expiresAt: EXP, meta: { title: 'contract', pages: 3, signed: true } })
-    ex.precheck(tx, chain)
+    ex.precheck(tx, chain, AT)
     const { exec, commit } = await executeAndCommit(chain, ex, validator, T1, [tx])
     const [r] = exec.receipts
     expect(r?.status).toBe(ReceiptStatus.Ok)
@@ -69,7 +71,7 @@ describe('notary contract', () => {
     const hash = docHash('once')
     await executeAndCommit(chain, ex, validator, T1, [recordTx(alice, hash, { expiresAt: EXP })])
     const again = recordTx(bob, hash, { expiresAt: EXP, meta: { by: 'bob' } })
-    ex.precheck(again, chain) // admission cannot know: the duplicate is a business failure at execution
+    ex.precheck(again, chain, AT) // admission cannot know: the duplicate is a business failure at execution
     const { exec } = await executeAndCommit(chain, ex, validator, T1 + 1, [again])
     expect(exec.receipts[0]).toMatchObject({
       status: ReceiptStatus.Failed,
@@ -133,7 +135,7 @@ describe('notary contract', () => {
     const tx = callTx(alice, args, { expiresAt: EXP })
     let err: unknown
     try {
-      ex.precheck(tx, chain)
+      ex.precheck(tx, chain, AT)
     } catch (e) {
       err = e
     }
@@ -153,9 +155,9 @@ describe('notary contract', () => {
     const meta = Object.fromEntries(
       Array.from({ length: 32 }, (_, i) => [`${'k'.repeat(62)}${String(i).padStart(2, '0')}`, 'x'.repeat(1024)]),
     )
-    expect(codeOf(() => ex.precheck(callTx(alice, { hash: docHash(1), meta }, { expiresAt: EXP }), chain))).toBe('NO_ERROR')
-    expect(codeOf(() => ex.precheck(callTx(alice, { hash: docHash(1) }, { expiresAt: EXP }), chain))).toBe('NO_ERROR')
-    expect(codeOf(() => ex.precheck(callTx(alice, { hash: docHash(1), meta: {} }, { expiresAt: EXP }), chain))).toBe('NO_ERROR')
+    expect(codeOf(() => ex.precheck(callTx(alice, { hash: docHash(1), meta }, { expiresAt: EXP }), chain, AT))).toBe('NO_ERROR')
+    expect(codeOf(() => ex.precheck(callTx(alice, { hash: docHash(1) }, { expiresAt: EXP }), chain, AT))).toBe('NO_ERROR')
+    expect(codeOf(() => ex.precheck(callTx(alice, { hash: docHash(1), meta: {} }, { expiresAt: EXP }), chain, AT))).toBe('NO_ERROR')
   })
 })
 
@@ -164,16 +166,16 @@ describe('executor dispatch', () => {
     const chain = await openMemoryChain(genesis)
     const ex = await newExecutor()
     const args = { hash: docHash(1) }
-    expect(codeOf(() => ex.precheck(callTx(alice, args, { expiresAt: EXP, contract: 'nosuch' }), chain))).toBe('CONTRACT_NOT_FOUND')
+    expect(codeOf(() => ex.precheck(callTx(alice, args, { expiresAt: EXP, contract: 'nosuch' }), chain, AT))).toBe('CONTRACT_NOT_FOUND')
     for (const method of ['erase', 'get', 'toString', 'constructor', 'hasOwnProperty', '__proto__', 'valueOf']) {
       expect(
-        codeOf(() => ex.precheck(callTx(alice, args, { expiresAt: EXP, method }), chain)),
+        codeOf(() => ex.precheck(callTx(alice, args, { expiresAt: EXP, method }), chain, AT)),
         method,
       ).toBe('METHOD_NOT_FOUND')
     }
     let err: TrellisError | undefined
     try {
-      ex.precheck(callTx(alice, args, { expiresAt: EXP, method: 'erase' }), chain)
+      ex.precheck(callTx(alice, args, { expiresAt: EXP, method: 'erase' }), chain, AT)
     } catch (e) {
       err = e as TrellisError
     }

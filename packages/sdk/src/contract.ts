@@ -12,6 +12,8 @@ import type { ContractResponse, QueryResponse, ReceiptResponse } from './types.j
 export interface ContractCallOptions extends RequestOptions {
   /** Who signs the tx (default: the handle's signer). */
   readonly signer?: PrivateKey
+  /** The signer's certificate (DER), for chains with organisations (default: the handle's). */
+  readonly certificate?: Uint8Array
   /** Wait for the commit (default true); the result then has the receipt, and a contract failure throws. */
   readonly wait?: boolean
   readonly timeoutMs?: number
@@ -62,6 +64,8 @@ export interface ContractClient<C = unknown> {
 export interface ContractClientOptions {
   /** Default signer of calls. */
   readonly signer?: PrivateKey
+  /** The default signer's certificate (DER). */
+  readonly certificate?: Uint8Array
   /** Default: asked from the node once. */
   readonly chainId?: string
 }
@@ -88,6 +92,7 @@ export async function sendCall(
     method,
     args: valueFromJSON(args ?? null),
     signer,
+    ...(options.certificate === undefined ? {} : { certificate: options.certificate }),
     ...(options.nonce === undefined ? {} : { nonce: options.nonce }),
     ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
   })
@@ -119,7 +124,9 @@ export function contractClient<C = unknown>(client: TrellisClient, name: string,
               sendCall(client, name, method, args, {
                 ...options,
                 chainId: await chain(),
-                ...(options.signer === undefined && defaults.signer !== undefined ? { signer: defaults.signer } : {}),
+                ...(options.signer === undefined && defaults.signer !== undefined
+                  ? { signer: defaults.signer, ...(defaults.certificate === undefined ? {} : { certificate: defaults.certificate }) }
+                  : {}),
               }),
     },
   ) as CallMethods<C>

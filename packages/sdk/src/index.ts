@@ -43,6 +43,9 @@ export type {
   QueryMethods,
 } from './contract.js'
 export { contractClient, LIFECYCLE_CONTRACT, lifecycle, sendCall } from './contract.js'
+/** Governance: proposals, votes, organisations, revocations, permissions and policies. */
+export type { GovernanceAction, GovernancePolicy, ProposalView } from './governance.js'
+export { GOVERNANCE_CONTRACT, governance } from './governance.js'
 /** Options of the client, `submit`, `waitForCommit` and `subscribe`. */
 export type {
   ClientOptions,

@@ -14,6 +14,11 @@ export interface BuildTxOptions {
   readonly args: Value
   /** The signing key; its public key becomes the tx's signer. */
   readonly signer: PrivateKey
+  /**
+   * The signer's X.509 certificate (DER; `certificateFromPem` converts PEM), issued by a member
+   * organisation's CA for the signing key. Without it the tx is in public-key mode.
+   */
+  readonly certificate?: Uint8Array
   /** Makes otherwise identical txs distinct; default: a random 48-bit integer. */
   readonly nonce?: number
   /** How long the tx stays valid; default 5 minutes (the chain refuses more than its `maxTxTtlMs`). */
@@ -67,5 +72,12 @@ export function buildTx(options: BuildTxOptions): SignedTx {
   if (!Number.isSafeInteger(now) || now < 0) invalid('now', 'must be a non-negative integer (ms since the epoch)')
   const expiresAt = now + ttlMs
   if (!Number.isSafeInteger(expiresAt)) invalid('ttlMs', 'now + ttlMs is not a safe integer')
-  return signTx({ chainId, contract, method, args, signer: publicKeyFromPrivate(signer), nonce, expiresAt }, signer)
+  const certificate = options.certificate
+  if (
+    certificate !== undefined &&
+    (!(certificate instanceof Uint8Array) || certificate.length === 0 || certificate.length > PROTOCOL.maxCertificateBytes)
+  )
+    invalid('certificate', `must be the DER bytes of a certificate (at most ${PROTOCOL.maxCertificateBytes} bytes)`)
+  const body = { chainId, contract, method, args, signer: publicKeyFromPrivate(signer), nonce, expiresAt }
+  return signTx(certificate === undefined ? body : { ...body, certificate }, signer)
 }

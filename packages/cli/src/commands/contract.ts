@@ -1,51 +1,28 @@
-import { existsSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { decryptPrivateKey, type PrivateKey } from '@trellis/crypto'
+import type { PrivateKey } from '@trellis/crypto'
 import { type JsonValue, valueFromJSON } from '@trellis/ledger'
-import { loadNetworkFile, loadValidatorKey, NETWORK_FILE } from '@trellis/node'
 import { type ContractCallResult, createClient, lifecycle, sendCall, subscribe, type TrellisClient } from '@trellis/sdk'
 import { buildContract, type ContractArtifact } from '../contractBuild.js'
-import { cliError, printJSON, readJSONFile, readPassword, step, style } from '../io.js'
+import { type IdentityFlags, signingIdentity } from '../identity.js'
+import { cliError, printJSON, readJSONFile, step, style } from '../io.js'
 
 interface ClientFlags {
   node: string
   chainId?: string
 }
 
-interface SignerFlags extends ClientFlags {
-  key?: string
-  admin?: boolean
-  network: string
+interface SignerFlags extends ClientFlags, IdentityFlags {
   wait: boolean
 }
 
-const client = (flags: ClientFlags): TrellisClient => createClient({ url: flags.node })
-
-/**
- * The signer of a tx: `--key <file>`, or with `--admin` the local network's first organisation
- * admin (its validator key and dev password in the network directory; for local networks only).
- */
-async function signerOf(flags: SignerFlags): Promise<PrivateKey> {
-  if (flags.key !== undefined) {
-    const file = await readJSONFile(flags.key, 'key file')
-    return decryptPrivateKey(file, await readPassword(`Password for ${flags.key}: `))
-  }
-  if (flags.admin !== true) throw cliError('FLAG_INVALID', 'give --key <file> (or --admin on a local network)')
-  const dir = flags.network
-  const passwordFile = join(dir, 'dev-password')
-  if (!existsSync(join(dir, NETWORK_FILE)) || !existsSync(passwordFile)) {
-    throw cliError(
-      'NO_LOCAL_NETWORK',
-      `--admin signs with a local network's admin key, but ${dir} holds no network (start one with: npm start)`,
-    )
-  }
-  const file = await loadNetworkFile(join(dir, NETWORK_FILE))
-  const first = file.nodes[0]
-  if (first === undefined) throw cliError('NO_LOCAL_NETWORK', `${dir}/${NETWORK_FILE} lists no node`)
-  const password = (await readFile(passwordFile, 'utf8')).trim()
-  return loadValidatorKey(join(dir, first.name), password)
+/** The signer and certificate options of a call, from the identity flags. */
+async function signerOf(flags: SignerFlags): Promise<{ signer: PrivateKey; certificate?: Uint8Array }> {
+  const id = await signingIdentity(flags)
+  return id.certificate === undefined ? { signer: id.privateKey } : { signer: id.privateKey, certificate: id.certificate }
 }
+
+const client = (flags: ClientFlags): TrellisClient => createClient({ url: flags.node })
 
 function parseJSONFlag(text: string | undefined, flag: string): JsonValue | undefined {
   if (text === undefined) return undefined
@@ -93,7 +70,7 @@ export async function contractDeployCommand(path: string, flags: SignerFlags & {
   const name = flags.name ?? artifact.name
   const initArgs = parseJSONFlag(flags.initArgs, '--init-args')
   const r = await lifecycle.deploy(client(flags), name, artifact, {
-    signer: await signerOf(flags),
+    ...(await signerOf(flags)),
     wait: flags.wait,
     ...(initArgs === undefined ? {} : { initArgs }),
     ...(flags.chainId === undefined ? {} : { chainId: flags.chainId }),
@@ -107,7 +84,7 @@ export async function contractUpgradeCommand(path: string, flags: SignerFlags & 
   const name = flags.name ?? artifact.name
   const upgradeArgs = parseJSONFlag(flags.upgradeArgs, '--upgrade-args')
   const r = await lifecycle.upgrade(client(flags), name, artifact, {
-    signer: await signerOf(flags),
+    ...(await signerOf(flags)),
     wait: flags.wait,
     ...(upgradeArgs === undefined ? {} : { upgradeArgs }),
   })
@@ -121,8 +98,8 @@ export function contractStatusCommand(action: 'pause' | 'resume' | 'freeze') {
     const c = client(flags)
     const r =
       action === 'resume'
-        ? await lifecycle.resume(c, name, { signer, wait: flags.wait })
-        : await lifecycle[action](c, name, { signer, wait: flags.wait, ...(flags.reason === undefined ? {} : { reason: flags.reason }) })
+        ? await lifecycle.resume(c, name, { ...signer, wait: flags.wait })
+        : await lifecycle[action](c, name, { ...signer, wait: flags.wait, ...(flags.reason === undefined ? {} : { reason: flags.reason }) })
     report(`${action} ${name}`, r)
   }
 }
@@ -146,7 +123,7 @@ export async function contractInfoCommand(name: string, flags: ClientFlags): Pro
 /** `trellis call <contract> <method> [args]`: one signed call, waiting for its receipt. */
 export async function callCommand(contract: string, method: string, args: string | undefined, flags: SignerFlags): Promise<void> {
   const r = await sendCall(client(flags), contract, method, parseJSONFlag(args ?? '{}', 'the arguments') ?? {}, {
-    signer: await signerOf(flags),
+    ...(await signerOf(flags)),
     wait: flags.wait,
     ...(flags.chainId === undefined ? {} : { chainId: flags.chainId }),
   })

@@ -8,6 +8,7 @@ import {
   assertPublicKeyShape,
   bytesToBigInt,
   bytesToBigIntLE,
+  ecdsaSignatureFromDer,
   ED25519_L,
   isCanonicalSignature,
   P256_N,
@@ -70,11 +71,23 @@ function verify(pub: PublicKey, message: Uint8Array, signature: Uint8Array): boo
   }
 }
 
+function verifyDer(pub: PublicKey, message: Uint8Array, signature: Uint8Array): boolean {
+  if (pub.alg === SignatureAlgorithm.Ed25519) return verify(pub, message, signature)
+  const rs = ecdsaSignatureFromDer(signature)
+  if (rs === undefined) return false
+  try {
+    assertPublicKeyShape(pub)
+    return p256.verify(rs, message, pub.bytes, { prehash: true, lowS: false, format: 'compact' })
+  } catch {
+    return false
+  }
+}
+
 function sha256(data: Uint8Array): Uint8Array {
   return nobleSha256(data)
 }
 
 /** The pure-JavaScript backend (@noble): runs in browsers; 20–40× slower than node:crypto. */
-export const nobleBackend: CryptoBackend = { sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, randomBytes }
+export const nobleBackend: CryptoBackend = { sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, verifyDer, randomBytes }
 
 export type { CryptoErrorType }

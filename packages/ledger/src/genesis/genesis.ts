@@ -1,8 +1,17 @@
-import { type PublicKey, publicKeyFromString, publicKeyToBytes, publicKeyToString, sha256 } from '@trellis/crypto'
+import {
+  certificateFromPem,
+  certificateToPem,
+  type PublicKey,
+  publicKeyFromString,
+  publicKeyToBytes,
+  publicKeyToString,
+  sha256,
+} from '@trellis/crypto'
 import { TrellisError } from '@trellis/utils'
 import { encodeValue } from '../codec/value.js'
 import { Writer } from '../codec/writer.js'
 import type { LedgerErrorType } from '../errors.js'
+import { checkOrgCAs, type Organisation } from '../identity/orgs.js'
 import { isValidChainId } from '../tx/validation.js'
 
 /** Per-chain parameters, fixed in the genesis (governance will make them changeable). */
@@ -40,6 +49,8 @@ export interface Genesis {
   readonly validators: ValidatorSet
   /** Keys allowed to administer the chain until on-chain governance replaces them. */
   readonly admins: readonly PublicKey[]
+  /** The founding organisations (X.509 identities); governance adds and removes others later. */
+  readonly orgs?: readonly Organisation[]
 }
 
 /** JSON form of the genesis, as written to `genesis.json`. */
@@ -49,6 +60,8 @@ export interface GenesisJSON {
   params: ChainParams
   validators: Array<{ name: string; publicKey: string; power: number }>
   admins: string[]
+  /** CA certificates in PEM. Omitted when there are none. */
+  orgs?: Array<{ id: string; name: string; caCerts: string[] }>
 }
 
 /** Canonical bytes of a validator set. */
@@ -77,6 +90,9 @@ export function genesisToJSON(g: Genesis): GenesisJSON {
     params: { ...g.params },
     validators: g.validators.validators.map((v) => ({ name: v.name, publicKey: publicKeyToString(v.publicKey), power: v.power })),
     admins: g.admins.map(publicKeyToString),
+    ...(g.orgs === undefined || g.orgs.length === 0
+      ? {}
+      : { orgs: g.orgs.map((o) => ({ id: o.id, name: o.name, caCerts: o.caCerts.map((c) => certificateToPem(c)) })) }),
   }
 }
 
@@ -130,7 +146,25 @@ export function genesisFromJSON(j: unknown): Genesis {
       return bad(`admins[${i}] is not a valid public key`)
     }
   })
-  return { chainId: o.chainId, genesisTime, params, validators: { validators }, admins }
+  if (o.orgs !== undefined && !Array.isArray(o.orgs)) bad('orgs must be an array')
+  const orgIds = new Set<string>()
+  const orgs = ((o.orgs ?? []) as unknown[]).map((v: unknown, i: number): Organisation => {
+    const x = (v ?? {}) as Record<string, unknown>
+    if (typeof x.id !== 'string') bad(`orgs[${i}].id must be a string`)
+    if (orgIds.has(x.id)) bad(`orgs[${i}] repeats the organisation id "${x.id}"`)
+    orgIds.add(x.id)
+    if (typeof x.name !== 'string' || x.name.length === 0 || x.name.length > 128) bad(`orgs[${i}].name must be 1-128 characters`)
+    if (!Array.isArray(x.caCerts) || !x.caCerts.every((c) => typeof c === 'string')) bad(`orgs[${i}].caCerts must be PEM strings`)
+    let caCerts: Uint8Array[]
+    try {
+      caCerts = (x.caCerts as string[]).map((pem) => certificateFromPem(pem))
+      checkOrgCAs(x.id, caCerts)
+    } catch (err) {
+      return bad(`orgs[${i}]: ${err instanceof TrellisError ? err.message : 'invalid CA certificates'}`)
+    }
+    return { id: x.id, name: x.name, caCerts }
+  })
+  return { chainId: o.chainId, genesisTime, params, validators: { validators }, admins, orgs }
 }
 
 /** Hash of the canonical encoding of the genesis; block 1 links to it. */
@@ -143,6 +177,8 @@ export function genesisHash(g: Genesis): Uint8Array {
       params: { ...j.params },
       validators: j.validators.map((v) => ({ ...v })),
       admins: j.admins,
+      // Absent when empty, so chains created before organisations existed keep their genesis hash.
+      ...(j.orgs === undefined ? {} : { orgs: j.orgs.map((org) => ({ ...org, caCerts: [...org.caCerts] })) }),
     }),
   )
 }

@@ -12,8 +12,13 @@ export interface TxBody {
   readonly contract: string
   readonly method: string
   readonly args: Value
-  /** The signer's public key (an X.509 certificate reference arrives with the identity work). */
+  /** The signer's public key. */
   readonly signer: PublicKey
+  /**
+   * The signer's X.509 certificate (DER), issued by a registered organisation's CA for `signer`.
+   * Absent in public-key mode (dev networks). Present ⇒ the body is encoded as version 2.
+   */
+  readonly certificate?: Uint8Array
   /** Client-chosen number that makes otherwise identical requests distinct. */
   readonly nonce: number
   /** Milliseconds since the Unix epoch after which the tx may not be included. */
@@ -33,16 +38,20 @@ export interface SignedTx {
 
 /** Canonical bytes of a transaction body. @throws TrellisError ENCODING_INVALID */
 export function encodeTxBody(body: TxBody): Uint8Array {
-  const w = new Writer(128)
-  w.u8(PROTOCOL.txVersion).string(body.chainId).string(body.contract).string(body.method)
+  const cert = body.certificate
+  const w = new Writer(128 + (cert?.length ?? 0))
+  w.u8(cert === undefined ? PROTOCOL.txVersion : PROTOCOL.txCertVersion)
+  w.string(body.chainId).string(body.contract).string(body.method)
   writeValueTo(w, body.args)
-  w.bytes(publicKeyToBytes(body.signer)).varint(body.nonce).varint(body.expiresAt)
+  w.bytes(publicKeyToBytes(body.signer))
+  if (cert !== undefined) w.bytes(cert)
+  w.varint(body.nonce).varint(body.expiresAt)
   return w.finish()
 }
 
 function readTxBody(r: Reader): TxBody {
   const version = r.u8()
-  if (version !== PROTOCOL.txVersion) {
+  if (version !== PROTOCOL.txVersion && version !== PROTOCOL.txCertVersion) {
     throw new TrellisError<LedgerErrorType>({ code: 'TX_UNSUPPORTED_VERSION', version }, `unsupported transaction version ${version}`)
   }
   const chainId = r.string(PROTOCOL.maxChainIdLength)
@@ -56,9 +65,13 @@ function readTxBody(r: Reader): TxBody {
   } catch {
     return r.fail('invalid signer public key')
   }
+  const certificate = version === PROTOCOL.txCertVersion ? r.bytes(PROTOCOL.maxCertificateBytes) : undefined
+  if (certificate?.length === 0) return r.fail('empty certificate')
   const nonce = r.varint()
   const expiresAt = r.varint()
-  return { chainId, contract, method, args, signer, nonce, expiresAt }
+  return certificate === undefined
+    ? { chainId, contract, method, args, signer, nonce, expiresAt }
+    : { chainId, contract, method, args, signer, certificate: certificate.slice(), nonce, expiresAt }
 }
 
 /** The bytes a signer signs: a domain tag, then the body. */

@@ -3,6 +3,7 @@ import { TrellisError } from '@trellis/utils'
 import { CHAIN_ID_RE, METHOD_RE, NAME_RE, PROTOCOL } from '../constants.js'
 import type { LedgerErrorType } from '../errors.js'
 import type { ChainParams } from '../genesis/genesis.js'
+import { txCertificate } from './certificate.js'
 import { decodeSignedTx, type SignedTx, txSignBytes } from './tx.js'
 
 function fail(type: LedgerErrorType, message: string): never {
@@ -12,6 +13,7 @@ function fail(type: LedgerErrorType, message: string): never {
 /**
  * Checks everything about a tx that needs neither state nor its signature: size, version, names,
  * chain id and expiry window. `now` is the caller's clock (mempool) or the block timestamp (execution).
+ * A certificate must parse and certify the signer's key (whether its issuer is trusted needs state).
  * @throws TrellisError TX_TOO_LARGE | TX_WRONG_CHAIN | TX_EXPIRED | TX_EXPIRY_TOO_FAR | TX_INVALID_FIELD
  */
 export function validateTxStatic(tx: SignedTx, chainId: string, params: ChainParams, now: number): void {
@@ -42,6 +44,7 @@ export function validateTxStatic(tx: SignedTx, chainId: string, params: ChainPar
       `transaction expiry is more than ${params.maxTxTtlMs} ms ahead; replay protection only covers that window`,
     )
   }
+  txCertificate(tx)
 }
 
 /** True when the tx carries a valid canonical signature by its signer. */

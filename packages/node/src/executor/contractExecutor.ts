@@ -3,6 +3,7 @@ import { type PublicKey, publicKeyToString, sha256 } from '@trellis/crypto'
 import {
   type ContractEvent,
   decodeValue,
+  type Organisation,
   encodedValueLength,
   encodeValue,
   type Receipt,
@@ -21,6 +22,17 @@ import type { StateWrite } from '../chain/chainStore.js'
 import { mergeOverlay } from '../chain/chainStore.js'
 import type { NodeErrorType } from '../errors.js'
 import { byteKey } from '../byteKey.js'
+import {
+  type Approval,
+  decodeRecord,
+  Governance,
+  GOVERNANCE_CONTRACT,
+  GOVERNANCE_KEYS,
+  type GovernanceStore,
+  Identities,
+  type Identity,
+  type Read,
+} from '../governance/index.js'
 import { checkArgs } from './argsSchema.js'
 import {
   type BlockExecution,
@@ -115,15 +127,7 @@ class ExecError extends TrellisError<{ code: string }> {
 
 const needData = (): HostError => new HostError('VM_NEED_DATA', 'state is being fetched')
 
-interface CallerJSON {
-  readonly kind: 'user' | 'contract'
-  readonly id: string
-  readonly org: string | null
-  readonly role: string | null
-  readonly attributes: Record<string, string>
-}
-
-const userCaller = (id: string): CallerJSON => ({ kind: 'user', id, org: null, role: null, attributes: {} })
+type CallerJSON = Identity
 
 /** The reads of one block's execution or one query, with caches for what must be fetched. */
 class Reads {
@@ -350,8 +354,19 @@ function parseRecord(raw: Uint8Array): ContractRecord {
 export interface ContractExecutorOptions {
   /** Contracts compiled into the node. */
   readonly builtins?: readonly Contract[]
-  /** Keys that approve deploys, upgrades, pauses and freezes (the genesis admins). */
+  /**
+   * Keys that may deploy, upgrade, pause, resume and freeze without a governance approval (the
+   * genesis admins), until governance retires them (`adminKeysRetired`).
+   */
   readonly admins?: readonly PublicKey[]
+  /** The genesis organisations: certificates they issue identify tx signers. */
+  readonly orgs?: readonly Organisation[]
+}
+
+/** When and where a tx is checked for admission: the next block's height, the node's clock. */
+export interface AdmissionPoint {
+  readonly height: number
+  readonly now: number
 }
 
 /** Longest stretch of execution before yielding to the event loop. */
@@ -364,6 +379,8 @@ function yieldToEventLoop(): Promise<void> {
 export class ContractExecutor implements Executor {
   private readonly builtins = new Map<string, Contract>()
   private readonly admins: Set<string>
+  private readonly identities: Identities
+  private readonly governance: Governance
   /** Contract code and manifests by code hash: immutable, so caching them is always correct. */
   private readonly codeCache = new Map<string, string>()
   private readonly manifestCache = new Map<string, ContractManifest>()
@@ -376,6 +393,8 @@ export class ContractExecutor implements Executor {
   ) {
     for (const c of options.builtins ?? []) this.builtins.set(c.name, c)
     this.admins = new Set((options.admins ?? []).map(publicKeyToString))
+    this.identities = new Identities(options.orgs ?? [])
+    this.governance = new Governance(this.identities)
   }
 
   static async create(options: ContractExecutorOptions = {}): Promise<ContractExecutor> {
@@ -398,7 +417,7 @@ export class ContractExecutor implements Executor {
         methods: Object.entries(c.methods).map(([name, m]) => ({ name, kind: m.kind, description: m.description, args: null })),
       })
     }
-    out.push(SYSTEM_INFO)
+    out.push(SYSTEM_INFO, GOVERNANCE_INFO)
     const bounds = rangeBounds(SYSTEM_CONTRACT, 'contract:', null, null) as [Uint8Array, Uint8Array]
     for (const [, raw] of await state.scanLatest(bounds[0], bounds[1], false, 10_000)) {
       const r = parseRecord(raw)
@@ -416,25 +435,36 @@ export class ContractExecutor implements Executor {
     return out
   }
 
-  precheck(tx: SignedTx, state: StateReader): void {
+  precheck(tx: SignedTx, state: StateReader, at: AdmissionPoint): void {
     const { contract, method, args } = tx.body
     const bad = (reason: string): never =>
       fail({ code: 'ARGS_INVALID', contract, method, reason }, `invalid arguments for ${contract}.${method}: ${reason}`)
+    const read: Read = (sk) => state.getLatest(sk)
+    const caller = this.identities.identify(tx, read, at.now, at.height)
+    if (contract === GOVERNANCE_CONTRACT) {
+      const m = GOVERNANCE_METHODS[method]
+      if (m === undefined || m.kind !== 'call')
+        fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
+      const reason = checkArgs(m.args, valueToJSON(args))
+      if (reason !== undefined) bad(reason)
+      return
+    }
     const builtin = this.builtins.get(contract)
     if (builtin !== undefined) {
       const m = builtinMethod(builtin, method, 'call')
       const reason = m.validate(args)
       if (reason !== undefined) bad(reason)
+      this.identities.permit(caller, contract, method, read)
       return
     }
     if (contract === SYSTEM_CONTRACT) {
       const m = SYSTEM_METHODS[method]
       if (m === undefined || m.kind !== 'call')
         fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
-      const reason = checkArgs(m.args, valueToJSON(args))
+      const a = valueToJSON(args) as Record<string, unknown>
+      const reason = checkArgs(m.args, a)
       if (reason !== undefined) bad(reason)
-      const signer = publicKeyToString(tx.body.signer)
-      if (!this.admins.has(signer)) fail({ code: 'LIFECYCLE_NOT_APPROVED', signer }, notApproved(method, signer))
+      this.lifecycleApproval(method, a, caller, read)
       return
     }
     const raw = state.getLatest(recordKey(contract))
@@ -446,6 +476,33 @@ export class ContractExecutor implements Executor {
     if (m === undefined) fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
     const reason = checkArgs(m.args, args === null ? {} : valueToJSON(args))
     if (reason !== undefined) bad(reason)
+    this.identities.permit(caller, contract, method, read)
+  }
+
+  /**
+   * Whether `caller` may run lifecycle `method` now: a genesis admin key (until governance retires
+   * them), or an admin of a member organisation holding the governance approval of exactly this
+   * operation (and code). `consume` removes the approval (it is good for one tx).
+   * @throws TrellisError LIFECYCLE_NOT_APPROVED
+   */
+  private lifecycleApproval(
+    method: string,
+    a: Record<string, unknown>,
+    caller: CallerJSON,
+    read: Read,
+    consume?: (sk: Uint8Array) => void,
+  ): void {
+    if (caller.org === null && this.admins.has(caller.id) && !this.identities.config(read).adminKeysRetired) return
+    const codeHash = method === 'deploy' || method === 'upgrade' ? bytesToHex(sha256(utf8ToBytes(a.code as string))) : null
+    const sk = GOVERNANCE_KEYS.approval(a.name as string, method, codeHash)
+    if (caller.org !== null && caller.role === 'admin') {
+      const raw = read(sk)
+      if (raw !== undefined && decodeRecord<Approval>(raw).contract === a.name) {
+        consume?.(sk)
+        return
+      }
+    }
+    fail({ code: 'LIFECYCLE_NOT_APPROVED', signer: caller.id }, notApproved(method, a.name as string, codeHash, caller.id))
   }
 
   // ---- block execution -------------------------------------------------------------------------
@@ -544,9 +601,6 @@ export class ContractExecutor implements Executor {
 
   private executeTx(tx: SignedTx, state: TxState, block: BlockEnv): Receipt {
     const { contract, method, args } = tx.body
-    const signer = publicKeyToString(tx.body.signer)
-    const user = userCaller(signer)
-    const frame: Frame = { contract, version: '', readOnly: false, caller: user, origin: user, txId: bytesToHex(tx.id), stack: [] }
     const failed = (code: string, message: string, cost: number): Receipt => ({
       txId: tx.id,
       status: ReceiptStatus.Failed,
@@ -557,6 +611,11 @@ export class ContractExecutor implements Executor {
       cost,
     })
     try {
+      // Who signed, as of this block (certificate validity, revocations), and whether they may call.
+      const read: Read = (sk) => state.read(sk)
+      const user = this.identities.identify(tx, read, block.timestamp, block.height)
+      if (contract !== SYSTEM_CONTRACT && contract !== GOVERNANCE_CONTRACT) this.identities.permit(user, contract, method, read)
+      const frame: Frame = { contract, version: '', readOnly: false, caller: user, origin: user, txId: bytesToHex(tx.id), stack: [] }
       const out = this.invoke(contract, 'call', method, args, frame, state, block, TX_GAS, tx)
       if (!out.ok) return failed(out.code, out.message, state.cost + out.gas)
       const returnValue = jsonToValue(out.json, 'the return value')
@@ -599,6 +658,11 @@ export class ContractExecutor implements Executor {
       if (tx === undefined && kind === 'call')
         return { ok: false, code: 'CALL_NOT_ALLOWED', message: 'contracts cannot call the lifecycle contract', gas: 0 }
       return this.invokeSystem(kind, method, args, frame, state, block)
+    }
+    if (contract === GOVERNANCE_CONTRACT) {
+      if (tx === undefined && kind === 'call')
+        return { ok: false, code: 'CALL_NOT_ALLOWED', message: 'contracts cannot call the governance contract', gas: 0 }
+      return this.invokeGovernance(kind, method, args, frame, state, block)
     }
     const raw = state.read(recordKey(contract))
     if (raw === undefined) return { ok: false, code: 'CONTRACT_NOT_FOUND', message: `no contract named "${contract}"`, gas: 0 }
@@ -881,10 +945,42 @@ export class ContractExecutor implements Executor {
       const a = valueToJSON(args) as Record<string, unknown>
       const reason = checkArgs(m.args, a)
       if (reason !== undefined) throw new ExecError('ARGS_INVALID', `invalid arguments for ${SYSTEM_CONTRACT}.${method}: ${reason}`)
-      if (kind === 'call' && !this.admins.has(frame.origin.id)) {
-        throw new ExecError('LIFECYCLE_NOT_APPROVED', notApproved(method, frame.origin.id))
-      }
+      if (kind === 'call')
+        this.lifecycleApproval(
+          method,
+          a,
+          frame.origin,
+          (sk) => state.read(sk),
+          (sk) => state.write(sk, null, true),
+        )
       return JSON.stringify(this.system(method, a, frame, state, block))
+    })
+  }
+
+  // ---- the governance contract -----------------------------------------------------------------
+
+  private invokeGovernance(kind: 'call' | 'query', method: string, args: Value, frame: Frame, state: TxState, block: BlockEnv): Outcome {
+    return this.native(state, () => {
+      const m = GOVERNANCE_METHODS[method]
+      if (m === undefined || m.kind !== kind)
+        throw new ExecError(
+          'METHOD_NOT_FOUND',
+          `contract "${GOVERNANCE_CONTRACT}" has no ${kind === 'call' ? 'callable' : 'query'} method "${method}"`,
+        )
+      const a = valueToJSON(args) as Record<string, unknown>
+      const reason = checkArgs(m.args, a)
+      if (reason !== undefined) throw new ExecError('ARGS_INVALID', `invalid arguments for ${GOVERNANCE_CONTRACT}.${method}: ${reason}`)
+      const store = governanceStore(state)
+      const result =
+        kind === 'query'
+          ? this.governance.query(method, a, store, block.timestamp)
+          : this.governance.call(method, a, store, {
+              caller: frame.origin,
+              height: block.height,
+              timestamp: block.timestamp,
+              txId: frame.txId ?? '',
+            })
+      return JSON.stringify(result)
     })
   }
 
@@ -1011,7 +1107,7 @@ export class ContractExecutor implements Executor {
   async query(contract: string, method: string, args: Value, view: QueryView): Promise<QueryOutcome> {
     const reads = new Reads(view)
     const block: BlockEnv = { height: view.height, timestamp: view.timestamp, chainId: view.chainId }
-    const anonymous = userCaller('')
+    const anonymous: CallerJSON = { kind: 'user', id: '', org: null, role: null, attributes: {} }
     const frame: Frame = { contract, version: '', readOnly: true, caller: anonymous, origin: anonymous, txId: null, stack: [] }
     const deadline = performance.now() + QUERY_TIME_LIMIT_MS
     for (let attempt = 0; ; attempt++) {
@@ -1070,8 +1166,26 @@ function builtinMethod(c: Contract, method: string, kind: ContractMethod['kind']
   return m
 }
 
-function notApproved(method: string, signer: string): string {
-  return `${method} needs the approval of a chain admin; ${signer} is not one (the chain's policy: any genesis admin)`
+function notApproved(method: string, name: string, codeHash: string | null, signer: string): string {
+  const what = `${method} of "${name}"${codeHash === null ? '' : ` with code ${codeHash.slice(0, 16)}…`}`
+  return `${what} needs a governance approval (a passed contract.approve proposal, used by an admin of a member organisation) or a genesis admin key; ${signer} has neither`
+}
+
+/** Governance state seen through a tx's journal. */
+function governanceStore(state: TxState): GovernanceStore {
+  const nsLength = utf8ToBytes(GOVERNANCE_CONTRACT).length + 1
+  return {
+    read: (sk) => state.read(sk),
+    write: (sk, v) => state.write(sk, v, true),
+    scan: (prefix, after, limit) => {
+      const bounds = rangeBounds(GOVERNANCE_CONTRACT, prefix, after === null ? null : `${after}\u0000`, null)
+      if (bounds === undefined) return []
+      return state.scan(bounds[0], bounds[1], false, limit).map(([k, v]) => [bytesToUtf8(k.subarray(nsLength)), v])
+    },
+    emit: (name, data) => {
+      state.events.push({ contract: GOVERNANCE_CONTRACT, name, data: valueFromJSON(data) })
+    },
+  }
 }
 
 function statusCode(status: Status): string {
@@ -1132,4 +1246,70 @@ const SYSTEM_INFO: ContractInfo = {
   codeHash: null,
   description: 'The contract lifecycle: deploy, upgrade, pause, resume and freeze contracts',
   methods: Object.entries(SYSTEM_METHODS).map(([name, m]) => ({ name, kind: m.kind, description: m.description, args: m.args })),
+}
+
+const proposalId = { type: 'integer', minimum: 1 }
+const GOVERNANCE_METHODS: Record<string, { kind: 'call' | 'query'; description: string; args: unknown }> = {
+  propose: {
+    kind: 'call',
+    description: 'Propose a change to the consortium (an admin of a member organisation; counts as its yes vote)',
+    args: objectArgs(
+      {
+        action: { type: 'record', values: { type: 'any' } },
+        description: { type: 'optional', inner: { type: 'string', maxLength: 1024 } },
+      },
+      ['action'],
+    ),
+  },
+  vote: {
+    kind: 'call',
+    description: 'Vote for or against an open proposal, once per organisation; the deciding vote executes it',
+    args: objectArgs({ id: proposalId, approve: { type: 'boolean' } }, ['id', 'approve']),
+  },
+  cancel: {
+    kind: 'call',
+    description: 'Withdraw an open proposal (its proposing organisation)',
+    args: objectArgs({ id: proposalId }, ['id']),
+  },
+  proposal: { kind: 'query', description: 'One proposal with its votes and status', args: objectArgs({ id: proposalId }, ['id']) },
+  proposals: {
+    kind: 'query',
+    description: 'Proposals in order, paged (after: the last id of the previous page)',
+    args: objectArgs(
+      {
+        after: { type: 'optional', inner: { type: 'integer', minimum: 0 } },
+        limit: { type: 'optional', inner: { type: 'integer', minimum: 1, maximum: 100 } },
+        status: { type: 'optional', inner: { type: 'enum', values: ['open', 'executed', 'rejected', 'failed', 'cancelled', 'expired'] } },
+      },
+      [],
+    ),
+  },
+  org: {
+    kind: 'query',
+    description: 'One organisation with its CA certificates',
+    args: objectArgs({ id: { type: 'string', maxLength: 64 } }, ['id']),
+  },
+  orgs: { kind: 'query', description: 'Every organisation, members and removed ones', args: objectArgs({}, []) },
+  config: {
+    kind: 'query',
+    description: 'Policies, proposal lifetime, certificate requirement and the action types',
+    args: objectArgs({}, []),
+  },
+  revocations: { kind: 'query', description: 'Every revoked certificate with the height it takes effect', args: objectArgs({}, []) },
+  permissions: {
+    kind: 'query',
+    description: "A contract's access rules by method",
+    args: objectArgs({ contract: { type: 'string', maxLength: 64 } }, ['contract']),
+  },
+}
+
+const GOVERNANCE_INFO: ContractInfo = {
+  name: GOVERNANCE_CONTRACT,
+  version: '1.0.0',
+  kind: 'system',
+  status: 'active',
+  codeHash: null,
+  description:
+    'Consortium governance: organisations, certificate revocation, contract approvals, permissions and policies, by proposal and vote',
+  methods: Object.entries(GOVERNANCE_METHODS).map(([name, m]) => ({ name, kind: m.kind, description: m.description, args: m.args })),
 }

@@ -149,7 +149,7 @@ export interface Executor {
   /** Contracts known at `state`: built-in, system and deployed ones. */
   contracts(state: StateReader): Promise<ContractInfo[]>
   /** Cheap admission checks (contract and method exist, arguments are well-formed). @throws TrellisError */
-  precheck(tx: SignedTx, state: StateReader): void
+  precheck(tx: SignedTx, state: StateReader, at: { readonly height: number; readonly now: number }): void
   /**
    * Executes a block's txs in order. Asynchronous so that a long block can yield to the event loop
    * and fetch ordered ranges from storage; the result must not depend on where it yields.

@@ -1,0 +1,544 @@
+import { certificateFromPem, certificateToPem, parseCertificate } from '@trellis/crypto'
+import { checkOrgCAs, ORG_ID_RE } from '@trellis/ledger'
+import { bytesToHex, hexToBytes, TrellisError } from '@trellis/utils'
+import { type Identities, type Identity, type Read } from './identity.js'
+import {
+  type AccessList,
+  type AccessRule,
+  type Approval,
+  decodeRecord,
+  DEFAULT_POLICY,
+  encodeRecord,
+  GOVERNANCE_CONTRACT,
+  type GovernanceConfig,
+  KEYS,
+  type OrgRecord,
+  type Policy,
+  type Proposal,
+  type ProposalStatus,
+  type Revocation,
+} from './records.js'
+
+// The governance contract: organisations propose changes to the consortium and vote on them as
+// organisations (one vote each, cast by a member in the role the policy names). A proposal that
+// reaches its policy's threshold is executed in the tx of the deciding vote; one that can no longer
+// reach it is rejected; one left open past its expiry can no longer be voted on. Every step is a
+// state record and an event, so the whole decision history is on the ledger and provable.
+
+export type GovernanceErrorType =
+  | { code: 'GOV_NOT_MEMBER'; caller: string }
+  | { code: 'GOV_ROLE_REQUIRED'; role: string; caller: string }
+  | { code: 'GOV_NOT_ELIGIBLE'; org: string; proposal: number }
+  | { code: 'GOV_ACTION_INVALID'; reason: string }
+  | { code: 'PROPOSAL_NOT_FOUND'; proposal: number }
+  | { code: 'PROPOSAL_CLOSED'; proposal: number; status: string }
+  | { code: 'PROPOSAL_EXPIRED'; proposal: number; expiresAt: number }
+  | { code: 'VOTE_DUPLICATE'; proposal: number; org: string }
+
+function fail(type: GovernanceErrorType, message: string): never {
+  throw new TrellisError<GovernanceErrorType>(type, message)
+}
+
+const invalidAction = (reason: string): never => fail({ code: 'GOV_ACTION_INVALID', reason }, `invalid proposal: ${reason}`)
+
+/** The state access governance runs on (a tx's journal; writes are system writes). */
+export interface GovernanceStore {
+  read: Read
+  write(stateKey: Uint8Array, value: Uint8Array | null): void
+  /** Latest entries of governance keys under `prefix`, in key order. */
+  scan(prefix: string, after: string | null, limit: number): Array<[string, Uint8Array]>
+  emit(name: string, data: Record<string, unknown>): void
+}
+
+export interface GovernanceEnv {
+  readonly caller: Identity
+  readonly height: number
+  readonly timestamp: number
+  readonly txId: string
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const CONTRACT_NAME = /^[a-z][a-z0-9_-]{0,63}$/
+const ROLES = ['admin', 'client', 'node', 'device', 'auditor']
+const OPERATIONS = ['deploy', 'upgrade', 'pause', 'resume', 'freeze']
+const MIN_TTL_MS = 60_000
+const MAX_TTL_MS = 90 * 24 * 60 * 60 * 1000
+
+function stringList(v: unknown, what: string, valid: (s: string) => boolean): string[] {
+  if (!Array.isArray(v) || v.length > 64 || !v.every((s) => typeof s === 'string' && valid(s)))
+    return invalidAction(`${what} must be a list of at most 64 valid names`)
+  return [...new Set(v as string[])].sort()
+}
+
+/** A policy from JSON, normalised. */
+export function parsePolicy(v: unknown, what = 'policy'): Policy {
+  if (!isObject(v)) return invalidAction(`${what} must be an object`)
+  const role = v.role === undefined ? 'admin' : v.role
+  if (typeof role !== 'string' || !ROLES.includes(role)) invalidAction(`${what}.role must be one of ${ROLES.join(', ')}`)
+  if (v.rule === 'ANY' || v.rule === 'ALL' || v.rule === 'MAJORITY') return { rule: v.rule, role: role as string }
+  if (v.rule === 'K_OF_N') {
+    const orgs = stringList(v.orgs, `${what}.orgs`, (s) => ORG_ID_RE.test(s))
+    if (typeof v.k !== 'number' || !Number.isSafeInteger(v.k) || v.k < 1 || v.k > orgs.length)
+      invalidAction(`${what}.k must be an integer from 1 to the number of organisations named`)
+    return { rule: 'K_OF_N', k: v.k as number, orgs, role: role as string }
+  }
+  return invalidAction(`${what}.rule must be ANY, ALL, MAJORITY or K_OF_N`)
+}
+
+function parseRule(v: unknown): AccessRule | null {
+  if (v === null) return null
+  if (!isObject(v)) return invalidAction('rule must be an object or null')
+  for (const k of Object.keys(v)) if (k !== 'orgs' && k !== 'roles') invalidAction(`rule.${k} is not a rule field`)
+  return {
+    ...(v.orgs === undefined ? {} : { orgs: stringList(v.orgs, 'rule.orgs', (s) => ORG_ID_RE.test(s)) }),
+    ...(v.roles === undefined ? {} : { roles: stringList(v.roles, 'rule.roles', (s) => ROLES.includes(s)) }),
+  }
+}
+
+/** How many yes votes `policy` needs among `eligible` organisations. */
+export function threshold(policy: Policy, eligible: number): number {
+  switch (policy.rule) {
+    case 'ANY':
+      return 1
+    case 'ALL':
+      return eligible
+    case 'MAJORITY':
+      return Math.floor(eligible / 2) + 1
+    case 'K_OF_N':
+      return policy.k
+  }
+}
+
+/** Where a proposal stands given its votes and the organisations that may vote on it. */
+export function tally(p: Pick<Proposal, 'policy' | 'votes'>, activeOrgs: readonly string[]): 'passed' | 'rejected' | 'open' {
+  const eligible = p.policy.rule === 'K_OF_N' ? p.policy.orgs.filter((o) => activeOrgs.includes(o)) : activeOrgs
+  const needed = threshold(p.policy, eligible.length)
+  const counted = p.votes.filter((v) => eligible.includes(v.org))
+  const yes = counted.filter((v) => v.approve).length
+  const no = counted.length - yes
+  if (needed >= 1 && yes >= needed) return 'passed'
+  if (eligible.length - no < needed || needed < 1) return 'rejected'
+  return 'open'
+}
+
+interface ActionHandler {
+  readonly description: string
+  /** Checks and normalises an action (at proposal time and again when it is executed). */
+  check(a: Record<string, unknown>, g: Governance, store: GovernanceStore): Record<string, unknown>
+  /** Applies a checked action; must not fail after writing. */
+  apply(a: Record<string, unknown>, g: Governance, store: GovernanceStore, env: GovernanceEnv, proposal: number): void
+}
+
+function pemList(v: unknown): Uint8Array[] {
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) return invalidAction('caCerts must be a list of PEM certificates')
+  try {
+    return (v as string[]).map((pem) => certificateFromPem(pem))
+  } catch (err) {
+    return invalidAction(`caCerts: ${err instanceof TrellisError ? err.message : 'not PEM'}`)
+  }
+}
+
+/** A checked CA bundle, as canonical PEM (what proposals record; org records keep DER in hex). */
+function checkedCAs(id: string, v: unknown): string[] {
+  const ders = pemList(v)
+  try {
+    checkOrgCAs(id, ders)
+  } catch (err) {
+    invalidAction(err instanceof TrellisError ? err.message : 'invalid CA certificates')
+  }
+  return ders.map((der) => certificateToPem(der))
+}
+
+const hexBundle = (pems: unknown): string[] => (pems as string[]).map((pem) => bytesToHex(certificateFromPem(pem)))
+
+const ACTIONS: Record<string, ActionHandler> = {
+  'org.add': {
+    description: 'Admit an organisation with its CA certificates (PEM)',
+    check(a, g, store) {
+      const id = a.id
+      if (typeof id !== 'string' || !ORG_ID_RE.test(id)) return invalidAction('id must be 1-64 characters of [A-Za-z0-9._-]')
+      if (typeof a.name !== 'string' || a.name.length === 0 || a.name.length > 128) invalidAction('name must be 1-128 characters')
+      const existing = g.identities.org(id, store.read)
+      if (existing?.status === 'active') invalidAction(`organisation "${id}" is already a member`)
+      return { type: 'org.add', id, name: a.name, caCerts: checkedCAs(id, a.caCerts) }
+    },
+    apply(a, g, store, env) {
+      const existing = g.identities.org(a.id as string, store.read)
+      const rec: OrgRecord = {
+        id: a.id as string,
+        name: a.name as string,
+        caCerts: hexBundle(a.caCerts),
+        status: 'active',
+        addedHeight: env.height,
+        updatedHeight: env.height,
+      }
+      store.write(KEYS.org(rec.id), encodeRecord(rec))
+      store.emit(existing === undefined ? 'OrgAdded' : 'OrgReadmitted', { id: rec.id, name: rec.name })
+    },
+  },
+  'org.update': {
+    description: "Replace an organisation's name or CA certificates (CA rotation, a new intermediate)",
+    check(a, g, store) {
+      const rec = activeOrg(a.id, g, store)
+      const name = a.name ?? rec.name
+      if (typeof name !== 'string' || name.length === 0 || name.length > 128) invalidAction('name must be 1-128 characters')
+      const caCerts = a.caCerts === undefined ? rec.caCerts.map((hex) => certificateToPem(hexToBytes(hex))) : checkedCAs(rec.id, a.caCerts)
+      return { type: 'org.update', id: rec.id, name, caCerts }
+    },
+    apply(a, g, store, env) {
+      const rec = g.identities.org(a.id as string, store.read) as OrgRecord
+      store.write(KEYS.org(rec.id), encodeRecord({ ...rec, name: a.name, caCerts: hexBundle(a.caCerts), updatedHeight: env.height }))
+      store.emit('OrgUpdated', { id: rec.id, name: a.name as string })
+    },
+  },
+  'org.remove': {
+    description: 'Remove an organisation: its certificates stop working and it no longer votes',
+    check(a, g, store) {
+      const rec = activeOrg(a.id, g, store)
+      if (g.activeOrgs(store).length <= 1) invalidAction('the last organisation cannot be removed')
+      return { type: 'org.remove', id: rec.id }
+    },
+    apply(a, g, store, env) {
+      const rec = g.identities.org(a.id as string, store.read) as OrgRecord
+      store.write(KEYS.org(rec.id), encodeRecord({ ...rec, status: 'removed', updatedHeight: env.height }))
+      store.emit('OrgRemoved', { id: rec.id })
+    },
+  },
+  'cert.revoke': {
+    description: 'Revoke a certificate (by organisation and serial) from a height on',
+    check(a, g, store) {
+      const rec = activeOrg(a.org, g, store)
+      let serial = a.serial
+      if (typeof a.certificate === 'string') {
+        try {
+          const c = parseCertificate(certificateFromPem(a.certificate))
+          if (c.subject.org !== rec.id) invalidAction(`the certificate is of "${c.subject.org}", not "${rec.id}"`)
+          serial = c.serial
+        } catch (err) {
+          if (err instanceof TrellisError && err.code === 'GOV_ACTION_INVALID') throw err
+          invalidAction('certificate is not a PEM certificate')
+        }
+      }
+      if (typeof serial !== 'string' || !/^[0-9a-f]{1,40}$/.test(serial)) return invalidAction('serial must be lowercase hex (1-40 digits)')
+      if (store.read(KEYS.revoked(rec.id, serial)) !== undefined) invalidAction(`certificate ${serial} of "${rec.id}" is already revoked`)
+      const reason = a.reason ?? ''
+      if (typeof reason !== 'string' || reason.length > 256) invalidAction('reason must be at most 256 characters')
+      const at = a.effectiveHeight ?? null
+      if (at !== null && (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 1))
+        invalidAction('effectiveHeight must be a positive integer')
+      return { type: 'cert.revoke', org: rec.id, serial, reason, effectiveHeight: at }
+    },
+    apply(a, _g, store, env, proposal) {
+      // Never in the past: blocks already committed stay valid.
+      const effectiveHeight = Math.max(env.height + 1, (a.effectiveHeight as number | null) ?? 0)
+      const r: Revocation = { org: a.org as string, serial: a.serial as string, reason: a.reason as string, effectiveHeight, proposal }
+      store.write(KEYS.revoked(r.org, r.serial), encodeRecord(r))
+      store.emit('CertificateRevoked', { org: r.org, serial: r.serial, effectiveHeight })
+    },
+  },
+  'contract.approve': {
+    description: 'Approve one deploy, upgrade, pause, resume or freeze of a contract (deploy and upgrade name the code hash)',
+    check(a) {
+      if (typeof a.contract !== 'string' || !CONTRACT_NAME.test(a.contract)) invalidAction('contract must be a contract name')
+      if (typeof a.operation !== 'string' || !OPERATIONS.includes(a.operation))
+        invalidAction(`operation must be one of ${OPERATIONS.join(', ')}`)
+      const needsCode = a.operation === 'deploy' || a.operation === 'upgrade'
+      if (needsCode && (typeof a.codeHash !== 'string' || !/^[0-9a-f]{64}$/.test(a.codeHash)))
+        invalidAction(`a ${a.operation as string} approval names the artifact's codeHash (64 hex digits)`)
+      return { type: 'contract.approve', contract: a.contract, operation: a.operation, codeHash: needsCode ? a.codeHash : null }
+    },
+    apply(a, _g, store, env, proposal) {
+      const ap: Approval = {
+        contract: a.contract as string,
+        operation: a.operation as string,
+        codeHash: a.codeHash as string | null,
+        proposal,
+        height: env.height,
+      }
+      store.write(KEYS.approval(ap.contract, ap.operation, ap.codeHash), encodeRecord(ap))
+      store.emit('ContractApproved', { contract: ap.contract, operation: ap.operation, codeHash: ap.codeHash, proposal })
+    },
+  },
+  'acl.set': {
+    description: "Set who may call a contract's method (`*`: every method without its own rule); a null rule removes it",
+    check(a) {
+      if (typeof a.contract !== 'string' || !CONTRACT_NAME.test(a.contract)) invalidAction('contract must be a contract name')
+      if (a.contract === GOVERNANCE_CONTRACT) invalidAction('governance itself is governed by its policies, not by an access list')
+      const method = a.method ?? '*'
+      if (typeof method !== 'string' || !(method === '*' || /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/.test(method)))
+        invalidAction('method must be a method name or *')
+      return { type: 'acl.set', contract: a.contract, method, rule: parseRule(a.rule) }
+    },
+    apply(a, _g, store) {
+      const contract = a.contract as string
+      const raw = store.read(KEYS.acl(contract))
+      const rules: Record<string, AccessRule> = { ...(raw === undefined ? {} : decodeRecord<AccessList>(raw).rules) }
+      if (a.rule === null) delete rules[a.method as string]
+      else rules[a.method as string] = a.rule as AccessRule
+      store.write(KEYS.acl(contract), Object.keys(rules).length === 0 ? null : encodeRecord({ contract, rules }))
+      store.emit('AccessChanged', { contract, method: a.method as string, rule: (a.rule ?? null) as Record<string, unknown> | null })
+    },
+  },
+  'config.set': {
+    description:
+      'Change governance settings: policies (by action type or `default`), proposal TTL, certificate requirement, genesis admin keys',
+    check(a, g, store) {
+      const cur = g.identities.config(store.read)
+      const out: Record<string, unknown> = { type: 'config.set' }
+      if (a.policies !== undefined) {
+        if (!isObject(a.policies)) invalidAction('policies must be an object')
+        const policies: Record<string, Policy> = {}
+        for (const [k, v] of Object.entries(a.policies as Record<string, unknown>)) {
+          if (k !== 'default' && !Object.hasOwn(ACTIONS, k)) invalidAction(`policies.${k}: not an action type`)
+          policies[k] = parsePolicy(v, `policies.${k}`)
+        }
+        out.policies = { ...cur.policies, ...policies }
+      }
+      if (a.proposalTtlMs !== undefined) {
+        const t = a.proposalTtlMs
+        if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < MIN_TTL_MS || t > MAX_TTL_MS)
+          invalidAction(`proposalTtlMs must be an integer from ${MIN_TTL_MS} to ${MAX_TTL_MS}`)
+        out.proposalTtlMs = t
+      }
+      for (const flag of ['certificatesRequired', 'adminKeysRetired'] as const) {
+        if (a[flag] === undefined) continue
+        if (typeof a[flag] !== 'boolean') invalidAction(`${flag} must be a boolean`)
+        out[flag] = a[flag]
+      }
+      if (Object.keys(out).length === 1) invalidAction('nothing to change')
+      return out
+    },
+    apply(a, g, store) {
+      const { type: _type, ...change } = a
+      const next: GovernanceConfig = { ...g.identities.config(store.read), ...(change as Partial<GovernanceConfig>) }
+      store.write(KEYS.config, encodeRecord(next))
+      store.emit('ConfigChanged', change)
+    },
+  },
+}
+
+function activeOrg(id: unknown, g: Governance, store: GovernanceStore): OrgRecord {
+  if (typeof id !== 'string') return invalidAction('the organisation id must be a string')
+  const rec = g.identities.org(id, store.read)
+  if (rec === undefined || rec.status !== 'active') invalidAction(`"${id}" is not a member organisation`)
+  return rec as OrgRecord
+}
+
+/** Action types and what they do (for the API and the CLI). */
+export const ACTION_TYPES: ReadonlyArray<{ type: string; description: string }> = Object.entries(ACTIONS).map(([type, h]) => ({
+  type,
+  description: h.description,
+}))
+
+export class Governance {
+  constructor(readonly identities: Identities) {}
+
+  /** Ids of the member organisations, sorted. */
+  activeOrgs(store: Pick<GovernanceStore, 'read' | 'scan'>): string[] {
+    const ids = new Set<string>(this.identities.genesisOrgIds)
+    for (const [k] of scanAll(store, KEYS.orgPrefix)) ids.add(k.slice(KEYS.orgPrefix.length))
+    return [...ids].filter((id) => this.identities.org(id, store.read)?.status === 'active').sort()
+  }
+
+  policyFor(type: string, read: Read): Policy {
+    const { policies } = this.identities.config(read)
+    return policies[type] ?? policies.default ?? DEFAULT_POLICY
+  }
+
+  /** The effective status (an open proposal past its expiry reads as expired). */
+  static status(p: Proposal, now: number): ProposalStatus {
+    return p.status === 'open' && now > p.expiresAt ? 'expired' : p.status
+  }
+
+  private member(caller: Identity, role: string, store: GovernanceStore): string {
+    if (caller.org === null || this.identities.org(caller.org, store.read)?.status !== 'active')
+      fail({ code: 'GOV_NOT_MEMBER', caller: caller.id }, `${caller.id} does not hold a certificate of a member organisation`)
+    if (caller.role !== role)
+      fail(
+        { code: 'GOV_ROLE_REQUIRED', role, caller: caller.id },
+        `this needs a certificate with the role "${role}" (${caller.id} has "${caller.role ?? 'none'}")`,
+      )
+    return caller.org as string
+  }
+
+  private load(id: unknown, store: GovernanceStore): Proposal {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1)
+      return fail({ code: 'PROPOSAL_NOT_FOUND', proposal: -1 }, 'id must be a proposal number')
+    const raw = store.read(KEYS.proposal(id))
+    if (raw === undefined) fail({ code: 'PROPOSAL_NOT_FOUND', proposal: id }, `no proposal ${id}`)
+    return decodeRecord<Proposal>(raw as Uint8Array)
+  }
+
+  private save(p: Proposal, store: GovernanceStore): void {
+    store.write(KEYS.proposal(p.id), encodeRecord(p))
+  }
+
+  /** Counts the votes and, once decided, executes or rejects the proposal. */
+  private settle(p: Proposal, store: GovernanceStore, env: GovernanceEnv): Proposal {
+    const outcome = tally(p, this.activeOrgs(store))
+    if (outcome === 'open') return p
+    if (outcome === 'rejected') {
+      const done: Proposal = { ...p, status: 'rejected', decidedHeight: env.height }
+      store.emit('ProposalRejected', { id: p.id })
+      return done
+    }
+    const handler = ACTIONS[p.action.type] as ActionHandler
+    let checked: Record<string, unknown>
+    try {
+      checked = handler.check({ ...p.action }, this, store)
+    } catch (err) {
+      if (!(err instanceof TrellisError)) throw err
+      store.emit('ProposalFailed', { id: p.id, code: err.code })
+      return { ...p, status: 'failed', decidedHeight: env.height, error: { code: err.code, message: err.message } }
+    }
+    handler.apply(checked, this, store, env, p.id)
+    store.emit('ProposalExecuted', { id: p.id, type: p.action.type })
+    return { ...p, status: 'executed', decidedHeight: env.height }
+  }
+
+  call(method: string, a: Record<string, unknown>, store: GovernanceStore, env: GovernanceEnv): unknown {
+    switch (method) {
+      case 'propose': {
+        if (!isObject(a.action) || typeof a.action.type !== 'string' || !Object.hasOwn(ACTIONS, a.action.type))
+          return invalidAction(`action.type must be one of ${Object.keys(ACTIONS).join(', ')}`)
+        const description = a.description ?? ''
+        if (typeof description !== 'string' || description.length > 1024) invalidAction('description must be at most 1024 characters')
+        const policy = this.policyFor(a.action.type, store.read)
+        const org = this.member(env.caller, policy.role ?? 'admin', store)
+        const action = (ACTIONS[a.action.type] as ActionHandler).check(a.action, this, store)
+        const seqRaw = store.read(KEYS.seq)
+        const id = (seqRaw === undefined ? 0 : decodeRecord<number>(seqRaw)) + 1
+        store.write(KEYS.seq, encodeRecord(id))
+        const ttl = this.identities.config(store.read).proposalTtlMs
+        const proposal: Proposal = {
+          id,
+          action: action as Proposal['action'],
+          description: description as string,
+          proposer: { id: env.caller.id, org },
+          policy,
+          createdHeight: env.height,
+          createdAt: env.timestamp,
+          expiresAt: env.timestamp + ttl,
+          votes: [],
+          status: 'open',
+          decidedHeight: null,
+          error: null,
+        }
+        store.emit('ProposalCreated', { id, type: action.type as string, proposer: env.caller.id })
+        // Proposing is approving, when the proposer's organisation is one that votes on it.
+        const eligible = policy.rule !== 'K_OF_N' || policy.orgs.includes(org)
+        return this.castVote(proposal, org, true, store, env, eligible)
+      }
+      case 'vote': {
+        const p = this.load(a.id, store)
+        if (typeof a.approve !== 'boolean') invalidAction('approve must be true or false')
+        const status = Governance.status(p, env.timestamp)
+        if (status === 'expired')
+          fail(
+            { code: 'PROPOSAL_EXPIRED', proposal: p.id, expiresAt: p.expiresAt },
+            `proposal ${p.id} expired at ${new Date(p.expiresAt).toISOString()}`,
+          )
+        if (status !== 'open') fail({ code: 'PROPOSAL_CLOSED', proposal: p.id, status }, `proposal ${p.id} is ${status}`)
+        const org = this.member(env.caller, p.policy.role ?? 'admin', store)
+        if (p.policy.rule === 'K_OF_N' && !p.policy.orgs.includes(org))
+          fail({ code: 'GOV_NOT_ELIGIBLE', org, proposal: p.id }, `"${org}" is not among the organisations that decide proposal ${p.id}`)
+        return this.castVote(p, org, a.approve as boolean, store, env, true)
+      }
+      case 'cancel': {
+        const p = this.load(a.id, store)
+        const status = Governance.status(p, env.timestamp)
+        if (status !== 'open') fail({ code: 'PROPOSAL_CLOSED', proposal: p.id, status }, `proposal ${p.id} is ${status}`)
+        const org = this.member(env.caller, p.policy.role ?? 'admin', store)
+        if (org !== p.proposer.org)
+          fail(
+            { code: 'GOV_NOT_ELIGIBLE', org, proposal: p.id },
+            `only "${p.proposer.org}", which proposed it, can cancel proposal ${p.id}`,
+          )
+        const done: Proposal = { ...p, status: 'cancelled', decidedHeight: env.height }
+        this.save(done, store)
+        store.emit('ProposalCancelled', { id: p.id })
+        return view(done, env.timestamp)
+      }
+      default:
+        return invalidAction(`unknown method ${method}`)
+    }
+  }
+
+  private castVote(p: Proposal, org: string, approve: boolean, store: GovernanceStore, env: GovernanceEnv, counts: boolean): unknown {
+    let next = p
+    if (counts) {
+      if (p.votes.some((v) => v.org === org))
+        fail({ code: 'VOTE_DUPLICATE', proposal: p.id, org }, `"${org}" has already voted on proposal ${p.id}`)
+      next = { ...p, votes: [...p.votes, { org, voter: env.caller.id, approve, height: env.height, txId: env.txId }] }
+      store.emit('VoteCast', { id: p.id, org, voter: env.caller.id, approve })
+      next = this.settle(next, store, env)
+    }
+    this.save(next, store)
+    return view(next, env.timestamp)
+  }
+
+  query(method: string, a: Record<string, unknown>, store: GovernanceStore, now: number): unknown {
+    switch (method) {
+      case 'proposal':
+        return view(this.load(a.id, store), now)
+      case 'proposals': {
+        const limit = typeof a.limit === 'number' ? Math.min(Math.max(1, a.limit | 0), 100) : 50
+        const after = typeof a.after === 'number' ? KEYS.proposalPrefix + String(a.after).padStart(10, '0') : null
+        const rows = store.scan(KEYS.proposalPrefix, after, limit + 1)
+        const items = rows.slice(0, limit).map(([, raw]) => view(decodeRecord<Proposal>(raw), now))
+        const filtered = typeof a.status === 'string' ? items.filter((p) => p.status === a.status) : items
+        const last = items.at(-1)
+        return { items: filtered, next: rows.length > limit && last !== undefined ? last.id : null }
+      }
+      case 'org': {
+        if (typeof a.id !== 'string') return invalidAction('id must be a string')
+        const rec = this.identities.org(a.id, store.read)
+        return rec === undefined ? null : this.describeOrg(rec)
+      }
+      case 'orgs': {
+        const ids = new Set<string>(this.identities.genesisOrgIds)
+        for (const [k] of scanAll(store, KEYS.orgPrefix)) ids.add(k.slice(KEYS.orgPrefix.length))
+        return [...ids].sort().map((id) => this.describeOrg(this.identities.org(id, store.read) as OrgRecord))
+      }
+      case 'config':
+        return { ...this.identities.config(store.read), actions: ACTION_TYPES }
+      case 'revocations':
+        return scanAll(store, KEYS.revokedPrefix).map(([, raw]) => decodeRecord<Revocation>(raw))
+      case 'permissions': {
+        if (typeof a.contract !== 'string') return invalidAction('contract must be a string')
+        const raw = store.read(KEYS.acl(a.contract))
+        return raw === undefined ? { contract: a.contract, rules: {} } : decodeRecord<AccessList>(raw)
+      }
+      default:
+        return invalidAction(`unknown query ${method}`)
+    }
+  }
+
+  private describeOrg(rec: OrgRecord): Record<string, unknown> {
+    return {
+      ...rec,
+      cas: this.identities.caCerts(rec).map((c) => ({
+        commonName: c.subject.commonName,
+        serial: c.serial,
+        notBefore: c.notBefore,
+        notAfter: c.notAfter,
+        root: c.issuer.commonName === c.subject.commonName && c.issuer.org === c.subject.org,
+      })),
+    }
+  }
+}
+
+function view(p: Proposal, now: number): Proposal {
+  return { ...p, status: Governance.status(p, now) }
+}
+
+function scanAll(store: Pick<GovernanceStore, 'scan'>, prefix: string): Array<[string, Uint8Array]> {
+  const out: Array<[string, Uint8Array]> = []
+  let after: string | null = null
+  for (;;) {
+    const rows = store.scan(prefix, after, 500)
+    out.push(...rows)
+    if (rows.length < 500) return out
+    after = (rows.at(-1) as [string, Uint8Array])[0]
+  }
+}

@@ -1,0 +1,17 @@
+export type { GovernanceEnv, GovernanceErrorType, GovernanceStore } from './contract.js'
+export { ACTION_TYPES, Governance, parsePolicy, tally, threshold } from './contract.js'
+export type { Identity, IdentityErrorType, Read } from './identity.js'
+export { admits, describeRule, Identities } from './identity.js'
+export type {
+  AccessList,
+  AccessRule,
+  Approval,
+  GovernanceConfig,
+  OrgRecord,
+  Policy,
+  Proposal,
+  ProposalStatus,
+  Revocation,
+  Vote,
+} from './records.js'
+export { decodeRecord, defaultConfig, encodeRecord, GOVERNANCE_CONTRACT, KEYS as GOVERNANCE_KEYS } from './records.js'

@@ -1,0 +1,138 @@
+import { decodeValue, encodeValue, type Organisation, stateKey, valueFromJSON, valueToJSON } from '@trellis/ledger'
+import { bytesToHex } from '@trellis/utils'
+
+// The governance contract's state: organisations, proposals, revocations, approvals, permissions
+// and its configuration. Everything is stored as canonical values under the `governance`
+// namespace, so every record can be proven with a state proof like any contract value.
+
+export const GOVERNANCE_CONTRACT = 'governance'
+
+export type OrgStatus = 'active' | 'removed'
+
+/** An organisation as governance keeps it (`org:<id>`). Genesis organisations have no record until changed. */
+export interface OrgRecord {
+  readonly id: string
+  readonly name: string
+  /** CA certificates, DER in hex. */
+  readonly caCerts: readonly string[]
+  readonly status: OrgStatus
+  /** 0 for a genesis organisation. */
+  readonly addedHeight: number
+  readonly updatedHeight: number
+}
+
+/** Which organisations must approve, and in which role their voters act. */
+export type Policy =
+  | { readonly rule: 'ANY' | 'ALL' | 'MAJORITY'; readonly role?: string }
+  | { readonly rule: 'K_OF_N'; readonly k: number; readonly orgs: readonly string[]; readonly role?: string }
+
+export interface GovernanceConfig {
+  /** By action type, with `default` for the others. */
+  readonly policies: Readonly<Record<string, Policy>>
+  /** How long a proposal stays open (block-time milliseconds). */
+  readonly proposalTtlMs: number
+  /** Public-key-only txs are refused (CERT_REQUIRED) when set. */
+  readonly certificatesRequired: boolean
+  /** The genesis admin keys lose their lifecycle rights when set (governance approves instead). */
+  readonly adminKeysRetired: boolean
+}
+
+export const DEFAULT_POLICY: Policy = { rule: 'MAJORITY', role: 'admin' }
+
+export const defaultConfig: GovernanceConfig = {
+  policies: { default: DEFAULT_POLICY },
+  proposalTtlMs: 7 * 24 * 60 * 60 * 1000,
+  certificatesRequired: false,
+  adminKeysRetired: false,
+}
+
+export interface Vote {
+  readonly org: string
+  readonly voter: string
+  readonly approve: boolean
+  readonly height: number
+  readonly txId: string
+}
+
+export type ProposalStatus = 'open' | 'executed' | 'rejected' | 'failed' | 'cancelled' | 'expired'
+
+export interface Proposal {
+  readonly id: number
+  readonly action: { readonly type: string; readonly [k: string]: unknown }
+  readonly description: string
+  readonly proposer: { readonly id: string; readonly org: string }
+  /** The policy in force when it was proposed: later policy changes do not move the goalposts. */
+  readonly policy: Policy
+  readonly createdHeight: number
+  readonly createdAt: number
+  readonly expiresAt: number
+  readonly votes: readonly Vote[]
+  /** Stored statuses never say `expired`: an open proposal past `expiresAt` reads as expired. */
+  readonly status: ProposalStatus
+  readonly decidedHeight: number | null
+  /** Why execution failed (status `failed`). */
+  readonly error: { readonly code: string; readonly message: string } | null
+}
+
+/** A revoked certificate (`revoked:<org>:<serial>`): unusable in blocks at `effectiveHeight` and after. */
+export interface Revocation {
+  readonly org: string
+  readonly serial: string
+  readonly reason: string
+  readonly effectiveHeight: number
+  readonly proposal: number
+}
+
+/** Who may call: both lists must admit the caller when present (an empty rule admits everyone). */
+export interface AccessRule {
+  readonly orgs?: readonly string[]
+  readonly roles?: readonly string[]
+}
+
+/** Call permissions of one contract (`acl:<contract>`), by method, `*` for every other method. */
+export interface AccessList {
+  readonly contract: string
+  readonly rules: Readonly<Record<string, AccessRule>>
+}
+
+/** A governance decision a lifecycle tx consumes (`approval:<contract>:<operation>:<codeHash or *>`). */
+export interface Approval {
+  readonly contract: string
+  readonly operation: string
+  readonly codeHash: string | null
+  readonly proposal: number
+  readonly height: number
+}
+
+const key = (k: string): Uint8Array => stateKey(GOVERNANCE_CONTRACT, k)
+export const KEYS = {
+  org: (id: string) => key(`org:${id}`),
+  orgPrefix: 'org:',
+  config: key('config'),
+  seq: key('seq'),
+  proposal: (id: number) => key(`proposal:${String(id).padStart(10, '0')}`),
+  proposalPrefix: 'proposal:',
+  revoked: (org: string, serial: string) => key(`revoked:${org}:${serial}`),
+  revokedPrefix: 'revoked:',
+  acl: (contract: string) => key(`acl:${contract}`),
+  approval: (contract: string, operation: string, codeHash: string | null) => key(`approval:${contract}:${operation}:${codeHash ?? '*'}`),
+} as const
+
+export function decodeRecord<T>(raw: Uint8Array): T {
+  return valueToJSON(decodeValue(raw)) as T
+}
+
+export function encodeRecord(record: unknown): Uint8Array {
+  return encodeValue(valueFromJSON(record))
+}
+
+export function genesisOrgRecord(o: Organisation): OrgRecord {
+  return {
+    id: o.id,
+    name: o.name,
+    caCerts: o.caCerts.map(bytesToHex),
+    status: 'active',
+    addedHeight: 0,
+    updatedHeight: 0,
+  }
+}

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { publicKeyToString } from '@trellis/crypto'
+import { certificateToPem, createCertificateAuthority, issueCertificate, publicKeyToString } from '@trellis/crypto'
 import { type Receipt, ReceiptStatus, type SignedTx, valueToJSON } from '@trellis/ledger'
 import { TrellisError } from '@trellis/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -142,9 +142,13 @@ describe('certificate identities', () => {
 
   it('refuses a CA certificate as a signer, and a certificate for another key', async () => {
     const h = await consortium()
+    // The CA's own key and certificate: a valid signature, but a CA does not transact.
+    const ca = { publicKey: org1.ca.cert.publicKey, privateKey: org1.ca.privateKey, certificate: org1.ca.cert.der, cert: org1.ca.cert }
+    const tx = h.tx(ca, 'whoami', 'whoami', {})
+    rejects(h, tx, 'CERT_NOT_END_ENTITY')
+    failed((await h.block([tx]))[0] as Receipt, 'CERT_NOT_END_ENTITY')
     const other = await org1.member('x', 'client')
     const wrongKey = { ...testKey(5), certificate: other.certificate, cert: other.cert }
-    expect(() => h.tx(wrongKey, 'whoami', 'whoami', {})).not.toThrow()
     rejects(h, h.tx(wrongKey, 'whoami', 'whoami', {}), 'TX_INVALID_FIELD')
   })
 })
@@ -215,9 +219,52 @@ describe('governance', () => {
     expect(revocations).toEqual([expect.objectContaining({ org: 'org1', serial: clerk1.cert.serial, effectiveHeight: height + 1 })])
     rejects(h, h.tx(clerk1, 'whoami', 'whoami', {}), 'CERT_REVOKED')
     failed(await h.call(clerk1, 'whoami', 'whoami', {}), 'CERT_REVOKED')
+    // A serial written with a leading zero is the same certificate (and cannot be revoked twice).
+    failed(
+      await h.call(admin1, 'governance', 'propose', { action: { type: 'cert.revoke', org: 'org1', serial: `0${clerk1.cert.serial}` } }),
+      'GOV_ACTION_INVALID',
+    )
     // A new certificate for the same person (a renewal with a new key) keeps the identity.
     const renewed = await org1.member('dave', 'client')
     expect(result(ok(await h.call(renewed, 'whoami', 'whoami', {}))).id).toBe('org1/dave')
+  })
+
+  it('revokes at a chosen future height, and through an intermediate CA', async () => {
+    const h = await consortium()
+    const at = h.chain.head.height + 6
+    await decide(h, { type: 'cert.revoke', org: 'org1', serial: clerk1.cert.serial, effectiveHeight: at })
+    while (h.chain.head.height + 1 < at) ok(await h.call(clerk1, 'whoami', 'whoami', {}))
+    failed(await h.call(clerk1, 'whoami', 'whoami', {}), 'CERT_REVOKED')
+    // org2 gets an intermediate; revoking the intermediate revokes what it issued.
+    const mid = await createCertificateAuthority({
+      org: 'org2',
+      commonName: 'org2 issuing CA',
+      validityDays: 365,
+      notBefore: GENESIS_TIME - DAY,
+      parent: org2.ca,
+    })
+    await decide(h, { type: 'org.update', id: 'org2', caCerts: [org2.caPem, certificateToPem(mid.cert.der)] })
+    const kp = testKey(44)
+    const leaf = await issueCertificate({
+      issuer: mid,
+      subjectPublicKey: kp.publicKey,
+      commonName: 'erin',
+      role: 'client',
+      notBefore: GENESIS_TIME - DAY,
+      validityDays: 30,
+    })
+    const erin = { ...kp, certificate: leaf.der, cert: leaf }
+    expect(result(ok(await h.call(erin, 'whoami', 'whoami', {}))).id).toBe('org2/erin')
+    await decide(h, { type: 'cert.revoke', org: 'org2', serial: mid.cert.serial })
+    failed(await h.call(erin, 'whoami', 'whoami', {}), 'CERT_REVOKED')
+  })
+
+  it('keeps a k-of-n policy satisfiable', async () => {
+    const h = await consortium()
+    const bad = { type: 'config.set', policies: { default: { rule: 'K_OF_N', k: 1, orgs: ['org9'] } } }
+    failed(await h.call(admin1, 'governance', 'propose', { action: bad }), 'GOV_ACTION_INVALID')
+    await decide(h, { type: 'config.set', policies: { 'config.set': { rule: 'K_OF_N', k: 2, orgs: ['org1', 'org2'] } } })
+    failed(await h.call(admin1, 'governance', 'propose', { action: { type: 'org.remove', id: 'org2' } }), 'GOV_ACTION_INVALID')
   })
 
   it('enforces access rules: a client certificate cannot call an admin-only method', async () => {
@@ -232,6 +279,21 @@ describe('governance', () => {
     await decide(h, { type: 'acl.set', contract: 'whoami', method: '*', rule: { orgs: ['org2'] } })
     failed(await h.call(clerk1, 'whoami', 'whoami', {}), 'PERMISSION_DENIED')
     ok(await h.call(admin2, 'whoami', 'whoami', {}))
+    // Method names that are Object.prototype properties get no special treatment.
+    failed(await h.call(clerk1, 'whoami', 'toString', {}), 'PERMISSION_DENIED')
+    for (const method of ['__proto__', 'constructor', 'hasOwnProperty'])
+      failed(
+        await h.call(admin1, 'governance', 'propose', {
+          action: { type: 'acl.set', contract: 'whoami', method, rule: { orgs: ['org1'] } },
+        }),
+        'GOV_ACTION_INVALID',
+      )
+    // System contracts are not governed by access lists, and no contract may be deployed as one.
+    failed(
+      await h.call(admin1, 'governance', 'propose', { action: { type: 'acl.set', contract: 'governance', rule: null } }),
+      'GOV_ACTION_INVALID',
+    )
+    failed(await h.deploy('governance', whoami), 'CONTRACT_EXISTS')
   })
 
   it('approves contract upgrades: without an approval an upgrade is refused, with one it is used once', async () => {
@@ -254,9 +316,18 @@ describe('governance', () => {
     failed(await h.call(admin1, 'trellis', 'upgrade', upgrade), 'LIFECYCLE_NOT_APPROVED')
     ok(await h.call(admin2, 'governance', 'vote', { id: p.id, approve: true }))
     failed(await h.call(clerk1, 'trellis', 'upgrade', upgrade), 'LIFECYCLE_NOT_APPROVED') // a client, not an admin
-    ok(await h.call(admin3, 'trellis', 'upgrade', upgrade))
+    failed(await h.call(admin3, 'trellis', 'upgrade', upgrade), 'LIFECYCLE_NOT_APPROVED') // org1 proposed: org1 carries it out
+    failed(await h.call(admin1, 'trellis', 'upgrade', { ...upgrade, upgradeArgs: { owner: 'me' } }), 'LIFECYCLE_NOT_APPROVED') // other hook args
     const v3 = { name: 'whoami', code: v2.code.replace('2.0.0', '3.0.0') }
-    failed(await h.call(admin3, 'trellis', 'upgrade', v3), 'LIFECYCLE_NOT_APPROVED') // another code hash
+    failed(await h.call(admin1, 'trellis', 'upgrade', v3), 'LIFECYCLE_NOT_APPROVED') // another code hash, with an approval pending
+    ok(await h.call(admin1, 'trellis', 'upgrade', upgrade))
+    expect(((await h.query('trellis', 'get', { name: 'whoami' })).result as Record<string, unknown>).version).toBe('2.0.0')
+    // Used once: the same approval cannot upgrade again (here: back to a pause, which needs its own).
+    failed(await h.call(admin1, 'trellis', 'pause', { name: 'whoami' }), 'LIFECYCLE_NOT_APPROVED')
+    // An approval left unused expires with the proposal lifetime.
+    await decide(h, { type: 'contract.approve', contract: 'whoami', operation: 'pause' })
+    h.time += 8 * DAY
+    failed(await h.call(admin1, 'trellis', 'pause', { name: 'whoami' }), 'LIFECYCLE_NOT_APPROVED')
     // Retiring the genesis admin keys leaves governance as the only way.
     await decide(h, { type: 'config.set', adminKeysRetired: true })
     failed(await h.call(h.admin, 'trellis', 'pause', { name: 'whoami' }), 'LIFECYCLE_NOT_APPROVED')

@@ -23,7 +23,11 @@ export const ERROR_CODES = {
   TX_BAD_SIGNATURE: { status: 401, description: 'The signature is invalid, not by the signer, or not canonical (high-S / malleated).' },
   TX_EXPIRED: { status: 400, description: 'The transaction expiry time has passed.' },
   TX_EXPIRY_TOO_FAR: { status: 400, description: "The expiry is further ahead than the chain's `maxTxTtlMs`." },
-  TX_INVALID_FIELD: { status: 400, description: 'A transaction field is syntactically invalid (contract or method name, signer).' },
+  TX_INVALID_FIELD: {
+    status: 400,
+    description:
+      'A transaction field is syntactically invalid (contract or method name, signer), or its certificate does not parse or is not for the signer key.',
+  },
   // Transaction admission (stateful)
   TX_DUPLICATE: { status: 409, description: 'The same transaction is already waiting in the mempool.' },
   TX_ALREADY_COMMITTED: {

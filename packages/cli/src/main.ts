@@ -11,7 +11,13 @@ import {
   statusCommand,
   txCommand,
 } from './commands/client.js'
-import { DEFAULT_NETWORK_DIR, networkDownCommand, networkStatusCommand, networkUpCommand } from './commands/network.js'
+import {
+  DEFAULT_NETWORK_DIR,
+  networkAddNodeCommand,
+  networkDownCommand,
+  networkStatusCommand,
+  networkUpCommand,
+} from './commands/network.js'
 import { devCommand, initCommand, startCommand } from './commands/node.js'
 import {
   callCommand,
@@ -100,6 +106,14 @@ export function createProgram(): Command {
     .option('--dir <dir>', 'network directory', DEFAULT_NETWORK_DIR)
     .action(networkDownCommand)
   network
+    .command('add-node')
+    .description('prepare a validator node for an organisation joining the network (it votes once governance adds it)')
+    .requiredOption('--org <org>', 'the organisation that runs it')
+    .option('--dir <dir>', 'network directory', DEFAULT_NETWORK_DIR)
+    .option('--api-port <port>', "the new node's API port (default: the next free one)")
+    .option('--p2p-port <port>', "the new node's p2p port (default: the next free one)")
+    .action(networkAddNodeCommand)
+  network
     .command('status')
     .description("each node's height, round and peers")
     .option('--dir <dir>', 'network directory', DEFAULT_NETWORK_DIR)
@@ -117,6 +131,7 @@ export function createProgram(): Command {
   const signing = (c: Command) =>
     client(c)
       .requiredOption('--key <file>', 'encrypted key file of the signer')
+      .option('--cert <pem>', 'the X.509 certificate of that key (chains with organisations)')
       .option('--chain-id <id>', 'chain id (default: asked from the node)')
       .option('--no-wait', 'return once accepted instead of waiting for the commit')
       .option('--proof-out <file>', 'write the commit proof to a file')
@@ -193,6 +208,7 @@ export function createProgram(): Command {
     .description('propose the governance approval of one deploy, upgrade, pause, resume or freeze')
     .requiredOption('--operation <op>', 'deploy, upgrade, pause, resume or freeze')
     .option('--name <name>', 'contract name (default: the artifact name)')
+    .option('--hook-args <json>', 'the init/upgrade arguments the deploy or upgrade must carry')
     .option('--description <text>', 'why, recorded with the proposal')
     .action(contractApproveCommand)
   client(contract.command('list')).description('contracts on the chain').action(contractListCommand)

@@ -68,7 +68,7 @@ export class Tendermint {
   constructor(
     validators: readonly ConsensusValidator[],
     /** This validator's index, or undefined for a node that follows without voting. */
-    private readonly self: number | undefined,
+    private self: number | undefined,
     timeouts: TimeoutConfig = defaultTimeouts,
   ) {
     this.validators = validators
@@ -105,8 +105,15 @@ export class Tendermint {
    * Starts a height (line 10 for the first, lines 52–54 after each decision) with its validator set.
    * `restore` resumes a height this validator was in before a restart, from its write-ahead log: the
    * lock and valid value are kept, and a step already taken in that round is not taken again.
+   * `member` changes this node's place when the set changes (`index` undefined: it follows without voting).
    */
-  startHeight(height: number, validators?: readonly ConsensusValidator[], restore?: ConsensusState): Output[] {
+  startHeight(
+    height: number,
+    validators?: readonly ConsensusValidator[],
+    restore?: ConsensusState,
+    member?: { readonly index: number | undefined },
+  ): Output[] {
+    if (member !== undefined) this.self = member.index
     if (validators !== undefined) {
       const total = totalPower(validators)
       if (total <= 0) throw new RangeError('the validator set has no voting power')

@@ -1,9 +1,22 @@
 // Pins the canonical encodings, hashes and roots (docs/spec/encoding.md). Any change here is a
 // protocol change. Regenerate deliberately with: UPDATE_VECTORS=1 npx vitest run packages/ledger/test/vectors.test.ts
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { type PrivateKey, publicKeyFromPrivate, publicKeyToString, sign, verify } from '@trellis/crypto'
+import {
+  type Certificate,
+  type CertificateWithKey,
+  createCertificateAuthority,
+  issueCertificate,
+  parseCertificate,
+  type PrivateKey,
+  publicKeyFromPrivate,
+  publicKeyToBytes,
+  publicKeyToString,
+  sign,
+  verify,
+} from '@trellis/crypto'
 import {
   type BlockHeader,
+  checkOrgCAs,
   createSignedTx,
   decodeCertificate,
   decodeHeader,
@@ -17,7 +30,9 @@ import {
   encodeValidatorSet,
   encodeValue,
   type Genesis,
+  genesisFromJSON,
   genesisHash,
+  genesisToJSON,
   headerHash,
   merkleRoot,
   type Receipt,
@@ -28,6 +43,7 @@ import {
   stateKeyHash,
   stateValueHash,
   type TxBody,
+  txCertificate,
   txSignBytes,
   VoteType,
   validatorSetHash,
@@ -41,6 +57,12 @@ import { describe, expect, it } from 'vitest'
 const FILE = new URL('./vectors/encoding.json', import.meta.url)
 const p256Key: PrivateKey = { alg: 'p256', bytes: hexToBytes('c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721') }
 const edKey: PrivateKey = { alg: 'ed25519', bytes: hexToBytes('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60') }
+// The organisation CA of the version-2 vectors. Its key is Ed25519 so that the leaf certificates it
+// signs are deterministic (node:crypto's P-256 signatures are randomised); its own DER is pinned in
+// the file because a CA certificate always gets a random serial number.
+const caKey: PrivateKey = { alg: 'ed25519', bytes: hexToBytes('4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb') }
+const CERT_TIME = Date.UTC(2025, 0, 1)
+const DAY = 86_400_000
 
 const valueCases: unknown[] = [
   null,
@@ -75,7 +97,45 @@ function body(signer: PrivateKey): TxBody {
   }
 }
 
-function compute(existing: Record<string, unknown> | undefined) {
+async function orgCA(pinnedDer: string | undefined): Promise<CertificateWithKey> {
+  if (pinnedDer !== undefined) return { cert: parseCertificate(hexToBytes(pinnedDer)), privateKey: caKey }
+  return createCertificateAuthority({
+    org: 'org1',
+    commonName: 'org1 root CA',
+    validityDays: 3650,
+    notBefore: CERT_TIME,
+    keyPair: { privateKey: caKey, publicKey: publicKeyFromPrivate(caKey) },
+  })
+}
+
+/** A client certificate per signer key, with every otherwise random or clock-dependent field fixed. */
+function signerCertificates(ca: CertificateWithKey): Promise<Certificate[]> {
+  return Promise.all(
+    [p256Key, edKey].map((k, i) =>
+      issueCertificate({
+        issuer: ca,
+        subjectPublicKey: publicKeyFromPrivate(k),
+        commonName: i === 0 ? 'alice' : 'bob',
+        role: 'client',
+        attributes: { dept: 'vectors' },
+        notBefore: CERT_TIME,
+        notAfter: CERT_TIME + 365 * DAY,
+        serial: `100${i + 1}`,
+      }),
+    ),
+  )
+}
+
+const validators = { validators: [{ name: 'validator-0', publicKey: publicKeyFromPrivate(p256Key), power: 1 }] }
+const genesis: Genesis = {
+  chainId: 'trellis-vectors',
+  genesisTime: 1_700_000_000_000,
+  params: { maxTxBytes: 65536, maxBlockTxs: 20000, maxBlockBytes: 16777216, maxTxTtlMs: 3600000 },
+  validators,
+  admins: [publicKeyFromPrivate(p256Key)],
+}
+
+function compute(existing: Record<string, unknown> | undefined, ca: CertificateWithKey, signerCerts: readonly Certificate[]) {
   const values = valueCases.map((json) => ({ json, hex: bytesToHex(encodeValue(valueFromJSON(json))) }))
   const txs = [p256Key, edKey].map((k, i) => {
     const b = body(k)
@@ -86,6 +146,22 @@ function compute(existing: Record<string, unknown> | undefined) {
     const tx = createSignedTx(b, signature)
     return {
       signer: publicKeyToString(b.signer),
+      body: bytesToHex(bodyBytes),
+      id: bytesToHex(tx.id),
+      signature: bytesToHex(signature),
+      wire: bytesToHex(tx.bytes),
+    }
+  })
+  const certTxs = [p256Key, edKey].map((k, i) => {
+    const certificate = signerCerts[i]?.der ?? new Uint8Array()
+    const b: TxBody = { ...body(k), certificate }
+    const bodyBytes = encodeTxBody(b)
+    const old = (existing?.certTxs as Array<{ signature: string }> | undefined)?.[i]
+    const signature = k.alg === 'p256' && old !== undefined ? hexToBytes(old.signature) : sign(k, txSignBytes(bodyBytes))
+    const tx = createSignedTx(b, signature)
+    return {
+      signer: publicKeyToString(b.signer),
+      certificate: bytesToHex(certificate),
       body: bytesToHex(bodyBytes),
       id: bytesToHex(tx.id),
       signature: bytesToHex(signature),
@@ -109,14 +185,7 @@ function compute(existing: Record<string, unknown> | undefined) {
     returnValue: null,
     events: [],
   }
-  const validators = { validators: [{ name: 'validator-0', publicKey: publicKeyFromPrivate(p256Key), power: 1 }] }
-  const genesis: Genesis = {
-    chainId: 'trellis-vectors',
-    genesisTime: 1_700_000_000_000,
-    params: { maxTxBytes: 65536, maxBlockTxs: 20000, maxBlockBytes: 16777216, maxTxTtlMs: 3600000 },
-    validators,
-    admins: [publicKeyFromPrivate(p256Key)],
-  }
+  const orgGenesis: Genesis = { ...genesis, orgs: [{ id: 'org1', name: 'Organisation One', caCerts: [ca.cert.der] }] }
   const leaves = (n: number) => Array.from({ length: n }, (_, i) => utf8ToBytes(`leaf-${i}`))
   const tree = new Map<string, Uint8Array>()
   const st = new StateTree({ getNode: (k) => tree.get(bytesToHex(k)) })
@@ -155,20 +224,26 @@ function compute(existing: Record<string, unknown> | undefined) {
   return {
     values,
     txs,
+    orgCA: bytesToHex(ca.cert.der),
+    certTxs,
     receipts: [receipt, failed].map((r) => ({ hex: bytesToHex(encodeReceipt(r)), hash: bytesToHex(receiptHash(r)) })),
     merkleRoots: Object.fromEntries([0, 1, 2, 3, 5, 8, 13].map((n) => [String(n), bytesToHex(merkleRoot(leaves(n)))])),
     stateRoots: roots,
     validatorSet: { hex: bytesToHex(encodeValidatorSet(validators)), hash: bytesToHex(validatorSetHash(validators)) },
     genesisHash: bytesToHex(genesisHash(genesis)),
+    genesisWithOrgs: { orgs: genesisToJSON(orgGenesis).orgs, hash: bytesToHex(genesisHash(orgGenesis)) },
     header: { hex: bytesToHex(encodeHeader(header)), hash: bytesToHex(blockHash) },
     vote: bytesToHex(vote),
     certificate: cert,
   }
 }
 
+const existing = existsSync(FILE) ? (JSON.parse(readFileSync(FILE, 'utf8')) as Record<string, unknown>) : undefined
+const ca = await orgCA(existing?.orgCA as string | undefined)
+const signerCerts = await signerCertificates(ca)
+
 describe('encoding test vectors', () => {
-  const existing = existsSync(FILE) ? (JSON.parse(readFileSync(FILE, 'utf8')) as Record<string, unknown>) : undefined
-  const actual = compute(existing)
+  const actual = compute(existing, ca, signerCerts)
   if (process.env.UPDATE_VECTORS === '1' || existing === undefined) {
     writeFileSync(FILE, `${JSON.stringify(actual, null, 2)}\n`)
   }
@@ -188,6 +263,28 @@ describe('encoding test vectors', () => {
     }
   })
 
+  it('pins a self-signed Ed25519 root CA of organisation org1', () => {
+    const cert = parseCertificate(hexToBytes(pinned.orgCA))
+    expect(cert.isCA).toBe(true)
+    expect(cert.subject).toEqual({ org: 'org1', commonName: 'org1 root CA' })
+    expect(cert.issuer).toEqual(cert.subject)
+    expect(publicKeyToBytes(cert.publicKey)).toEqual(publicKeyToBytes(publicKeyFromPrivate(caKey)))
+    expect(checkOrgCAs('org1', [cert.der])).toHaveLength(1)
+  })
+
+  it('reproduces version-2 tx certificates, bodies, ids and wire bytes; pinned signatures verify', () => {
+    expect(actual.certTxs).toEqual(pinned.certTxs)
+    for (const t of pinned.certTxs) {
+      expect(t.body.slice(0, 2)).toBe('02')
+      const tx = decodeSignedTx(hexToBytes(t.wire))
+      expect(bytesToHex(tx.body.certificate ?? new Uint8Array())).toBe(t.certificate)
+      expect(bytesToHex(tx.bodyBytes)).toBe(t.body)
+      expect(bytesToHex(tx.id)).toBe(t.id)
+      expect(verify(tx.body.signer, txSignBytes(tx.bodyBytes), tx.signature)).toBe(true)
+      expect(publicKeyToString(txCertificate(tx)?.publicKey ?? tx.body.signer)).toBe(t.signer)
+    }
+  })
+
   it('reproduces receipts, Merkle roots, state roots, validator-set and genesis hashes', () => {
     expect(actual.receipts).toEqual(pinned.receipts)
     for (const r of pinned.receipts) expect(bytesToHex(encodeReceipt(decodeReceipt(hexToBytes(r.hex))))).toBe(r.hex)
@@ -195,6 +292,13 @@ describe('encoding test vectors', () => {
     expect(actual.stateRoots).toEqual(pinned.stateRoots)
     expect(actual.validatorSet).toEqual(pinned.validatorSet)
     expect(actual.genesisHash).toBe(pinned.genesisHash)
+  })
+
+  it('reproduces the hash of a genesis with one organisation, from its JSON too', () => {
+    expect(actual.genesisWithOrgs).toEqual(pinned.genesisWithOrgs)
+    const g = genesisFromJSON({ ...genesisToJSON(genesis), orgs: pinned.genesisWithOrgs.orgs })
+    expect(bytesToHex(genesisHash(g))).toBe(pinned.genesisWithOrgs.hash)
+    expect(pinned.genesisWithOrgs.hash).not.toBe(pinned.genesisHash)
   })
 
   it('reproduces the header, its hash, the vote bytes and a verifying certificate', () => {

@@ -145,6 +145,40 @@ async function createOrgFiles(dir: string, org: string, password: string, notBef
   return { id: org, name: org, caCerts: [ca.cert.der] }
 }
 
+export interface AddNetworkNodeOptions {
+  readonly dir: string
+  readonly org: string
+  readonly password: string
+  readonly apiPort: number
+  readonly p2pPort: number
+  readonly keystore?: KeystoreOptions
+}
+
+/**
+ * Prepares a validator node for an organisation joining a local network, as it would on its own
+ * machine: a data directory with the chain's genesis and a new key, listed in `network.json` so that
+ * `network up` starts it. It follows the chain until governance adds it (`validator.add`).
+ * @throws TrellisError CONFIG_INVALID
+ */
+export async function addNetworkNode(o: AddNetworkNodeOptions): Promise<NetworkNode> {
+  const file = await loadNetworkFile(join(o.dir, NETWORK_FILE))
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.org)) throw configError('organisation id must be 1-64 characters of [A-Za-z0-9._-]')
+  const name = `${o.org}-validator`
+  if (file.nodes.some((n) => n.org === o.org || n.name === name)) throw configError(`the network already has organisation "${o.org}"`)
+  const first = file.nodes[0]
+  if (first === undefined) throw configError('the network lists no node')
+  const genesisText = await readFile(dataDirPaths(join(o.dir, first.name)).genesis, 'utf8')
+  const kp = generateKeyPair(SignatureAlgorithm.P256)
+  const dataDir = join(o.dir, name)
+  await writeValidatorKey(dataDir, kp.privateKey, o.password, o.keystore)
+  await writeFile(dataDirPaths(dataDir).genesis, genesisText)
+  const host = first.host
+  const node: NetworkNode = { name, org: o.org, publicKey: publicKeyToString(kp.publicKey), host, apiPort: o.apiPort, p2pPort: o.p2pPort }
+  const next: NetworkFile = { ...file, nodes: [...file.nodes, node] }
+  await writeFile(join(o.dir, NETWORK_FILE), `${JSON.stringify(next, null, 2)}\n`)
+  return node
+}
+
 /** Reads `network.json`. @throws TrellisError CONFIG_INVALID */
 export async function loadNetworkFile(path: string): Promise<NetworkFile> {
   let raw: unknown

@@ -1,4 +1,4 @@
-import { type PrivateKey, publicKeyFromPrivate, publicKeyToBytes } from '@trellis/crypto'
+import { type PrivateKey, publicKeyFromPrivate, publicKeyToBytes, publicKeyToString } from '@trellis/crypto'
 import { decodeSignedTx, type Genesis, type Receipt, type SignedTx, validateTxStatic, validatorIndexOf } from '@trellis/ledger'
 import { createLevelStore, type KVStore } from '@trellis/storage'
 import { bytesToHex, TrellisError } from '@trellis/utils'
@@ -15,6 +15,7 @@ import { Mempool } from './mempool/mempool.js'
 import { NodeMetrics } from './metrics.js'
 import type { NodeOptions } from './options.js'
 import { BlockProducer, type CommittedBlock } from './producer/blockProducer.js'
+import { ValidatorSchedule } from './consensus/schedule.js'
 import { ConsensusDriver } from './consensus/driver.js'
 import { defaultP2POptions, P2PNetwork } from '@trellis/p2p'
 import { SigVerifier } from './verify/sigVerifier.js'
@@ -62,6 +63,8 @@ export class TrellisNode {
   readonly clock: () => number
   private readonly waiters = new Map<string, Array<(n: CommitNotice) => void>>()
   private stopping = false
+  /** Dials validators governance added (their address is in their record). */
+  private dialNew: (() => void) | undefined
   private sweepTimer: NodeJS.Timeout | undefined
   server: FastifyInstance | undefined
 
@@ -74,6 +77,8 @@ export class TrellisNode {
     validatorKey: PrivateKey,
     metrics: boolean,
     clock: () => number,
+    /** Which validators decide which height (loaded from state by `open`). */
+    readonly schedule: ValidatorSchedule,
   ) {
     this.clock = clock
     this.mempool = new Mempool(options.mempool)
@@ -81,9 +86,10 @@ export class TrellisNode {
     const genesis = chain.genesis
     const validatorPublicKey = publicKeyFromPrivate(validatorKey)
     const validatorIndex = validatorIndexOf(genesis.validators, publicKeyToBytes(validatorPublicKey))
-    if (validatorIndex < 0)
-      throw nodeError({ code: 'CONFIG_INVALID', reason: 'not a validator' }, 'this node key is not a validator of the genesis')
     const net = options.network
+    // On a network, a node whose key governance has not (yet) made a validator follows the chain.
+    if (validatorIndex < 0 && net === undefined)
+      throw nodeError({ code: 'CONFIG_INVALID', reason: 'not a validator' }, 'this node key is not a validator of the genesis')
     if (net === undefined && genesis.validators.validators.length > 1) {
       throw nodeError(
         { code: 'CONFIG_INVALID', reason: 'no network' },
@@ -98,11 +104,19 @@ export class TrellisNode {
         host: net.host,
         port: net.port,
         peers: net.peers,
-        // Only the chain's validators may connect (membership changes arrive with governance, issue #5).
-        allowed: (key) => validatorIndexOf(genesis.validators, publicKeyToBytes(key)) >= 0,
+        // Only the chain's validators may connect: past, present and decided future ones.
+        allowed: (key) => schedule.knows(key),
         maxMessageBytes: Math.max(genesis.params.maxBlockBytes * 2, 1024 * 1024) + 64 * 1024,
         log: (level, msg, fields) => logger.child({ module: 'p2p' })[level](fields ?? {}, msg),
       })
+      // Validators governance adds are dialled at the address their record gives.
+      const p2p = this.p2p
+      const dialNew = () => {
+        for (const peer of schedule.addresses)
+          if (publicKeyToString(peer.publicKey) !== publicKeyToString(validatorPublicKey)) p2p.addPeer(peer)
+      }
+      schedule.onChange(dialNew)
+      this.dialNew = dialNew
       this.consensus = new ConsensusDriver(
         {
           ...options.consensus,
@@ -117,9 +131,8 @@ export class TrellisNode {
           verifier,
           p2p: this.p2p,
           params: genesis.params,
-          validators: genesis.validators,
+          schedule,
           validatorKey,
-          validatorIndex,
           clock,
           logger: logger.child({ module: 'consensus' }),
           metrics: this.metrics,
@@ -169,7 +182,19 @@ export class TrellisNode {
     try {
       executor =
         modules.executor ??
-        (await ContractExecutor.create({ builtins: [notaryContract], admins: modules.genesis.admins, orgs: modules.genesis.orgs ?? [] }))
+        (await ContractExecutor.create({
+          builtins: [notaryContract],
+          admins: modules.genesis.admins,
+          orgs: modules.genesis.orgs ?? [],
+          validators: modules.genesis.validators,
+        }))
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+    const schedule = new ValidatorSchedule(modules.genesis.validators, publicKeyFromPrivate(modules.validatorKey))
+    try {
+      await schedule.refresh(chain)
     } catch (err) {
       await store.close()
       throw err
@@ -186,6 +211,7 @@ export class TrellisNode {
         modules.validatorKey,
         modules.metrics ?? true,
         modules.clock ?? Date.now,
+        schedule,
       )
     } catch (err) {
       await verifier.close()
@@ -196,6 +222,7 @@ export class TrellisNode {
       try {
         const port = await node.p2p.start()
         modules.logger.info({ port }, 'p2p listening')
+        node.dialNew?.()
       } catch (err) {
         await verifier.close()
         await store.close()

@@ -87,15 +87,22 @@ export class P2PNetwork {
       })
     })
     server.on('error', (err) => this.o.log('warn', 'p2p listener error', { err: err.message }))
-    for (const peer of this.o.peers) {
-      const id = publicKeyToString(peer.publicKey)
-      if (id === this.id || id > this.id) continue
-      const d: DialState = { peer, timer: undefined, delay: this.o.redialMs, dialling: false }
-      this.dials.set(id, d)
-      this.dial(id, d)
-    }
+    for (const peer of this.o.peers) this.addPeer(peer)
     const address = server.address()
     return typeof address === 'object' && address !== null ? address.port : this.o.port
+  }
+
+  /**
+   * Adds a peer to keep connected to (a validator that joined). Of each pair, the node with the
+   * smaller id dials; the other accepts (if `allowed` admits the peer).
+   */
+  addPeer(peer: PeerAddress): void {
+    const id = publicKeyToString(peer.publicKey)
+    this.known.add(id)
+    if (id === this.id || id > this.id || this.dials.has(id) || this.server === undefined) return
+    const d: DialState = { peer, timer: undefined, delay: this.o.redialMs, dialling: false }
+    this.dials.set(id, d)
+    this.dial(id, d)
   }
 
   /** Ids of the peers connected now. */

@@ -23,6 +23,8 @@ export type GovernanceAction =
       readonly contract: string
       readonly operation: 'deploy' | 'upgrade' | 'pause' | 'resume' | 'freeze'
       readonly codeHash?: string
+      /** The init/upgrade hook arguments the deploy or upgrade must carry (default none). */
+      readonly args?: JsonValue
     }
   | {
       readonly type: 'acl.set'
@@ -30,6 +32,17 @@ export type GovernanceAction =
       readonly method?: string
       readonly rule: { readonly orgs?: readonly string[]; readonly roles?: readonly string[] } | null
     }
+  | {
+      readonly type: 'validator.add'
+      readonly name: string
+      readonly publicKey: string
+      readonly org: string
+      readonly power?: number
+      /** host:port where the other validators reach it. */
+      readonly address?: string
+    }
+  | { readonly type: 'validator.remove'; readonly name: string }
+  | { readonly type: 'validator.replace'; readonly name: string; readonly publicKey: string; readonly address?: string }
   | {
       readonly type: 'config.set'
       readonly policies?: Readonly<Record<string, GovernancePolicy>>

@@ -12,6 +12,7 @@ import {
 import { type Value, valueFromJSON } from '@trellis/ledger'
 import { buildTx, createClient, type TrellisClient } from '@trellis/sdk'
 import { isHex } from '@trellis/utils'
+import { readCertificate } from '../identity.js'
 import { cliError, intFlag, printJSON, readJSONFile, readPassword, step, style } from '../io.js'
 
 export interface ClientFlags {
@@ -46,14 +47,22 @@ async function chainIdOf(flags: ClientFlags, c: TrellisClient): Promise<string> 
 }
 
 async function sendTx(
-  flags: ClientFlags & { key: string; wait: boolean; proofOut?: string },
+  flags: ClientFlags & { key: string; cert?: string; wait: boolean; proofOut?: string },
   contract: string,
   method: string,
   args: Value,
 ): Promise<void> {
   const c = client(flags)
   const signer = await loadKey(flags.key)
-  const tx = buildTx({ chainId: await chainIdOf(flags, c), contract, method, args, signer })
+  const certificate = flags.cert === undefined ? undefined : await readCertificate(flags.cert)
+  const tx = buildTx({
+    chainId: await chainIdOf(flags, c),
+    contract,
+    method,
+    args,
+    signer,
+    ...(certificate === undefined ? {} : { certificate }),
+  })
   const res = await c.submit(tx, { wait: flags.wait })
   step(`accepted ${style.bold(res.id)}`)
   if (!flags.wait) return
@@ -93,7 +102,7 @@ function parseMeta(pairs: string[]): Record<string, string> {
 /** `trellis notarise`: record a document's SHA-256 with the notary contract. */
 export async function notariseCommand(
   file: string | undefined,
-  flags: ClientFlags & { key: string; hash?: string; meta: string[]; wait: boolean; proofOut?: string },
+  flags: ClientFlags & { key: string; cert?: string; hash?: string; meta: string[]; wait: boolean; proofOut?: string },
 ): Promise<void> {
   let hash = flags.hash?.toLowerCase()
   if (hash === undefined) {

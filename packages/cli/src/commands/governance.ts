@@ -310,7 +310,7 @@ export async function certRevokeCommand(
 /** `trellis contract approve <artifact|name>`: propose approving one lifecycle operation. */
 export async function contractApproveCommand(
   target: string,
-  flags: SignerFlags & { operation: string; name?: string; description?: string },
+  flags: SignerFlags & { operation: string; name?: string; hookArgs?: string; description?: string },
 ): Promise<void> {
   const op = flags.operation
   if (!['deploy', 'upgrade', 'pause', 'resume', 'freeze'].includes(op))
@@ -324,11 +324,20 @@ export async function contractApproveCommand(
     contract = flags.name ?? a.name
     codeHash = a.codeHash
   }
+  let args: JsonValue | undefined
+  if (flags.hookArgs !== undefined) {
+    try {
+      args = JSON.parse(flags.hookArgs) as JsonValue
+    } catch {
+      throw cliError('FLAG_INVALID', '--hook-args must be JSON')
+    }
+  }
   await propose(flags, {
     type: 'contract.approve',
     contract,
     operation: op as 'deploy',
     ...(codeHash === undefined ? {} : { codeHash }),
+    ...(args === undefined ? {} : { args }),
   })
 }
 

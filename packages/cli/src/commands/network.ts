@@ -4,7 +4,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { initNetworkDir, loadNetworkFile, NETWORK_FILE, type NetworkFile, type NetworkNode } from '@trellis/node'
+import { addNetworkNode, initNetworkDir, loadNetworkFile, NETWORK_FILE, type NetworkFile, type NetworkNode } from '@trellis/node'
 import { cliError, devPassword, intFlag, step, style } from '../io.js'
 
 export const DEFAULT_NETWORK_DIR = '.trellis/network'
@@ -173,6 +173,44 @@ export async function networkUpCommand(flags: NetworkFlags): Promise<void> {
     process.stderr.write(`${style.err('error')}: the nodes exited; see the node.log files in ${dir}\n`)
     process.exit(1)
   }
+}
+
+/** `trellis network add-node --org <org>`: a validator node for an organisation joining the local network. */
+export async function networkAddNodeCommand(flags: { org: string; dir: string; apiPort?: string; p2pPort?: string }): Promise<void> {
+  const dir = resolve(flags.dir)
+  if (!existsSync(join(dir, NETWORK_FILE))) throw cliError('NO_LOCAL_NETWORK', `${dir} holds no network (start one with: npm start)`)
+  const file = await loadNetworkFile(join(dir, NETWORK_FILE))
+  const taken = new Set(file.nodes.flatMap((n) => [n.apiPort, n.p2pPort]))
+  const next = (pick: (n: NetworkNode) => number) => Math.max(...file.nodes.map(pick)) + 1
+  const [apiPort] = await ports(
+    flags.apiPort === undefined ? next((n) => n.apiPort) : intFlag(flags.apiPort, 'api-port', 1024, 65000),
+    1,
+    taken,
+  )
+  const [p2pPort] = await ports(
+    flags.p2pPort === undefined ? next((n) => n.p2pPort) : intFlag(flags.p2pPort, 'p2p-port', 1024, 65000),
+    1,
+    taken,
+  )
+  const password = await devPassword(join(dir, 'dev-password'))
+  const node = await addNetworkNode({ dir, org: flags.org, password, apiPort: apiPort as number, p2pPort: p2pPort as number })
+  step(`prepared ${style.bold(node.name)} for ${flags.org} (API ${node.apiPort}, p2p ${node.p2pPort}); key ${node.publicKey}`)
+  const action = JSON.stringify({
+    type: 'validator.add',
+    name: node.name,
+    publicKey: node.publicKey,
+    org: flags.org,
+    address: `${node.host}:${node.p2pPort}`,
+  })
+  process.stdout.write(
+    [
+      '',
+      'It follows the chain once started (`trellis network up`); it votes once governance adds it:',
+      `  trellis proposal create --action '${action}' --as org1`,
+      '  trellis proposal vote <id> --yes --as org2   (and more, up to the policy: a majority by default)',
+      '',
+    ].join('\n'),
+  )
 }
 
 async function stopNodes(dir: string, file: NetworkFile): Promise<number> {

@@ -53,6 +53,27 @@ export function chainIn(cert: Certificate, cas: readonly Certificate[]): Certifi
 }
 
 /**
+ * Every chain from `cert`'s issuer up to a self-signed root within `cas` (issuer first), at most
+ * {@link MAX_CHAIN_CAS} CAs long. Several exist when a CA was renewed with the same key.
+ */
+export function chainsIn(cert: Certificate, cas: readonly Certificate[]): Certificate[][] {
+  const out: Certificate[][] = []
+  const walk = (cur: Certificate, chain: Certificate[]): void => {
+    if (chain.length >= MAX_CHAIN_CAS) return
+    for (const ca of cas) {
+      if (chain.includes(ca) || equalBytes(ca.hash, cur.hash) || !verifyCertificateSignature(cur, ca)) continue
+      // basicConstraints pathLength: at most that many intermediates below this CA.
+      if (ca.pathLength !== null && ca.pathLength < chain.length) continue
+      const next = [...chain, ca]
+      if (isSelfSigned(ca)) out.push(next)
+      else walk(ca, next)
+    }
+  }
+  walk(cert, [])
+  return out
+}
+
+/**
  * Parses and checks an organisation's CA bundle: 1–8 distinct CA certificates for organisation `id`,
  * with at least one self-signed root, every other one chaining to a root of the bundle.
  * @throws TrellisError ORG_INVALID
@@ -73,8 +94,11 @@ export function checkOrgCAs(id: string, ders: readonly Uint8Array[]): Certificat
   })
   for (const [i, c] of certs.entries()) {
     if (certs.findIndex((d) => equalBytes(d.hash, c.hash)) !== i) invalid(`CA certificate ${i} is listed twice`)
-    if (!isSelfSigned(c) && chainIn(c, certs) === undefined)
-      invalid(`CA certificate ${i} (${c.subject.commonName}) does not chain to a root certificate of the organisation`)
+    // Each CA must leave room below it for the leaves it issues (MAX_CHAIN_CAS in all).
+    if (!isSelfSigned(c) && !chainsIn(c, certs).some((chain) => chain.length < MAX_CHAIN_CAS))
+      invalid(
+        `CA certificate ${i} (${c.subject.commonName}) does not chain to a root certificate of the organisation within ${MAX_CHAIN_CAS - 1} levels`,
+      )
   }
   if (!certs.some(isSelfSigned)) invalid('the bundle has no self-signed root CA certificate')
   return certs

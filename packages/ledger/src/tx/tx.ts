@@ -36,9 +36,14 @@ export interface SignedTx {
   readonly bytes: Uint8Array
 }
 
-/** Canonical bytes of a transaction body. @throws TrellisError ENCODING_INVALID */
+/** Canonical bytes of a transaction body. @throws TrellisError ENCODING_INVALID (args), TX_INVALID_FIELD (certificate size) */
 export function encodeTxBody(body: TxBody): Uint8Array {
   const cert = body.certificate
+  if (cert !== undefined && (cert.length === 0 || cert.length > PROTOCOL.maxCertificateBytes))
+    throw new TrellisError<LedgerErrorType>(
+      { code: 'TX_INVALID_FIELD', field: 'certificate', reason: `must be 1-${PROTOCOL.maxCertificateBytes} bytes` },
+      `a transaction certificate must be 1-${PROTOCOL.maxCertificateBytes} bytes`,
+    )
   const w = new Writer(128 + (cert?.length ?? 0))
   w.u8(cert === undefined ? PROTOCOL.txVersion : PROTOCOL.txCertVersion)
   w.string(body.chainId).string(body.contract).string(body.method)

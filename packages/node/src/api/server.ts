@@ -161,7 +161,8 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
       latestBlockTime: head.timestamp,
       stateRoot: bytesToHex(head.stateRoot),
       genesisHash: bytesToHex(chain.genesisHash),
-      validators: chain.genesis.validators.validators.map((v) => ({
+      // The set deciding the next block (governance may have changed it since the genesis).
+      validators: node.schedule.at(head.height + 1).set.validators.map((v) => ({
         name: v.name,
         publicKey: publicKeyToString(v.publicKey),
         power: v.power,
@@ -180,7 +181,7 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     const found = node.consensus === undefined ? [] : await node.consensus.listEvidence(q.limit ?? 100)
     return {
       evidence: found.map(({ first, second }) => {
-        const v = chain.genesis.validators.validators[first.validator]
+        const v = node.schedule.at(first.height).set.validators[first.validator]
         return {
           height: first.height,
           round: first.round,

@@ -1,5 +1,4 @@
 import {
-  type ConsensusValidator,
   type Input,
   proposerIndex,
   type Output,
@@ -21,9 +20,8 @@ import {
   proposalSignBytes,
   Reader,
   type SignedTx,
-  type ValidatorSet,
+  stateKey,
   validateTxStatic,
-  validatorSetHash,
   verifyCertificate,
   VoteType,
   voteSignBytes,
@@ -40,6 +38,8 @@ import type { Mempool } from '../mempool/mempool.js'
 import type { NodeMetrics } from '../metrics.js'
 import type { CommittedBlock } from '../producer/blockProducer.js'
 import type { SigVerifier } from '../verify/sigVerifier.js'
+import { GOVERNANCE_CONTRACT } from '../governance/index.js'
+import type { ValidatorSchedule } from './schedule.js'
 import { GuardedSigner, SignStep } from './signer.js'
 import {
   decodeWire,
@@ -85,10 +85,10 @@ export interface ConsensusDriverModules {
   readonly verifier: SigVerifier
   readonly p2p: P2PNetwork
   readonly params: ChainParams
-  readonly validators: ValidatorSet
-  /** This node's validator key and index, or undefined for a non-validating node. */
+  /** Which validators decide which height (governance changes it). */
+  readonly schedule: ValidatorSchedule
+  /** This node's validator key (it validates at the heights whose set includes it). */
   readonly validatorKey: PrivateKey | undefined
-  readonly validatorIndex: number | undefined
   readonly clock: () => number
   readonly logger: Logger
   readonly metrics: NodeMetrics | null
@@ -106,9 +106,6 @@ export interface ConsensusDriverModules {
 export class ConsensusDriver {
   private machine: Tendermint
   private readonly signer: GuardedSigner | undefined
-  private readonly powers: ConsensusValidator[]
-  private readonly keys: PublicKey[]
-  private readonly vsHash: Uint8Array
   private running = false
   private readonly timers = new Set<NodeJS.Timeout>()
   private gossipTimer: NodeJS.Timeout | undefined
@@ -144,10 +141,8 @@ export class ConsensusDriver {
     private readonly o: ConsensusDriverOptions,
     private readonly m: ConsensusDriverModules,
   ) {
-    this.powers = m.validators.validators.map((v) => ({ power: v.power }))
-    this.keys = m.validators.validators.map((v) => v.publicKey)
-    this.vsHash = validatorSetHash(m.validators)
-    this.machine = new Tendermint(this.powers, m.validatorIndex, o.timeouts)
+    const first = m.schedule.at(m.chain.head.height + 1)
+    this.machine = new Tendermint(first.powers, first.self, o.timeouts)
     this.signer = m.validatorKey === undefined ? undefined : GuardedSigner.open(m.chain.store, m.validatorKey)
   }
 
@@ -221,7 +216,8 @@ export class ConsensusDriver {
     this.own = []
     this.lastProposalMsg = undefined
     this.heightStartedAt = this.m.clock()
-    this.act(this.machine.startHeight(height, this.powers, restore))
+    const vs = this.m.schedule.at(height)
+    this.act(this.machine.startHeight(height, vs.powers, restore, { index: vs.self }))
     const waiting = this.later.filter((l) => l.msg.proposal.height >= height)
     this.later = []
     for (const l of waiting) this.onProposalMsg(l.peer, l.msg)
@@ -301,6 +297,11 @@ export class ConsensusDriver {
     const timestamp = Math.max(this.m.clock(), head.timestamp + 1)
     const reaped = mempool.reap(Math.min(this.o.targetBlockTxs, params.maxBlockTxs), params.maxBlockBytes, timestamp)
     const txs = dropCommitted(chain, reaped)
+    const vs = this.m.schedule.at(height)
+    if (vs.self === undefined) {
+      mempool.release(reaped)
+      return
+    }
     const built = await buildBlock({
       chain,
       executor: this.m.executor,
@@ -308,8 +309,8 @@ export class ConsensusDriver {
       state: chain,
       txs,
       timestamp,
-      proposer: this.keys[this.m.validatorIndex as number] as PublicKey,
-      validatorSetHash: this.vsHash,
+      proposer: vs.keys[vs.self] as PublicKey,
+      validatorSetHash: vs.hash,
       trimToGas: true,
       txTimeLimitMs: TX_TIME_LIMIT_MS.produce,
       blockTimeLimitMs: BLOCK_TIME_LIMIT_MS,
@@ -346,7 +347,7 @@ export class ConsensusDriver {
       this.m.logger.warn({ height, round }, 'refused to sign a second proposal for this round (restart); the round will time out')
       return this.cannotPropose(height, round)
     }
-    const proposal: Proposal = { height, round, polRound, blockHash, proposer: this.m.validatorIndex as number, signature }
+    const proposal: Proposal = { height, round, polRound, blockHash, proposer: this.m.schedule.at(height).self as number, signature }
     const polka = polRound >= 0 ? this.machine.polka(polRound, blockHash) : []
     const msg = encodeProposalMsg(proposal, entry.bytes, polka)
     this.lastProposalMsg = msg
@@ -383,7 +384,7 @@ export class ConsensusDriver {
       this.m.logger.warn({ height, round, type }, 'refused to sign a vote contradicting an earlier one (restart)')
       return
     }
-    const vote: SignedVote = { type, height, round, blockHash, validator: this.m.validatorIndex as number, signature }
+    const vote: SignedVote = { type, height, round, blockHash, validator: this.m.schedule.at(height).self as number, signature }
     const msg = encodeVoteMsg(vote)
     this.own.push(msg)
     this.m.p2p.broadcast(msg)
@@ -429,6 +430,8 @@ export class ConsensusDriver {
     )
     mempool.committed(reaped)
     mempool.removeIncluded(built.block.txs)
+    // A validator change decided in this block takes effect two heights later: learn it now.
+    if (built.exec.writes.some((w) => startsWith(w.stateKey, VALSET_PREFIX))) await this.m.schedule.refresh(chain)
     this.m.metrics?.blockCommitted(built.block.txs.length, 0, (performance.now() - started) / 1000)
     this.m.onCommit({ block: built.block, hash: built.hash, certificate, receipts: built.exec.receipts })
     // The others learn our new height at once (a lagging peer starts syncing).
@@ -492,7 +495,7 @@ export class ConsensusDriver {
   }
 
   private verifyVote(v: SignedVote): string | undefined {
-    const key = this.keys[v.validator]
+    const key = this.m.schedule.at(v.height).keys[v.validator]
     if (key === undefined) return 'unknown validator'
     const message = voteMessage(this.m.chain.genesis.chainId, v.type, v.height, v.round, v.blockHash)
     return verify(key, message, v.signature) ? undefined : 'bad signature'
@@ -518,7 +521,8 @@ export class ConsensusDriver {
 
   private onProposalMsg(peer: string, msg: Extract<WireMessage, { tag: 1 }>): void {
     const p = msg.proposal
-    const key = this.keys[p.proposer]
+    const vs = this.m.schedule.at(p.height)
+    const key = vs.keys[p.proposer]
     const chainId = this.m.chain.genesis.chainId
     const reject = (reason: string) => this.rejected(reason, { peer, height: p.height, round: p.round }, 'proposal rejected')
     const head = this.m.chain.head.height
@@ -527,7 +531,7 @@ export class ConsensusDriver {
     // Cheap checks first — the signature next, and re-execution only for a new block of a round the
     // machine will use, from that round's proposer, at most two blocks per round (a correct proposer
     // sends one; a second is equivocation and still bounded).
-    if (p.proposer !== proposerIndex(this.powers, p.height, p.round)) return reject('not the proposer of this round')
+    if (p.proposer !== proposerIndex(vs.powers, p.height, p.round)) return reject('not the proposer of this round')
     if (p.height === head + 1 && p.round > this.machine.state.round + 1) return reject('round too far ahead')
     if (p.height > head + 2) return
     const hex = bytesToHex(p.blockHash)
@@ -639,7 +643,7 @@ export class ConsensusDriver {
       parent: chain.head,
       state: chain,
       block,
-      validatorSetHash: this.vsHash,
+      validatorSetHash: this.m.schedule.at(block.header.height).hash,
       ...(txTimeLimitMs === undefined ? {} : { txTimeLimitMs }),
     })
   }
@@ -694,7 +698,7 @@ export class ConsensusDriver {
       if (height !== chain.head.height + 1) break
       // The certificate first (a few signatures); re-execution only for a certified block.
       try {
-        verifyCertificate(certificate, chain.genesis.chainId, height, headerHash(block.header), this.m.validators)
+        verifyCertificate(certificate, chain.genesis.chainId, height, headerHash(block.header), this.m.schedule.at(height).set)
       } catch (err) {
         this.m.logger.warn({ peer, height, reason: (err as Error).message }, 'synced block certificate rejected')
         break
@@ -770,6 +774,13 @@ export class ConsensusDriver {
 }
 
 const ZERO32 = new Uint8Array(32)
+const VALSET_PREFIX = stateKey(GOVERNANCE_CONTRACT, 'valset:')
+
+function startsWith(b: Uint8Array, prefix: Uint8Array): boolean {
+  if (b.length < prefix.length) return false
+  for (let i = 0; i < prefix.length; i++) if (b[i] !== prefix[i]) return false
+  return true
+}
 
 /** The bytes a validator signs for a vote (the ledger's encoding; nil is 32 zero bytes). */
 function voteMessage(chainId: string, type: VoteKind, height: number, round: number, blockHash: Uint8Array | null): Uint8Array {

@@ -4,6 +4,7 @@ import {
   type ContractEvent,
   decodeValue,
   type Organisation,
+  type ValidatorSet,
   encodedValueLength,
   encodeValue,
   type Receipt,
@@ -31,6 +32,7 @@ import {
   type GovernanceStore,
   Identities,
   type Identity,
+  hookArgsHash,
   type Read,
 } from '../governance/index.js'
 import { checkArgs } from './argsSchema.js'
@@ -361,6 +363,8 @@ export interface ContractExecutorOptions {
   readonly admins?: readonly PublicKey[]
   /** The genesis organisations: certificates they issue identify tx signers. */
   readonly orgs?: readonly Organisation[]
+  /** The genesis validator set, which governance changes. */
+  readonly validators?: ValidatorSet
 }
 
 /** When and where a tx is checked for admission: the next block's height, the node's clock. */
@@ -394,7 +398,15 @@ export class ContractExecutor implements Executor {
     for (const c of options.builtins ?? []) this.builtins.set(c.name, c)
     this.admins = new Set((options.admins ?? []).map(publicKeyToString))
     this.identities = new Identities(options.orgs ?? [])
-    this.governance = new Governance(this.identities)
+    this.governance = new Governance(
+      this.identities,
+      (options.validators?.validators ?? []).map((v) => ({
+        name: v.name,
+        publicKey: publicKeyToString(v.publicKey),
+        power: v.power,
+        org: null,
+      })),
+    )
   }
 
   static async create(options: ContractExecutorOptions = {}): Promise<ContractExecutor> {
@@ -464,7 +476,7 @@ export class ContractExecutor implements Executor {
       const a = valueToJSON(args) as Record<string, unknown>
       const reason = checkArgs(m.args, a)
       if (reason !== undefined) bad(reason)
-      this.lifecycleApproval(method, a, caller, read)
+      this.lifecycleApproval(method, a, caller, read, at.now)
       return
     }
     const raw = state.getLatest(recordKey(contract))
@@ -490,17 +502,34 @@ export class ContractExecutor implements Executor {
     a: Record<string, unknown>,
     caller: CallerJSON,
     read: Read,
+    now: number,
     consume?: (sk: Uint8Array) => void,
   ): void {
     if (caller.org === null && this.admins.has(caller.id) && !this.identities.config(read).adminKeysRetired) return
     const codeHash = method === 'deploy' || method === 'upgrade' ? bytesToHex(sha256(utf8ToBytes(a.code as string))) : null
     const sk = GOVERNANCE_KEYS.approval(a.name as string, method, codeHash)
-    if (caller.org !== null && caller.role === 'admin') {
-      const raw = read(sk)
-      if (raw !== undefined && decodeRecord<Approval>(raw).contract === a.name) {
+    const raw = caller.org !== null && caller.role === 'admin' ? read(sk) : undefined
+    if (raw !== undefined) {
+      const ap = decodeRecord<Approval>(raw)
+      const hookArgs = method === 'deploy' ? a.initArgs : method === 'upgrade' ? a.upgradeArgs : undefined
+      const why =
+        ap.contract !== a.name
+          ? 'it is for another contract'
+          : ap.org !== caller.org
+            ? `it is for an admin of "${ap.org}", which proposed it`
+            : now > ap.expiresAt
+              ? `it expired at ${new Date(ap.expiresAt).toISOString()}`
+              : ap.argsHash !== hookArgsHash(hookArgs)
+                ? `its ${method === 'deploy' ? 'init' : 'upgrade'} arguments differ from the approved ones`
+                : undefined
+      if (why === undefined) {
         consume?.(sk)
         return
       }
+      fail(
+        { code: 'LIFECYCLE_NOT_APPROVED', signer: caller.id },
+        `the approval of ${method} of "${a.name as string}" (proposal ${ap.proposal}) does not apply: ${why}`,
+      )
     }
     fail({ code: 'LIFECYCLE_NOT_APPROVED', signer: caller.id }, notApproved(method, a.name as string, codeHash, caller.id))
   }
@@ -951,6 +980,7 @@ export class ContractExecutor implements Executor {
           a,
           frame.origin,
           (sk) => state.read(sk),
+          block.timestamp,
           (sk) => state.write(sk, null, true),
         )
       return JSON.stringify(this.system(method, a, frame, state, block))
@@ -1024,7 +1054,7 @@ export class ContractExecutor implements Executor {
     }
     if (method === 'deploy' || method === 'upgrade') {
       if (method === 'deploy') {
-        if (this.builtins.has(name) || name === SYSTEM_CONTRACT || existing !== undefined)
+        if (this.builtins.has(name) || name === SYSTEM_CONTRACT || name === GOVERNANCE_CONTRACT || existing !== undefined)
           throw new ExecError('CONTRACT_EXISTS', `a contract named "${name}" already exists`)
       } else {
         if (existing === undefined) throw new ExecError('CONTRACT_NOT_FOUND', `no deployed contract named "${name}"`)
@@ -1296,6 +1326,11 @@ const GOVERNANCE_METHODS: Record<string, { kind: 'call' | 'query'; description: 
     args: objectArgs({}, []),
   },
   revocations: { kind: 'query', description: 'Every revoked certificate with the height it takes effect', args: objectArgs({}, []) },
+  validators: {
+    kind: 'query',
+    description: 'The genesis validator set and every decided change, with the height it takes effect',
+    args: objectArgs({}, []),
+  },
   permissions: {
     kind: 'query',
     description: "A contract's access rules by method",

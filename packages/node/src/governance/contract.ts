@@ -1,4 +1,4 @@
-import { certificateFromPem, certificateToPem, parseCertificate } from '@trellis/crypto'
+import { certificateFromPem, certificateToPem, parseCertificate, publicKeyFromString, publicKeyToString } from '@trellis/crypto'
 import { checkOrgCAs, ORG_ID_RE } from '@trellis/ledger'
 import { bytesToHex, hexToBytes, TrellisError } from '@trellis/utils'
 import { type Identities, type Identity, type Read } from './identity.js'
@@ -9,14 +9,19 @@ import {
   decodeRecord,
   DEFAULT_POLICY,
   encodeRecord,
-  GOVERNANCE_CONTRACT,
   type GovernanceConfig,
   KEYS,
   type OrgRecord,
   type Policy,
   type Proposal,
   type ProposalStatus,
+  hookArgsHash,
+  normalSerial,
+  RESERVED_CONTRACT_NAMES,
   type Revocation,
+  VALIDATOR_CHANGE_DELAY,
+  type ValidatorEntry,
+  type ValidatorSetRecord,
 } from './records.js'
 
 // The governance contract: organisations propose changes to the consortium and vote on them as
@@ -125,8 +130,14 @@ interface ActionHandler {
   readonly description: string
   /** Checks and normalises an action (at proposal time and again when it is executed). */
   check(a: Record<string, unknown>, g: Governance, store: GovernanceStore): Record<string, unknown>
-  /** Applies a checked action; must not fail after writing. */
-  apply(a: Record<string, unknown>, g: Governance, store: GovernanceStore, env: GovernanceEnv, proposal: number): void
+  /** Applies a checked action of proposal `p`; must not fail after writing. */
+  apply(
+    a: Record<string, unknown>,
+    g: Governance,
+    store: GovernanceStore,
+    env: GovernanceEnv,
+    p: { readonly id: number; readonly org: string },
+  ): void
 }
 
 function pemList(v: unknown): Uint8Array[] {
@@ -195,7 +206,13 @@ const ACTIONS: Record<string, ActionHandler> = {
     description: 'Remove an organisation: its certificates stop working and it no longer votes',
     check(a, g, store) {
       const rec = activeOrg(a.id, g, store)
-      if (g.activeOrgs(store).length <= 1) invalidAction('the last organisation cannot be removed')
+      const remaining = g.activeOrgs(store).filter((id) => id !== rec.id)
+      if (remaining.length === 0) invalidAction('the last organisation cannot be removed')
+      // A k-of-n policy must stay satisfiable, or governance could never change it again.
+      for (const [type, policy] of Object.entries(g.identities.config(store.read).policies)) {
+        if (policy.rule === 'K_OF_N' && policy.orgs.filter((o) => remaining.includes(o)).length < policy.k)
+          invalidAction(`the ${type} policy needs ${policy.k} of ${policy.orgs.join(', ')}: change it before removing "${rec.id}"`)
+      }
       return { type: 'org.remove', id: rec.id }
     },
     apply(a, g, store, env) {
@@ -219,8 +236,11 @@ const ACTIONS: Record<string, ActionHandler> = {
           invalidAction('certificate is not a PEM certificate')
         }
       }
-      if (typeof serial !== 'string' || !/^[0-9a-f]{1,40}$/.test(serial)) return invalidAction('serial must be lowercase hex (1-40 digits)')
-      if (store.read(KEYS.revoked(rec.id, serial)) !== undefined) invalidAction(`certificate ${serial} of "${rec.id}" is already revoked`)
+      if (typeof serial !== 'string' || !/^[0-9a-fA-F]{1,40}$/.test(serial)) return invalidAction('serial must be hex (1-40 digits)')
+      // As certificates are parsed (no leading zeros): "0a1b" and "a1b" are one certificate.
+      serial = normalSerial(serial)
+      if (store.read(KEYS.revoked(rec.id, serial as string)) !== undefined)
+        invalidAction(`certificate ${serial} of "${rec.id}" is already revoked`)
       const reason = a.reason ?? ''
       if (typeof reason !== 'string' || reason.length > 256) invalidAction('reason must be at most 256 characters')
       const at = a.effectiveHeight ?? null
@@ -228,57 +248,90 @@ const ACTIONS: Record<string, ActionHandler> = {
         invalidAction('effectiveHeight must be a positive integer')
       return { type: 'cert.revoke', org: rec.id, serial, reason, effectiveHeight: at }
     },
-    apply(a, _g, store, env, proposal) {
+    apply(a, _g, store, env, p) {
       // Never in the past: blocks already committed stay valid.
       const effectiveHeight = Math.max(env.height + 1, (a.effectiveHeight as number | null) ?? 0)
-      const r: Revocation = { org: a.org as string, serial: a.serial as string, reason: a.reason as string, effectiveHeight, proposal }
+      const r: Revocation = {
+        org: a.org as string,
+        serial: a.serial as string,
+        reason: a.reason as string,
+        effectiveHeight,
+        proposal: p.id,
+      }
       store.write(KEYS.revoked(r.org, r.serial), encodeRecord(r))
       store.emit('CertificateRevoked', { org: r.org, serial: r.serial, effectiveHeight })
     },
   },
   'contract.approve': {
-    description: 'Approve one deploy, upgrade, pause, resume or freeze of a contract (deploy and upgrade name the code hash)',
+    description:
+      "Approve one deploy, upgrade, pause, resume or freeze of a contract, for the proposer's organisation to carry out before the approval expires (deploy and upgrade name the code hash and the hook arguments)",
     check(a) {
       if (typeof a.contract !== 'string' || !CONTRACT_NAME.test(a.contract)) invalidAction('contract must be a contract name')
+      if (RESERVED_CONTRACT_NAMES.has(a.contract as string)) invalidAction(`"${a.contract as string}" is a system contract`)
       if (typeof a.operation !== 'string' || !OPERATIONS.includes(a.operation))
         invalidAction(`operation must be one of ${OPERATIONS.join(', ')}`)
       const needsCode = a.operation === 'deploy' || a.operation === 'upgrade'
       if (needsCode && (typeof a.codeHash !== 'string' || !/^[0-9a-f]{64}$/.test(a.codeHash)))
         invalidAction(`a ${a.operation as string} approval names the artifact's codeHash (64 hex digits)`)
-      return { type: 'contract.approve', contract: a.contract, operation: a.operation, codeHash: needsCode ? a.codeHash : null }
+      if (!needsCode && a.args !== undefined) invalidAction(`a ${a.operation as string} has no hook arguments`)
+      try {
+        hookArgsHash(a.args)
+      } catch {
+        invalidAction('args must be a JSON value without fractions')
+      }
+      return {
+        type: 'contract.approve',
+        contract: a.contract,
+        operation: a.operation,
+        codeHash: needsCode ? a.codeHash : null,
+        ...(a.args === undefined ? {} : { args: a.args }),
+      }
     },
-    apply(a, _g, store, env, proposal) {
+    apply(a, g, store, env, p) {
       const ap: Approval = {
         contract: a.contract as string,
         operation: a.operation as string,
         codeHash: a.codeHash as string | null,
-        proposal,
+        argsHash: hookArgsHash(a.args),
+        org: p.org,
+        proposal: p.id,
         height: env.height,
+        expiresAt: env.timestamp + g.identities.config(store.read).proposalTtlMs,
       }
       store.write(KEYS.approval(ap.contract, ap.operation, ap.codeHash), encodeRecord(ap))
-      store.emit('ContractApproved', { contract: ap.contract, operation: ap.operation, codeHash: ap.codeHash, proposal })
+      store.emit('ContractApproved', { contract: ap.contract, operation: ap.operation, codeHash: ap.codeHash, org: p.org, proposal: p.id })
     },
   },
   'acl.set': {
     description: "Set who may call a contract's method (`*`: every method without its own rule); a null rule removes it",
     check(a) {
       if (typeof a.contract !== 'string' || !CONTRACT_NAME.test(a.contract)) invalidAction('contract must be a contract name')
-      if (a.contract === GOVERNANCE_CONTRACT) invalidAction('governance itself is governed by its policies, not by an access list')
+      if (RESERVED_CONTRACT_NAMES.has(a.contract as string))
+        invalidAction('system contracts are governed by their policies, not by an access list')
       const method = a.method ?? '*'
       if (typeof method !== 'string' || !(method === '*' || /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/.test(method)))
         invalidAction('method must be a method name or *')
+      if (Object.hasOwn(Object.prototype, method as string) || method === '__proto__' || method === 'prototype')
+        invalidAction(`"${method as string}" cannot be a method name`)
       return { type: 'acl.set', contract: a.contract, method, rule: parseRule(a.rule) }
     },
     apply(a, _g, store) {
       const contract = a.contract as string
       const raw = store.read(KEYS.acl(contract))
-      const rules: Record<string, AccessRule> = { ...(raw === undefined ? {} : decodeRecord<AccessList>(raw).rules) }
-      if (a.rule === null) delete rules[a.method as string]
-      else rules[a.method as string] = a.rule as AccessRule
-      store.write(KEYS.acl(contract), Object.keys(rules).length === 0 ? null : encodeRecord({ contract, rules }))
+      const rules = new Map(Object.entries(raw === undefined ? {} : decodeRecord<AccessList>(raw).rules))
+      if (a.rule === null) rules.delete(a.method as string)
+      else rules.set(a.method as string, a.rule as AccessRule)
+      store.write(KEYS.acl(contract), rules.size === 0 ? null : encodeRecord({ contract, rules: Object.fromEntries(rules) }))
       store.emit('AccessChanged', { contract, method: a.method as string, rule: (a.rule ?? null) as Record<string, unknown> | null })
     },
   },
+  'validator.add': validatorAction(
+    `Add a validator (name, publicKey, org, power, p2p address) from ${VALIDATOR_CHANGE_DELAY} blocks after the decision`,
+  ),
+  'validator.remove': validatorAction(`Remove a validator (by name) from ${VALIDATOR_CHANGE_DELAY} blocks after the decision`),
+  'validator.replace': validatorAction(
+    `Give a validator a new key (rotation or replacement) from ${VALIDATOR_CHANGE_DELAY} blocks after the decision`,
+  ),
   'config.set': {
     description:
       'Change governance settings: policies (by action type or `default`), proposal TTL, certificate requirement, genesis admin keys',
@@ -290,7 +343,11 @@ const ACTIONS: Record<string, ActionHandler> = {
         const policies: Record<string, Policy> = {}
         for (const [k, v] of Object.entries(a.policies as Record<string, unknown>)) {
           if (k !== 'default' && !Object.hasOwn(ACTIONS, k)) invalidAction(`policies.${k}: not an action type`)
-          policies[k] = parsePolicy(v, `policies.${k}`)
+          const policy = parsePolicy(v, `policies.${k}`)
+          const members = g.activeOrgs(store)
+          if (policy.rule === 'K_OF_N' && !policy.orgs.every((o) => members.includes(o)))
+            invalidAction(`policies.${k}: every organisation named must be a member (${members.join(', ')})`)
+          policies[k] = policy
         }
         out.policies = { ...cur.policies, ...policies }
       }
@@ -317,6 +374,92 @@ const ACTIONS: Record<string, ActionHandler> = {
   },
 }
 
+const VALIDATOR_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+const MAX_VALIDATORS = 64
+
+function validatorKey(v: unknown): string {
+  if (typeof v !== 'string') return invalidAction('publicKey must be a public key string (p256:… or ed25519:…)')
+  try {
+    return publicKeyToString(publicKeyFromString(v))
+  } catch {
+    return invalidAction(`"${v}" is not a valid public key`)
+  }
+}
+
+function validatorAddress(v: unknown): string | undefined {
+  if (v === undefined) return undefined
+  if (typeof v !== 'string' || !/^[^\s:]{1,253}:\d{1,5}$/.test(v)) return invalidAction('address must be host:port')
+  return v
+}
+
+function findValidator(set: readonly ValidatorEntry[], name: unknown): number {
+  if (typeof name !== 'string') return invalidAction('name must be a validator name')
+  const i = set.findIndex((v) => v.name === name)
+  if (i < 0) invalidAction(`no validator named "${name}" in the current set`)
+  return i
+}
+
+/** The change an action makes to the latest validator set (decided, possibly not yet in force). */
+function changedSet(a: Record<string, unknown>, g: Governance, store: GovernanceStore): ValidatorEntry[] {
+  if (g.genesisValidators.length < 2)
+    invalidAction('a single-validator chain runs without consensus: validators change on multi-validator networks only')
+  const set = [...g.latestValidators(store)]
+  switch (a.type) {
+    case 'validator.add': {
+      if (typeof a.name !== 'string' || !VALIDATOR_NAME.test(a.name)) invalidAction('name must be 1-64 characters of [A-Za-z0-9._-]')
+      const publicKey = validatorKey(a.publicKey)
+      const power = a.power ?? 1
+      if (typeof power !== 'number' || !Number.isSafeInteger(power) || power < 1 || power > 1000) invalidAction('power must be 1..1000')
+      const org = activeOrg(a.org, g, store).id
+      if (set.some((v) => v.name === a.name)) invalidAction(`a validator named "${a.name as string}" exists`)
+      if (set.some((v) => v.publicKey === publicKey)) invalidAction('that key is already a validator')
+      if (set.length >= MAX_VALIDATORS) invalidAction(`a chain has at most ${MAX_VALIDATORS} validators`)
+      const address = validatorAddress(a.address)
+      set.push({ name: a.name as string, publicKey, power: power as number, org, ...(address === undefined ? {} : { address }) })
+      return set
+    }
+    case 'validator.remove': {
+      set.splice(findValidator(set, a.name), 1)
+      if (set.length === 0) invalidAction('the last validator cannot be removed')
+      return set
+    }
+    case 'validator.replace': {
+      const i = findValidator(set, a.name)
+      const publicKey = validatorKey(a.publicKey)
+      if (set.some((v) => v.publicKey === publicKey)) invalidAction('that key is already a validator')
+      const address = validatorAddress(a.address)
+      set[i] = { ...(set[i] as ValidatorEntry), publicKey, ...(address === undefined ? {} : { address }) }
+      return set
+    }
+    default:
+      return invalidAction(`not a validator action: ${String(a.type)}`)
+  }
+}
+
+function validatorAction(description: string): ActionHandler {
+  return {
+    description,
+    check(a, g, store) {
+      changedSet(a, g, store)
+      const { type, name, publicKey, power, org, address } = a
+      return {
+        type,
+        name,
+        ...(publicKey === undefined ? {} : { publicKey: validatorKey(publicKey) }),
+        ...(power === undefined ? {} : { power }),
+        ...(org === undefined ? {} : { org }),
+        ...(address === undefined ? {} : { address }),
+      }
+    },
+    apply(a, g, store, env, p) {
+      const height = env.height + VALIDATOR_CHANGE_DELAY
+      const rec: ValidatorSetRecord = { height, validators: changedSet(a, g, store), proposal: p.id }
+      store.write(KEYS.valset(height), encodeRecord(rec))
+      store.emit('ValidatorSetChanged', { height, change: a.type as string, name: a.name as string, validators: rec.validators.length })
+    },
+  }
+}
+
 function activeOrg(id: unknown, g: Governance, store: GovernanceStore): OrgRecord {
   if (typeof id !== 'string') return invalidAction('the organisation id must be a string')
   const rec = g.identities.org(id, store.read)
@@ -331,7 +474,17 @@ export const ACTION_TYPES: ReadonlyArray<{ type: string; description: string }> 
 }))
 
 export class Governance {
-  constructor(readonly identities: Identities) {}
+  constructor(
+    readonly identities: Identities,
+    /** The genesis validator set (in force until a `valset:` record replaces it). */
+    readonly genesisValidators: readonly ValidatorEntry[],
+  ) {}
+
+  /** The newest decided validator set (it may take effect at a future height). */
+  latestValidators(store: Pick<GovernanceStore, 'scan'>): readonly ValidatorEntry[] {
+    const last = scanAll(store, KEYS.valsetPrefix).at(-1)
+    return last === undefined ? this.genesisValidators : decodeRecord<ValidatorSetRecord>(last[1]).validators
+  }
 
   /** Ids of the member organisations, sorted. */
   activeOrgs(store: Pick<GovernanceStore, 'read' | 'scan'>): string[] {
@@ -387,11 +540,12 @@ export class Governance {
     try {
       checked = handler.check({ ...p.action }, this, store)
     } catch (err) {
-      if (!(err instanceof TrellisError)) throw err
+      // Only a check's verdict fails the proposal; anything else (a fetch the executor retries) passes.
+      if (!(err instanceof TrellisError) || err.code === 'VM_NEED_DATA') throw err
       store.emit('ProposalFailed', { id: p.id, code: err.code })
       return { ...p, status: 'failed', decidedHeight: env.height, error: { code: err.code, message: err.message } }
     }
-    handler.apply(checked, this, store, env, p.id)
+    handler.apply(checked, this, store, env, { id: p.id, org: p.proposer.org })
     store.emit('ProposalExecuted', { id: p.id, type: p.action.type })
     return { ...p, status: 'executed', decidedHeight: env.height }
   }
@@ -502,6 +656,10 @@ export class Governance {
       }
       case 'config':
         return { ...this.identities.config(store.read), actions: ACTION_TYPES }
+      case 'validators': {
+        const records = scanAll(store, KEYS.valsetPrefix).map(([, raw]) => decodeRecord<ValidatorSetRecord>(raw))
+        return { genesis: this.genesisValidators, changes: records }
+      }
       case 'revocations':
         return scanAll(store, KEYS.revokedPrefix).map(([, raw]) => decodeRecord<Revocation>(raw))
       case 'permissions': {

@@ -1,5 +1,5 @@
 import { type Certificate, parseCertificate, publicKeyToString } from '@trellis/crypto'
-import { chainIn, type Organisation, type SignedTx, txCertificate } from '@trellis/ledger'
+import { chainsIn, type Organisation, type SignedTx, txCertificate } from '@trellis/ledger'
 import { bytesToHex, hexToBytes, TrellisError } from '@trellis/utils'
 import {
   type AccessList,
@@ -50,8 +50,8 @@ const MAX_CACHED = 10_000
 export class Identities {
   private readonly genesisOrgs = new Map<string, OrgRecord>()
   private readonly parsedCAs = new Map<string, Certificate>()
-  /** `leafHash|orgRecordCaCerts` → the chain found (or null). */
-  private readonly chains = new Map<string, Certificate[] | null>()
+  /** `leafHash|orgRecordCaCerts` → the chains found (pure: signatures and names only). */
+  private readonly chains = new Map<string, Certificate[][]>()
 
   constructor(orgs: readonly Organisation[]) {
     for (const o of orgs) this.genesisOrgs.set(o.id, genesisOrgRecord(o))
@@ -84,15 +84,15 @@ export class Identities {
     })
   }
 
-  private chain(cert: Certificate, rec: OrgRecord): Certificate[] | undefined {
+  private chainsOf(cert: Certificate, rec: OrgRecord): Certificate[][] {
     const id = `${bytesToHex(cert.hash)}|${rec.caCerts.join(',')}`
     let hit = this.chains.get(id)
     if (hit === undefined) {
-      hit = chainIn(cert, this.caCerts(rec)) ?? null
+      hit = chainsIn(cert, this.caCerts(rec))
       if (this.chains.size >= MAX_CACHED) this.chains.clear()
       this.chains.set(id, hit)
     }
-    return hit ?? undefined
+    return hit
   }
 
   /**
@@ -124,7 +124,9 @@ export class Identities {
         `the certificate names organisation "${org}" but was issued by a CA of "${cert.issuer.org}"`,
       )
     const rec = this.org(org, read)
-    const chain = rec !== undefined && rec.status === 'active' ? this.chain(cert, rec) : undefined
+    const chains = rec !== undefined && rec.status === 'active' ? this.chainsOf(cert, rec) : []
+    // A CA renewed with the same key gives several chains: use one valid now (else report the first).
+    const chain = chains.find((c) => c.every((ca) => now >= ca.notBefore && now <= ca.notAfter)) ?? chains[0]
     if (chain === undefined) {
       deny(
         { code: 'CERT_UNKNOWN_CA', org },
@@ -145,13 +147,15 @@ export class Identities {
           `${c === cert ? 'the certificate' : `its CA "${c.subject.commonName}"`} expired at ${new Date(c.notAfter).toISOString()}`,
         )
     }
-    const revokedRaw = read(KEYS.revoked(org, cert.serial))
-    if (revokedRaw !== undefined) {
+    // The certificate and every CA above it (a revoked intermediate takes its certificates with it).
+    for (const c of [cert, ...chain]) {
+      const revokedRaw = read(KEYS.revoked(org, c.serial))
+      if (revokedRaw === undefined) continue
       const r = decodeRecord<Revocation>(revokedRaw)
       if (height >= r.effectiveHeight)
         deny(
-          { code: 'CERT_REVOKED', org, serial: cert.serial, height: r.effectiveHeight },
-          `certificate ${cert.serial} of "${org}" is revoked from height ${r.effectiveHeight}: ${r.reason}`,
+          { code: 'CERT_REVOKED', org, serial: c.serial, height: r.effectiveHeight },
+          `${c === cert ? 'certificate' : `the CA certificate "${c.subject.commonName}", serial`} ${c.serial} of "${org}" is revoked from height ${r.effectiveHeight}: ${r.reason}`,
         )
     }
     return { kind: 'user', id: `${org}/${cert.subject.commonName}`, org, role: cert.role, attributes: { ...cert.attributes } }
@@ -164,8 +168,8 @@ export class Identities {
   permit(caller: Identity, contract: string, method: string, read: Read): void {
     const raw = read(KEYS.acl(contract))
     if (raw === undefined) return
-    const acl = decodeRecord<AccessList>(raw)
-    const rule = acl.rules[method] ?? acl.rules['*']
+    const { rules } = decodeRecord<AccessList>(raw)
+    const rule = Object.hasOwn(rules, method) ? rules[method] : Object.hasOwn(rules, '*') ? rules['*'] : undefined
     if (rule === undefined || admits(rule, caller)) return
     deny(
       { code: 'PERMISSION_DENIED', contract, method, caller: caller.id },

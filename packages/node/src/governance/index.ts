@@ -12,6 +12,19 @@ export type {
   Proposal,
   ProposalStatus,
   Revocation,
+  ValidatorEntry,
+  ValidatorSetRecord,
   Vote,
 } from './records.js'
-export { decodeRecord, defaultConfig, encodeRecord, GOVERNANCE_CONTRACT, KEYS as GOVERNANCE_KEYS } from './records.js'
+export {
+  decodeRecord,
+  defaultConfig,
+  encodeRecord,
+  GOVERNANCE_CONTRACT,
+  hookArgsHash,
+  KEYS as GOVERNANCE_KEYS,
+  normalSerial,
+  RESERVED_CONTRACT_NAMES,
+  VALIDATOR_CHANGE_DELAY,
+  valsetKeyPart,
+} from './records.js'

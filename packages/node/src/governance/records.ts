@@ -1,4 +1,5 @@
 import { decodeValue, encodeValue, type Organisation, stateKey, valueFromJSON, valueToJSON } from '@trellis/ledger'
+import { sha256 } from '@trellis/crypto'
 import { bytesToHex } from '@trellis/utils'
 
 // The governance contract's state: organisations, proposals, revocations, approvals, permissions
@@ -100,9 +101,58 @@ export interface Approval {
   readonly contract: string
   readonly operation: string
   readonly codeHash: string | null
+  /** SHA-256 of the canonical init/upgrade hook arguments the approval covers (null arguments by default). */
+  readonly argsHash: string
+  /** Only an admin of this organisation (the proposer's) may use it. */
+  readonly org: string
   readonly proposal: number
   readonly height: number
+  /** Block time after which it can no longer be used. */
+  readonly expiresAt: number
 }
+
+/** The hash an approval binds a lifecycle tx's hook arguments with (absent = null). */
+export function hookArgsHash(args: unknown): string {
+  return bytesToHex(sha256(encodeValue(valueFromJSON(args ?? null))))
+}
+
+/** Names no deployed contract may take. */
+export const RESERVED_CONTRACT_NAMES: ReadonlySet<string> = new Set(['trellis', 'governance'])
+
+/** A serial as certificates are parsed: lowercase hex without leading zeros. */
+export function normalSerial(hex: string): string {
+  const s = hex.toLowerCase().replace(/^0+/, '')
+  return s === '' ? '0' : s
+}
+
+/** A validator as governance records it (the ledger's validator set plus the operating organisation). */
+export interface ValidatorEntry {
+  readonly name: string
+  /** `p256:…` / `ed25519:…` */
+  readonly publicKey: string
+  readonly power: number
+  readonly org: string | null
+  /** Where the other validators reach it (`host:port`); genesis validators have theirs in each node's configuration. */
+  readonly address?: string
+}
+
+/** The validator set from `height` on (`valset:<height>`), until a later record. */
+export interface ValidatorSetRecord {
+  readonly height: number
+  readonly validators: readonly ValidatorEntry[]
+  /** The proposal that decided it. */
+  readonly proposal: number
+}
+
+/**
+ * Blocks between a validator change's decision and its first height: every node knows the set of
+ * height h + 1 while still deciding h (it was decided by h − 1 at the latest), so votes and proposals
+ * for the next height can be checked as they arrive.
+ */
+export const VALIDATOR_CHANGE_DELAY = 2
+
+/** Key part of a validator-set record: zero-padded so that key order is height order. */
+export const valsetKeyPart = (height: number): string => `valset:${String(height).padStart(15, '0')}`
 
 const key = (k: string): Uint8Array => stateKey(GOVERNANCE_CONTRACT, k)
 export const KEYS = {
@@ -116,6 +166,8 @@ export const KEYS = {
   revokedPrefix: 'revoked:',
   acl: (contract: string) => key(`acl:${contract}`),
   approval: (contract: string, operation: string, codeHash: string | null) => key(`approval:${contract}:${operation}:${codeHash ?? '*'}`),
+  valset: (height: number) => key(valsetKeyPart(height)),
+  valsetPrefix: 'valset:',
 } as const
 
 export function decodeRecord<T>(raw: Uint8Array): T {

@@ -1,0 +1,105 @@
+import { type PublicKey, publicKeyFromString, publicKeyToString } from '@trellis/crypto'
+import { stateKey, type ValidatorSet, validatorSetHash } from '@trellis/ledger'
+import type { ConsensusValidator } from '@trellis/consensus'
+import { decodeRecord, GOVERNANCE_CONTRACT, type ValidatorSetRecord } from '../governance/index.js'
+import type { StateReader } from '../executor/types.js'
+
+/** The validator set of one height, in the forms consensus uses. */
+export interface HeightValidators {
+  readonly set: ValidatorSet
+  readonly hash: Uint8Array
+  readonly keys: readonly PublicKey[]
+  readonly powers: readonly ConsensusValidator[]
+  /** This node's index in the set, or undefined when it does not validate at that height. */
+  readonly self: number | undefined
+}
+
+/**
+ * Which validators decide which height: the genesis set, then each set governance decided (state
+ * records `valset:<height>` of the governance contract, written at least two blocks before they take
+ * effect). Refreshed from committed state after every commit.
+ */
+export class ValidatorSchedule {
+  private entries: Array<{ readonly from: number; readonly at: HeightValidators }>
+  private knownKeys = new Set<string>()
+  /** p2p addresses of validators governance added, by public key. */
+  private readonly addressBook = new Map<string, string>()
+  private readonly listeners: Array<() => void> = []
+
+  constructor(
+    private readonly genesis: ValidatorSet,
+    private readonly selfKey: PublicKey | undefined,
+  ) {
+    this.entries = [{ from: 1, at: this.describe(genesis) }]
+    this.remember(genesis)
+  }
+
+  /** The set that decides `height`. */
+  at(height: number): HeightValidators {
+    let found = (this.entries[0] as { at: HeightValidators }).at
+    for (const e of this.entries) {
+      if (e.from > height) break
+      found = e.at
+    }
+    return found
+  }
+
+  /** True for a key that validates, validated or will validate: it may connect to this node. */
+  knows(key: PublicKey): boolean {
+    return this.knownKeys.has(publicKeyToString(key))
+  }
+
+  /** Every set from the genesis on, with the height it starts at. */
+  get history(): ReadonlyArray<{ readonly from: number; readonly set: ValidatorSet }> {
+    return this.entries.map((e) => ({ from: e.from, set: e.at.set }))
+  }
+
+  /** Validators added by governance with their p2p address (to dial them). */
+  get addresses(): ReadonlyArray<{ readonly publicKey: PublicKey; readonly address: string }> {
+    return [...this.addressBook].map(([k, address]) => ({ publicKey: publicKeyFromString(k), address }))
+  }
+
+  /** Called after a refresh that found a new set. */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener)
+  }
+
+  /** Reloads the decided changes from committed state. */
+  async refresh(state: Pick<StateReader, 'scanLatest'>): Promise<void> {
+    const lower = stateKey(GOVERNANCE_CONTRACT, 'valset:')
+    const upper = stateKey(GOVERNANCE_CONTRACT, 'valset;')
+    const rows = await state.scanLatest(lower, upper, false, 100_000)
+    const entries = [{ from: 1, at: this.describe(this.genesis) }]
+    for (const [, raw] of rows) {
+      const rec = decodeRecord<ValidatorSetRecord>(raw)
+      const set: ValidatorSet = {
+        validators: rec.validators.map((v) => ({ name: v.name, publicKey: publicKeyFromString(v.publicKey), power: v.power })),
+      }
+      const last = entries.at(-1) as { from: number; at: HeightValidators }
+      if (rec.height <= last.from) continue
+      entries.push({ from: rec.height, at: this.describe(set) })
+      this.remember(set)
+      for (const v of rec.validators) if (v.address !== undefined) this.addressBook.set(v.publicKey, v.address)
+    }
+    const changed = entries.length !== this.entries.length
+    this.entries = entries
+    if (changed) for (const l of this.listeners) l()
+  }
+
+  private remember(set: ValidatorSet): void {
+    for (const v of set.validators) this.knownKeys.add(publicKeyToString(v.publicKey))
+  }
+
+  private describe(set: ValidatorSet): HeightValidators {
+    const me = this.selfKey === undefined ? undefined : publicKeyToString(this.selfKey)
+    const keys = set.validators.map((v) => v.publicKey)
+    const self = keys.findIndex((k) => publicKeyToString(k) === me)
+    return {
+      set,
+      hash: validatorSetHash(set),
+      keys,
+      powers: set.validators.map((v) => ({ power: v.power })),
+      self: self < 0 ? undefined : self,
+    }
+  }
+}

@@ -1,0 +1,207 @@
+import { createServer } from 'node:net'
+import { generateKeyPair, type KeyPair, publicKeyToString } from '@trellis/crypto'
+import { defaultChainParams, type Genesis, type SignedTx, valueFromJSON, valueToJSON, verifyCertificate } from '@trellis/ledger'
+import { defaultNodeOptions, type NodeOptions, TrellisNode } from '@trellis/node'
+import { createMemoryStore } from '@trellis/storage'
+import { bytesToHex } from '@trellis/utils'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type Member, TestOrg } from '../support/contracts.js'
+import { CHAIN_ID, callTx, docHash, recordTx, silentLogger } from '../support/fixtures.js'
+
+// Validator-set changes decided by governance, on in-process validators with real p2p: a validator
+// of a newly admitted organisation joins and votes, another is removed, the chain never halts and no
+// acknowledged tx is lost. (The same on real processes: test/faults/membership.test.ts.)
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve) => {
+          const s = createServer()
+          s.listen(0, '127.0.0.1', () => resolve(s))
+        }),
+    ),
+  )
+  const ports = servers.map((s) => (s.address() as { port: number }).port)
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  return ports
+}
+
+async function until(f: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+const running: TrellisNode[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((n) => n.close().catch(() => undefined)))
+})
+
+const FAST = {
+  timeouts: { proposeMs: 600, proposeDeltaMs: 200, prevoteMs: 300, prevoteDeltaMs: 100, precommitMs: 300, precommitDeltaMs: 100 },
+  emptyBlockIntervalMs: 300,
+  gossipIntervalMs: 200,
+  maxClockDriftMs: 10_000,
+}
+
+describe('validator-set changes by governance (in-process, real p2p)', () => {
+  it('a new organisation’s validator joins and votes, a validator is removed: no halt, no tx lost', async () => {
+    const orgs = await Promise.all(
+      ['org1', 'org2', 'org3', 'org4', 'org5'].map((id) => TestOrg.create(id, { notBefore: Date.now() - 86_400_000 })),
+    )
+    const admins: Member[] = await Promise.all(
+      orgs.map((o) => o.member('admin', 'admin', { notBefore: Date.now() - 86_400_000, notAfter: Date.now() + 86_400_000 })),
+    )
+    // Five keys: four genesis validators, and org5's validator that governance will add.
+    const keys: KeyPair[] = Array.from({ length: 5 }, () => generateKeyPair())
+    const ports = await freePorts(5)
+    const genesis: Genesis = {
+      chainId: CHAIN_ID,
+      genesisTime: Date.now() - 1000,
+      params: defaultChainParams,
+      validators: { validators: keys.slice(0, 4).map((k, i) => ({ name: `v${i}`, publicKey: k.publicKey, power: 1 })) },
+      admins: [],
+      orgs: orgs.slice(0, 4).map((o) => o.organisation),
+    }
+    const nodes: TrellisNode[] = []
+    const open = async (i: number): Promise<TrellisNode> => {
+      const options: NodeOptions = {
+        ...defaultNodeOptions,
+        dataDir: '/nonexistent',
+        blockIntervalMs: 50,
+        syncWrites: false,
+        verifyWorkers: 0,
+        consensus: FAST,
+        network: {
+          host: '127.0.0.1',
+          port: ports[i] as number,
+          // The genesis validators know each other; the newcomer knows them all. They learn its
+          // address from its governance record.
+          peers: keys.flatMap((k, j) =>
+            j === i || (i < 4 && j === 4) ? [] : [{ publicKey: k.publicKey, address: `127.0.0.1:${ports[j]}` }],
+          ),
+        },
+      }
+      const node = await TrellisNode.open(options, {
+        logger: silentLogger,
+        genesis,
+        validatorKey: (keys[i] as KeyPair).privateKey,
+        store: createMemoryStore(),
+        metrics: false,
+      })
+      nodes[i] = node
+      running.push(node)
+      return node
+    }
+    for (let i = 0; i < 4; i++) await open(i)
+    const live = () => nodes.filter((n) => n !== undefined && running.includes(n))
+
+    // Steady load: notary records from one client, each acknowledged once committed somewhere.
+    const client = generateKeyPair()
+    const acknowledged: SignedTx[] = []
+    let n = 0
+    let loading = true
+    const load = (async () => {
+      while (loading) {
+        const tx = recordTx(client, docHash(`membership-${n}`), { expiresAt: Date.now() + 600_000, nonce: n })
+        n++
+        const target = live()[n % Math.max(1, live().length)]
+        if (target === undefined) break
+        const [r] = await target.submit([tx.bytes])
+        if (r?.accepted === true) {
+          const w = target.waitForCommit(bytesToHex(tx.id))
+          void w.promise.then(() => acknowledged.push(tx)).catch(() => undefined)
+        }
+        await new Promise((res) => setTimeout(res, 25))
+      }
+    })()
+
+    let nonce = 0
+    const govern = async (by: Member, method: string, args: unknown) => {
+      const tx = callTx(by, valueFromJSON(args), {
+        contract: 'governance',
+        method,
+        nonce: nonce++,
+        expiresAt: Date.now() + 600_000,
+        certificate: by.certificate,
+      })
+      const node = nodes[0] as TrellisNode
+      const w = node.waitForCommit(bytesToHex(tx.id))
+      const [r] = await node.submit([tx.bytes])
+      expect(r?.accepted === true ? 'accepted' : r?.error.message).toBe('accepted')
+      const notice = await w.promise
+      expect(notice.receipt.errorCode).toBe('')
+      return { height: notice.height, result: valueToJSON(notice.receipt.returnValue) as Record<string, unknown> }
+    }
+    const decide = async (action: Record<string, unknown>) => {
+      const p = await govern(admins[0] as Member, 'propose', { action })
+      await govern(admins[1] as Member, 'vote', { id: p.result.id, approve: true })
+      const done = await govern(admins[2] as Member, 'vote', { id: p.result.id, approve: true })
+      expect(done.result.status).toBe('executed')
+      return done.height
+    }
+
+    await until(() => acknowledged.length >= 5, 20_000, 'first commits')
+    // org5 joins the consortium, then its validator joins the set.
+    await decide({ type: 'org.add', id: 'org5', name: 'Org Five', caCerts: [(orgs[4] as TestOrg).caPem] })
+    const added = await decide({
+      type: 'validator.add',
+      name: 'v4',
+      publicKey: publicKeyToString((keys[4] as KeyPair).publicKey),
+      org: 'org5',
+      address: `127.0.0.1:${ports[4]}`,
+    })
+    const from = added + 2
+    const newcomer = await open(4)
+    await until(() => newcomer.chain.head.height >= from + 4, 40_000, 'the new validator catches up and the chain goes on')
+    await until(() => live().every((x) => x.p2p!.connected().length === 4), 20_000, 'a full mesh of five')
+    // It votes: certificates after `from` are checked against the 5-validator set and carry its signature.
+    const five = (nodes[0] as TrellisNode).schedule.at(from).set
+    expect(five.validators.map((v) => v.name)).toEqual(['v0', 'v1', 'v2', 'v3', 'v4'])
+    await until(
+      () => {
+        for (let h = from; h <= (nodes[0] as TrellisNode).chain.head.height; h++) {
+          if ((nodes[0] as TrellisNode).chain.getCertificate(h)?.signatures.some((s) => s.validatorIndex === 4) === true) return true
+        }
+        return false
+      },
+      30_000,
+      'a certificate signed by the new validator',
+    )
+    for (let h = from; h <= (nodes[0] as TrellisNode).chain.head.height; h++) {
+      const cert = (nodes[0] as TrellisNode).chain.getCertificate(h)
+      expect(cert).toBeDefined()
+      expect(() => verifyCertificate(cert!, CHAIN_ID, h, cert!.blockHash, five)).not.toThrow()
+      expect(bytesToHex((nodes[0] as TrellisNode).chain.getBlock(h)!.header.validatorSetHash)).toBe(
+        bytesToHex((nodes[0] as TrellisNode).schedule.at(h).hash),
+      )
+    }
+
+    // v0 leaves: once the removal is in force its node is stopped; the other four go on.
+    const removed = await decide({ type: 'validator.remove', name: 'v0' })
+    await until(() => Math.min(...live().map((x) => x.chain.head.height)) >= removed + 2, 20_000, 'removal in force')
+    await (nodes[0] as TrellisNode).close()
+    running.splice(running.indexOf(nodes[0] as TrellisNode), 1)
+    const after = (nodes[1] as TrellisNode).chain.head.height
+    await until(() => (nodes[1] as TrellisNode).chain.head.height >= after + 4, 30_000, 'progress without the removed validator')
+    const four = (nodes[1] as TrellisNode).schedule.at(after).set
+    expect(four.validators.map((v) => v.name)).toEqual(['v1', 'v2', 'v3', 'v4'])
+
+    loading = false
+    await load
+    await until(
+      () => acknowledged.length > 0 && acknowledged.every((t) => live().every((x) => x.chain.txLocation(t.id) !== undefined)),
+      20_000,
+      'every acknowledged tx on every node',
+    )
+    expect(acknowledged.length).toBeGreaterThan(20)
+    const top = Math.min(...live().map((x) => x.chain.head.height))
+    for (let h = 1; h <= top; h++) {
+      expect(new Set(live().map((x) => bytesToHex(x.chain.getBlock(h)!.header.stateRoot))).size).toBe(1)
+    }
+  }, 180_000)
+})

@@ -97,6 +97,16 @@ function unsignedWithCertificate(certificate: Uint8Array): Uint8Array {
   return createSignedTx(body(alice.publicKey, certificate), new Uint8Array(64)).bytes
 }
 
+/** Where `count` bytes equal to `byte` start in `b`. */
+function indexOfRun(b: Uint8Array, byte: number, count: number): number {
+  let run = 0
+  for (let i = 0; i < b.length; i++) {
+    run = b[i] === byte ? run + 1 : 0
+    if (run === count) return i - count + 1
+  }
+  return expect.unreachable('no such run')
+}
+
 function errorOf(f: () => unknown): TrellisError {
   try {
     f()
@@ -171,13 +181,22 @@ describe('tx format version 2', () => {
     // The limit is part of the format: pinned here, not read from the code under test.
     expect(PROTOCOL.maxCertificateBytes).toBe(MAX_CERTIFICATE_BYTES)
     const max = new Uint8Array(MAX_CERTIFICATE_BYTES).fill(0x30)
-    expect(decodeSignedTx(unsignedWithCertificate(max)).body.certificate).toEqual(max)
-    expectError(() => decodeSignedTx(unsignedWithCertificate(new Uint8Array(0))), {
+    const maxWire = unsignedWithCertificate(max)
+    expect(decodeSignedTx(maxWire).body.certificate).toEqual(max)
+    // The encoder refuses to produce what the decoder would refuse.
+    for (const bad of [new Uint8Array(0), new Uint8Array(MAX_CERTIFICATE_BYTES + 1)])
+      expectError(() => unsignedWithCertificate(bad), { code: 'TX_INVALID_FIELD', field: 'certificate' })
+    // Wire bytes patched by hand: the certificate's length prefix (varint) sits right before it.
+    const at = indexOfRun(maxWire, 0x30, MAX_CERTIFICATE_BYTES)
+    const prefix = maxWire.subarray(0, at - 2) // 4096 is the two-byte varint 80 20
+    expect([...maxWire.subarray(at - 2, at)]).toEqual([0x80, 0x20])
+    const rest = maxWire.subarray(at + MAX_CERTIFICATE_BYTES)
+    expectError(() => decodeSignedTx(concatBytes(prefix, Uint8Array.of(0), rest)), {
       code: 'TX_MALFORMED',
       reason: expect.stringContaining('empty certificate'),
     })
     const over = new Uint8Array(MAX_CERTIFICATE_BYTES + 1).fill(0x30)
-    expectError(() => decodeSignedTx(unsignedWithCertificate(over)), {
+    expectError(() => decodeSignedTx(concatBytes(prefix, Uint8Array.of(0x81, 0x20), over, rest)), {
       code: 'TX_MALFORMED',
       reason: expect.stringContaining(`length ${MAX_CERTIFICATE_BYTES + 1} above limit ${MAX_CERTIFICATE_BYTES}`),
     })

@@ -341,6 +341,17 @@ describe('governance', () => {
     ok(await h.call(clerk1, 'whoami', 'whoami', {}))
   })
 
+  it('shows CA certificates that expire soon, judged by the block time', async () => {
+    const h = await consortium()
+    const shortLived = await TestOrg.create('org4', { validityDays: 20 })
+    await decide(h, { type: 'org.add', id: 'org4', name: 'Org Four', caCerts: [shortLived.caPem] })
+    const soon = (await h.query('governance', 'expiring', { withinMs: 30 * DAY })).result as unknown as Array<Record<string, unknown>>
+    expect(soon).toEqual([
+      { org: 'org4', commonName: 'org4 root CA', serial: shortLived.ca.cert.serial, notAfter: shortLived.ca.cert.notAfter, expired: false },
+    ])
+    expect((await h.query('governance', 'expiring', { withinMs: DAY })).result).toEqual([])
+  })
+
   it('keeps the whole decision history auditable', async () => {
     const h = await consortium()
     const r = await h.call(admin1, 'governance', 'propose', {

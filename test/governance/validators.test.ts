@@ -91,7 +91,7 @@ describe('validator-set changes by governance (in-process, real p2p)', () => {
         genesis,
         validatorKey: (keys[i] as KeyPair).privateKey,
         store: createMemoryStore(),
-        metrics: false,
+        metrics: i === 0,
       })
       nodes[i] = node
       running.push(node)
@@ -146,8 +146,21 @@ describe('validator-set changes by governance (in-process, real p2p)', () => {
     }
 
     await until(() => acknowledged.length >= 5, 20_000, 'first commits')
+    // Certificate expiry is visible ahead of time: the members' CAs, then the signers seen.
+    const expiry = async () =>
+      await (nodes[0] as TrellisNode).metrics!.registry.getSingleMetricAsString('trellis_certificate_expiry_timestamp_seconds')
+    expect(await expiry()).toContain(
+      `kind="ca",org="org4",cn="org4 root CA",serial="${(orgs[3] as TestOrg).ca.cert.serial}"} ${Math.floor((orgs[3] as TestOrg).ca.cert.notAfter / 1000)}`,
+    )
     // org5 joins the consortium, then its validator joins the set.
     await decide({ type: 'org.add', id: 'org5', name: 'Org Five', caCerts: [(orgs[4] as TestOrg).caPem] })
+    let text = ''
+    for (let i = 0; i < 100 && !(text.includes('kind="ca",org="org5"') && text.includes('kind="signer",org="org2"')); i++) {
+      text = await expiry()
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(text).toContain('kind="ca",org="org5"')
+    expect(text).toContain(`kind="signer",org="org2",cn="admin",serial="${(admins[1] as Member).cert.serial}"}`)
     const added = await decide({
       type: 'validator.add',
       name: 'v4',

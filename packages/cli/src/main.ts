@@ -31,6 +31,7 @@ import {
 } from './commands/contract.js'
 import {
   caCreateCommand,
+  certExpiringCommand,
   certIssueCommand,
   certRevokeCommand,
   certShowCommand,
@@ -237,6 +238,10 @@ export function createProgram(): Command {
     .option('--key <file>', 'certify this existing key (renewal) instead of generating one')
     .requiredOption('--out <prefix>', 'writes <prefix>.pem (and <prefix>.key.json for a new key)')
     .action(certIssueCommand)
+  client(cert.command('expiring'))
+    .description("member organisations' CA certificates expiring soon (also the trellis_certificate_expiry_timestamp_seconds metric)")
+    .option('--days <n>', 'window in days', '30')
+    .action(certExpiringCommand)
   cert.command('show').argument('<pem>').description("a certificate's subject, role, attributes and validity").action(certShowCommand)
   signer(cert.command('revoke'))
     .description('propose revoking a certificate from a height on')

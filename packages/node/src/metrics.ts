@@ -14,9 +14,23 @@ export class NodeMetrics {
   private readonly consensusMessagesRejected: Counter<'reason'>
   private readonly consensusEvidenceTotal: Counter
 
+  /** Certificates whose expiry is exported, refreshed by the node (a CA of a member, a recent signer). */
+  private certificates: ReadonlyArray<{ kind: string; org: string; commonName: string; serial: string; notAfter: number }> = []
+
   constructor(mempool: () => { txs: number; bytes: number }) {
     collectDefaultMetrics({ register: this.registry })
     const registers = [this.registry]
+    const certs = () => this.certificates
+    new Gauge({
+      name: 'trellis_certificate_expiry_timestamp_seconds',
+      help: 'When a certificate expires (Unix seconds): CA certificates of member organisations and certificates of recent signers',
+      labelNames: ['kind', 'org', 'cn', 'serial'],
+      registers,
+      collect() {
+        this.reset()
+        for (const c of certs()) this.set({ kind: c.kind, org: c.org, cn: c.commonName, serial: c.serial }, Math.floor(c.notAfter / 1000))
+      },
+    })
     this.height = new Gauge({ name: 'trellis_chain_height', help: 'Height of the last committed block', registers })
     this.blocks = new Counter({ name: 'trellis_chain_blocks_total', help: 'Blocks committed since start', registers })
     this.txsCommitted = new Counter({ name: 'trellis_chain_txs_committed_total', help: 'Transactions committed since start', registers })
@@ -72,6 +86,10 @@ export class NodeMetrics {
         this.set(mempool().bytes)
       },
     })
+  }
+
+  setCertificates(list: ReadonlyArray<{ kind: string; org: string; commonName: string; serial: string; notAfter: number }>): void {
+    this.certificates = list
   }
 
   setHeight(h: number): void {

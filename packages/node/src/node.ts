@@ -1,5 +1,14 @@
 import { type PrivateKey, publicKeyFromPrivate, publicKeyToBytes, publicKeyToString } from '@trellis/crypto'
-import { decodeSignedTx, type Genesis, type Receipt, type SignedTx, validateTxStatic, validatorIndexOf } from '@trellis/ledger'
+import {
+  decodeSignedTx,
+  type Genesis,
+  type Receipt,
+  type SignedTx,
+  txCertificate,
+  validateTxStatic,
+  validatorIndexOf,
+  valueToJSON,
+} from '@trellis/ledger'
 import { createLevelStore, type KVStore } from '@trellis/storage'
 import { bytesToHex, TrellisError } from '@trellis/utils'
 import type { FastifyInstance } from 'fastify'
@@ -10,6 +19,8 @@ import type { NodeErrorType } from './errors.js'
 import { CommitBus } from './events/commitBus.js'
 import { ContractExecutor } from './executor/contractExecutor.js'
 import { notaryContract } from './executor/notary.js'
+import { chainQueryView } from './executor/queryView.js'
+import { GOVERNANCE_CONTRACT } from './governance/index.js'
 import type { Executor } from './executor/types.js'
 import { Mempool } from './mempool/mempool.js'
 import { NodeMetrics } from './metrics.js'
@@ -234,6 +245,7 @@ export class TrellisNode {
     }
     node.sweepTimer = setInterval(() => node.mempool.sweepExpired(node.clock()), 1000)
     node.sweepTimer.unref()
+    if (node.metrics !== null) await node.refreshCaCerts()
     modules.logger.info({ chainId: modules.genesis.chainId, height: chain.head.height }, 'node started')
     return node
   }
@@ -244,6 +256,7 @@ export class TrellisNode {
 
   private onCommit(b: CommittedBlock): void {
     this.metrics?.setHeight(b.block.header.height)
+    if (this.metrics !== null) this.trackCertificates(b)
     if (this.waiters.size > 0) {
       b.block.txs.forEach((tx, index) => {
         const id = bytesToHex(tx.id)
@@ -255,6 +268,53 @@ export class TrellisNode {
       })
     }
     this.bus.publish(b)
+  }
+
+  /** Signers' certificates seen in committed blocks (most recent last, bounded), for the expiry metric. */
+  private readonly signerCerts = new Map<string, { kind: string; org: string; commonName: string; serial: string; notAfter: number }>()
+  private caCerts: Array<{ kind: string; org: string; commonName: string; serial: string; notAfter: number }> = []
+
+  private trackCertificates(b: CommittedBlock): void {
+    for (const tx of b.block.txs) {
+      if (tx.body.certificate === undefined) continue
+      let cert
+      try {
+        cert = txCertificate(tx)
+      } catch {
+        continue
+      }
+      if (cert === undefined) continue
+      const id = `${cert.subject.org}/${cert.serial}`
+      this.signerCerts.delete(id)
+      this.signerCerts.set(id, {
+        kind: 'signer',
+        org: cert.subject.org,
+        commonName: cert.subject.commonName,
+        serial: cert.serial,
+        notAfter: cert.notAfter,
+      })
+      if (this.signerCerts.size > 1000) this.signerCerts.delete(this.signerCerts.keys().next().value as string)
+    }
+    if (b.receipts.some((r) => r.events.some((e) => e.contract === GOVERNANCE_CONTRACT && e.name.startsWith('Org'))))
+      void this.refreshCaCerts()
+    this.metrics?.setCertificates([...this.caCerts, ...this.signerCerts.values()])
+  }
+
+  /** Reloads the member organisations' CA certificates (at start and when governance changes them). */
+  async refreshCaCerts(): Promise<void> {
+    try {
+      const out = await this.executor.query(
+        GOVERNANCE_CONTRACT,
+        'expiring',
+        { withinMs: Number.MAX_SAFE_INTEGER - Date.now() },
+        chainQueryView(this.chain),
+      )
+      const list = valueToJSON(out.result) as Array<{ org: string; commonName: string; serial: string; notAfter: number }>
+      this.caCerts = list.map((c) => ({ kind: 'ca', org: c.org, commonName: c.commonName, serial: c.serial, notAfter: c.notAfter }))
+      this.metrics?.setCertificates([...this.caCerts, ...this.signerCerts.values()])
+    } catch (err) {
+      this.logger.warn({ err }, 'could not read the organisations’ CA certificates for the expiry metric')
+    }
   }
 
   /**

@@ -104,5 +104,16 @@ export const governance = {
   org: (client: TrellisClient, id: string, options?: QueryOptions) => query(client, 'org', { id }, options),
   config: (client: TrellisClient, options?: QueryOptions) => query(client, 'config', {}, options),
   revocations: (client: TrellisClient, options?: QueryOptions) => query(client, 'revocations', {}, options),
+  /** Member organisations' CA certificates expiring within `withinMs` (default 30 days), soonest first. */
+  expiring: async (client: TrellisClient, withinMs?: number, options?: QueryOptions) =>
+    (await query(client, 'expiring', withinMs === undefined ? {} : { withinMs }, options)) as Array<{
+      org: string
+      commonName: string
+      serial: string
+      notAfter: number
+      expired: boolean
+    }>,
+  /** The genesis validator set and every decided change, with the height it takes effect. */
+  validators: (client: TrellisClient, options?: QueryOptions) => query(client, 'validators', {}, options),
   permissions: (client: TrellisClient, contract: string, options?: QueryOptions) => query(client, 'permissions', { contract }, options),
 }

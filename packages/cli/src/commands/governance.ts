@@ -365,6 +365,19 @@ export async function permissionSetCommand(
   })
 }
 
+/** `trellis cert expiring`: CA certificates of member organisations that expire soon. */
+export async function certExpiringCommand(flags: ClientFlags & { days: string }): Promise<void> {
+  const days = intFlag(flags.days, 'days', 0, 36_500)
+  const list = await governance.expiring(client(flags), days * 86_400_000)
+  if (list.length === 0) process.stdout.write(`no CA certificate of a member expires within ${days} days\n`)
+  for (const c of list) {
+    const when = new Date(c.notAfter).toISOString()
+    process.stdout.write(
+      `${c.expired ? style.err('EXPIRED') : style.bold('expires')} ${when}  ${c.org}  ${c.commonName}  serial ${c.serial}\n`,
+    )
+  }
+}
+
 /** `trellis permission show <contract>`. */
 export async function permissionShowCommand(contract: string, flags: ClientFlags): Promise<void> {
   printJSON(await governance.permissions(client(flags), contract))

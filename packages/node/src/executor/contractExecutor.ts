@@ -1326,6 +1326,11 @@ const GOVERNANCE_METHODS: Record<string, { kind: 'call' | 'query'; description: 
     args: objectArgs({}, []),
   },
   revocations: { kind: 'query', description: 'Every revoked certificate with the height it takes effect', args: objectArgs({}, []) },
+  expiring: {
+    kind: 'query',
+    description: "Member organisations' CA certificates expiring within withinMs (default 30 days) of the block time, soonest first",
+    args: objectArgs({ withinMs: { type: 'optional', inner: { type: 'integer', minimum: 0 } } }, []),
+  },
   validators: {
     kind: 'query',
     description: 'The genesis validator set and every decided change, with the height it takes effect',

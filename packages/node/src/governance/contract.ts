@@ -662,6 +662,22 @@ export class Governance {
       }
       case 'revocations':
         return scanAll(store, KEYS.revokedPrefix).map(([, raw]) => decodeRecord<Revocation>(raw))
+      case 'expiring': {
+        // CA certificates of member organisations that expire within the window (or have expired).
+        const within = typeof a.withinMs === 'number' ? a.withinMs : 30 * 24 * 60 * 60 * 1000
+        return this.activeOrgs(store)
+          .flatMap((id) =>
+            this.identities.caCerts(this.identities.org(id, store.read) as OrgRecord).map((c) => ({
+              org: id,
+              commonName: c.subject.commonName,
+              serial: c.serial,
+              notAfter: c.notAfter,
+              expired: c.notAfter < now,
+            })),
+          )
+          .filter((c) => c.notAfter <= now + within)
+          .sort((x, y) => x.notAfter - y.notAfter)
+      }
       case 'permissions': {
         if (typeof a.contract !== 'string') return invalidAction('contract must be a string')
         const raw = store.read(KEYS.acl(a.contract))

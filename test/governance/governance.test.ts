@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { certificateToPem, createCertificateAuthority, issueCertificate, publicKeyToString } from '@trellis/crypto'
 import { type Receipt, ReceiptStatus, type SignedTx, valueToJSON } from '@trellis/ledger'
 import { TrellisError } from '@trellis/utils'
+import { chainQueryView } from '@trellis/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { contractArtifact, ContractHarness, type Member, TestOrg } from '../support/contracts.js'
 import { GENESIS_TIME, testKey } from '../support/fixtures.js'
@@ -43,7 +44,7 @@ export default defineContract({
   methods: {
     whoami: call({ args: s.object({}) }, (ctx) => ({ ...ctx.caller })),
     admin: call({ args: s.object({}) }, (ctx) => ctx.caller.role),
-    seen: query({ args: s.object({}) }, () => 1),
+    seen: query({ args: s.object({}) }, (ctx) => ({ ...ctx.caller })),
   },
 })
 `
@@ -105,6 +106,11 @@ describe('certificate identities', () => {
     // Public-key mode keeps working on a chain with organisations (unless governance requires certificates).
     const anon = result(ok(await h.call(testKey(77), 'whoami', 'whoami', {})))
     expect(anon).toMatchObject({ id: publicKeyToString(testKey(77).publicKey), org: null, role: null })
+    // A query runs for its authenticated reader (signed API reads), anonymously otherwise.
+    const reader = h.executor.authenticateReader(clerk1.certificate, h.chain, { height: h.chain.head.height + 1, now: h.time })
+    const seen = await h.executor.query('whoami', 'seen', {}, chainQueryView(h.chain), reader)
+    expect(valueToJSON(seen.result)).toMatchObject({ id: 'org1/dave', org: 'org1', role: 'client' })
+    expect(valueToJSON((await h.query('whoami', 'seen')).result)).toMatchObject({ id: '', org: null })
   })
 
   it('rejects a certificate from an unknown CA (an unregistered organisation, or an impostor CA of a member)', async () => {

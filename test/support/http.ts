@@ -22,6 +22,7 @@ export interface RequestOptions {
   /** A raw body, sent as is (malformed JSON, wrong media types). */
   readonly raw?: string
   readonly contentType?: string
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 /** One HTTP request; the body is parsed as JSON when it is JSON. */
@@ -31,7 +32,7 @@ export async function http(
   path: string,
   o: RequestOptions = {},
 ): Promise<HttpResult> {
-  const headers: Record<string, string> = {}
+  const headers: Record<string, string> = { ...o.headers }
   let body: string | undefined
   if (o.json !== undefined) {
     body = JSON.stringify(o.json)

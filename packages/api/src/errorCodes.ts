@@ -60,6 +60,16 @@ export const ERROR_CODES = {
     status: 403,
     description: "The contract's access rules (governance `acl.set`) do not admit the caller's organisation or role for this method.",
   },
+  READ_AUTH_REQUIRED: {
+    status: 401,
+    description:
+      'The chain is readable by members only (governance `readAccess: members`): sign the request (`Authorization: Trellis-Read cert=…, ts=…, sig=…`; the SDK does it with `auth`).',
+  },
+  READ_AUTH_INVALID: {
+    status: 401,
+    description: 'The read request signature is malformed, does not verify with its certificate, or its time is more than 5 minutes off.',
+  },
+  READ_NOT_PERMITTED: { status: 403, description: "The reader's role is not among the chain's `readRoles`." },
   // Governance
   GOV_NOT_MEMBER: { status: 403, description: 'Proposing and voting need a certificate of a member organisation.' },
   GOV_ROLE_REQUIRED: { status: 403, description: "The proposal's policy requires voters in another role (by default `admin`)." },

@@ -13,3 +13,4 @@ export {
   TxProofSchema,
   TxSchema,
 } from './routes.js'
+export { parseReadAuthorization, READ_AUTH_MAX_SKEW_MS, READ_AUTH_SCHEME, readRequestMessage } from './readAuth.js'

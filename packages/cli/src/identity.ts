@@ -1,8 +1,9 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { certificateFromPem, decryptPrivateKey, type PrivateKey } from '@trellis/crypto'
 import { loadNetworkFile, loadValidatorKey, NETWORK_FILE, orgFiles, ORGS_DIR } from '@trellis/node'
+import { createClient, type TrellisClient } from '@trellis/sdk'
 import { cliError, readJSONFile, readPassword } from './io.js'
 
 /** Who signs a tx: a key, and the certificate that vouches for it on chains with organisations. */
@@ -81,4 +82,34 @@ export async function signingIdentity(flags: IdentityFlags): Promise<SigningIden
     return { privateKey: await loadValidatorKey(join(flags.network, first), password) }
   }
   throw cliError('FLAG_INVALID', 'give --key <file> [--cert <pem>] (or, on a local network, --as <org> or --admin)')
+}
+
+/**
+ * The API client of a command. On a chain readable by its members only, reads are signed with the
+ * certificate and key named by TRELLIS_READ_CERT and TRELLIS_READ_KEY (password: TRELLIS_KEY_PASSWORD).
+ * @throws FLAG_INVALID | FILE_* | PASSWORD_REQUIRED
+ */
+export function apiClient(url: string): TrellisClient {
+  const keyFile = process.env.TRELLIS_READ_KEY
+  const certFile = process.env.TRELLIS_READ_CERT
+  if (keyFile === undefined && certFile === undefined) return createClient({ url })
+  if (keyFile === undefined || certFile === undefined)
+    throw cliError('FLAG_INVALID', 'set both TRELLIS_READ_KEY and TRELLIS_READ_CERT to sign reads (or neither)')
+  const password = process.env.TRELLIS_KEY_PASSWORD
+  if (password === undefined || password === '') throw cliError('PASSWORD_REQUIRED', 'TRELLIS_READ_KEY needs TRELLIS_KEY_PASSWORD')
+  let keyJson: unknown
+  let pem: string
+  try {
+    keyJson = JSON.parse(readFileSync(keyFile, 'utf8'))
+    pem = readFileSync(certFile, 'utf8')
+  } catch (err) {
+    throw cliError('FILE_INVALID', `cannot read TRELLIS_READ_KEY / TRELLIS_READ_CERT: ${(err as Error).message}`)
+  }
+  let certificate: Uint8Array
+  try {
+    certificate = certificateFromPem(pem)
+  } catch (err) {
+    throw cliError('FILE_INVALID', `${certFile} is not a PEM certificate: ${(err as Error).message}`)
+  }
+  return createClient({ url, auth: { privateKey: decryptPrivateKey(keyJson, password), certificate } })
 }

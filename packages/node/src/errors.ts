@@ -19,4 +19,6 @@ export type NodeErrorType =
   | { code: 'QUERY_FAILED'; contract: string; method: string; errorCode: string }
   | { code: 'CHAIN_CORRUPT'; reason: string }
   | { code: 'CONFIG_INVALID'; reason: string }
+  | { code: 'READ_AUTH_REQUIRED' }
+  | { code: 'READ_AUTH_INVALID'; reason: string }
   | { code: 'GENESIS_MISMATCH'; expected: string; got: string }

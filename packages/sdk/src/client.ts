@@ -1,4 +1,5 @@
-import { httpStatusOf, type ResponseOf, type RouteDef, type RouteName, routes } from '@trellis/api'
+import { httpStatusOf, READ_AUTH_SCHEME, readRequestMessage, type ResponseOf, type RouteDef, type RouteName, routes } from '@trellis/api'
+import { sign } from '@trellis/crypto'
 import { type SignedTx, type Value, valueToJSON } from '@trellis/ledger'
 import { bytesToBase64, bytesToHex, TrellisError } from '@trellis/utils'
 import type { SdkErrorType, ServerErrorType } from './errors.js'
@@ -221,6 +222,7 @@ export function createClient(options: ClientOptions): TrellisClient {
   const base = normalizeBaseUrl(options.url)
   const clientTimeoutMs = options.timeoutMs ?? defaultClientOptions.timeoutMs
   const extraHeaders = options.headers ?? {}
+  const auth = options.auth
   // Resolved per call and never called as a method: browsers throw "Illegal invocation" on an unbound fetch.
   const doFetch: FetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
 
@@ -234,6 +236,11 @@ export function createClient(options: ClientOptions): TrellisClient {
     const url = buildUrl(base, def, input)
     const timeoutMs = opts.timeoutMs ?? clientTimeoutMs
     const headers: Record<string, string> = { accept: def.produces ?? 'application/json', ...extraHeaders }
+    if (auth !== undefined) {
+      const ts = Date.now()
+      const signature = sign(auth.privateKey, readRequestMessage(def.method, url.slice(base.length), ts))
+      headers.authorization = `${READ_AUTH_SCHEME} cert=${bytesToBase64(auth.certificate)}, ts=${ts}, sig=${bytesToBase64(signature)}`
+    }
     const init: RequestInit = { method: def.method, headers }
     if (input.body !== undefined) {
       headers['content-type'] = 'application/json'

@@ -1,3 +1,4 @@
+import type { PrivateKey } from '@trellis/crypto'
 import type { BlockMessage, EventMessage } from '@trellis/api'
 
 /** The `fetch` the client calls; the global one by default (any WHATWG-compatible implementation works). */
@@ -13,6 +14,11 @@ export interface ClientOptions {
   readonly timeoutMs?: number
   /** Extra headers sent with every request (e.g. an API gateway's authorization). */
   readonly headers?: Readonly<Record<string, string>>
+  /**
+   * Signs every request with a member's certificate and key, for chains readable by their members
+   * only (governance `readAccess: members`).
+   */
+  readonly auth?: { readonly privateKey: PrivateKey; readonly certificate: Uint8Array }
 }
 
 export const defaultClientOptions = {

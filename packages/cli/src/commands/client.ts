@@ -10,9 +10,9 @@ import {
   SignatureAlgorithm,
 } from '@trellis/crypto'
 import { type Value, valueFromJSON } from '@trellis/ledger'
-import { buildTx, createClient, type TrellisClient } from '@trellis/sdk'
+import { buildTx, type TrellisClient } from '@trellis/sdk'
 import { isHex } from '@trellis/utils'
-import { readCertificate } from '../identity.js'
+import { apiClient, readCertificate } from '../identity.js'
 import { cliError, intFlag, printJSON, readJSONFile, readPassword, step, style } from '../io.js'
 
 export interface ClientFlags {
@@ -21,7 +21,7 @@ export interface ClientFlags {
 }
 
 function client(flags: ClientFlags): TrellisClient {
-  return createClient({ url: flags.node })
+  return apiClient(flags.node)
 }
 
 async function loadKey(path: string): Promise<PrivateKey> {

@@ -2,9 +2,9 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { PrivateKey } from '@trellis/crypto'
 import { type JsonValue, valueFromJSON } from '@trellis/ledger'
-import { type ContractCallResult, createClient, lifecycle, sendCall, subscribe, type TrellisClient } from '@trellis/sdk'
+import { type ContractCallResult, lifecycle, sendCall, subscribe, type TrellisClient } from '@trellis/sdk'
 import { buildContract, type ContractArtifact } from '../contractBuild.js'
-import { type IdentityFlags, signingIdentity } from '../identity.js'
+import { apiClient, type IdentityFlags, signingIdentity } from '../identity.js'
 import { cliError, printJSON, readJSONFile, step, style } from '../io.js'
 
 interface ClientFlags {
@@ -22,7 +22,7 @@ async function signerOf(flags: SignerFlags): Promise<{ signer: PrivateKey; certi
   return id.certificate === undefined ? { signer: id.privateKey } : { signer: id.privateKey, certificate: id.certificate }
 }
 
-const client = (flags: ClientFlags): TrellisClient => createClient({ url: flags.node })
+const client = (flags: ClientFlags): TrellisClient => apiClient(flags.node)
 
 function parseJSONFlag(text: string | undefined, flag: string): JsonValue | undefined {
   if (text === undefined) return undefined

@@ -13,16 +13,9 @@ import {
   publicKeyFromPrivate,
   publicKeyToString,
 } from '@trellis/crypto'
-import {
-  type ContractCallResult,
-  createClient,
-  type GovernanceAction,
-  governance,
-  type ProposalView,
-  type TrellisClient,
-} from '@trellis/sdk'
+import { type ContractCallResult, type GovernanceAction, governance, type ProposalView, type TrellisClient } from '@trellis/sdk'
 import type { JsonValue } from '@trellis/ledger'
-import { type IdentityFlags, readCertificate, readKeyFile, signingIdentity } from '../identity.js'
+import { apiClient, type IdentityFlags, readCertificate, readKeyFile, signingIdentity } from '../identity.js'
 import { cliError, intFlag, printJSON, readJSONFile, readPassword, step, style } from '../io.js'
 
 interface ClientFlags {
@@ -34,7 +27,7 @@ interface SignerFlags extends ClientFlags, IdentityFlags {
   wait: boolean
 }
 
-const client = (flags: ClientFlags): TrellisClient => createClient({ url: flags.node })
+const client = (flags: ClientFlags): TrellisClient => apiClient(flags.node)
 
 async function newKeyPassword(): Promise<string> {
   const password = await readPassword('Password for the new key: ', { confirm: true })

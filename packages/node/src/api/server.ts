@@ -2,8 +2,16 @@ import type { ServerResponse } from 'node:http'
 import cors from '@fastify/cors'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import { httpStatusOf, type RouteDef, routes } from '@trellis/api'
-import { publicKeyToString } from '@trellis/crypto'
+import {
+  httpStatusOf,
+  parseReadAuthorization,
+  READ_AUTH_MAX_SKEW_MS,
+  READ_AUTH_SCHEME,
+  readRequestMessage,
+  type RouteDef,
+  routes,
+} from '@trellis/api'
+import { parseCertificate, publicKeyToString, verify } from '@trellis/crypto'
 import {
   certificateToJSON,
   decodeValue,
@@ -29,6 +37,7 @@ import type { NodeErrorType } from '../errors.js'
 import { asTrellisError, type CommitNotice, type TrellisNode } from '../node.js'
 import { serveEventStream } from './sse.js'
 import { chainQueryView } from '../executor/queryView.js'
+import type { Reader } from '../executor/types.js'
 
 export const NODE_VERSION = '0.1.0'
 
@@ -132,16 +141,64 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     for (const s of streams) s.end()
   })
 
+  const { chain } = node
+  /** Authenticated readers of requests (members-only chains). */
+  const readers = new WeakMap<FastifyRequest, Reader>()
+  /**
+   * On a chain readable by members only, the reader a request's signature identifies.
+   * @throws TrellisError READ_AUTH_REQUIRED | READ_AUTH_INVALID | READ_NOT_PERMITTED | CERT_*
+   */
+  const authenticate = (req: FastifyRequest): Reader | undefined => {
+    const exec = node.executor
+    if (exec.readAccess?.(chain) !== 'members' || exec.authenticateReader === undefined) return undefined
+    const header = req.headers.authorization
+    const fail = (type: NodeErrorType, message: string): never => {
+      throw new TrellisError<NodeErrorType>(type, message)
+    }
+    if (header === undefined)
+      fail({ code: 'READ_AUTH_REQUIRED' }, `this chain is readable by its members only: sign the request (${READ_AUTH_SCHEME})`)
+    const parts = parseReadAuthorization(header as string)
+    if (parts === undefined)
+      return fail(
+        { code: 'READ_AUTH_INVALID', reason: 'header' },
+        `the Authorization header is not ${READ_AUTH_SCHEME} cert=…, ts=…, sig=…`,
+      )
+    const ts = Number(parts.ts)
+    const now = node.clock()
+    if (!Number.isSafeInteger(ts) || Math.abs(now - ts) > READ_AUTH_MAX_SKEW_MS)
+      fail(
+        { code: 'READ_AUTH_INVALID', reason: 'time' },
+        `the signed time must be within ${READ_AUTH_MAX_SKEW_MS / 60_000} minutes of the node's`,
+      )
+    let der: Uint8Array
+    let sig: Uint8Array
+    let key
+    try {
+      der = base64ToBytes(parts.cert)
+      sig = base64ToBytes(parts.sig)
+      key = parseCertificate(der).publicKey
+    } catch {
+      return fail({ code: 'READ_AUTH_INVALID', reason: 'encoding' }, 'cert and sig must be base64, cert an X.509 certificate')
+    }
+    if (!verify(key, readRequestMessage(req.method, req.url, ts), sig))
+      fail({ code: 'READ_AUTH_INVALID', reason: 'signature' }, 'the read request signature does not verify with its certificate')
+    return exec.authenticateReader(der, chain, { height: chain.head.height + 1, now })
+  }
+  // Tx submission is authenticated by the txs' own signatures; health and metrics are for operators.
+  const OPEN_ROUTES: ReadonlySet<string> = new Set(['health', 'metrics', 'submitTxs'])
   const on = <N extends keyof typeof routes>(name: N, handler: (p: Parsed, req: FastifyRequest, reply: FastifyReply) => unknown) => {
     const def: RouteDef = routes[name]
     app.route({
       method: def.method,
       url: def.path,
       schema: openApiSchema(def),
-      handler: async (req, reply) => handler(parseRequest(def, req), req, reply),
+      handler: async (req, reply) => {
+        const reader = OPEN_ROUTES.has(name) ? undefined : authenticate(req)
+        if (reader !== undefined) readers.set(req, reader)
+        return handler(parseRequest(def, req), req, reply)
+      },
     })
   }
-  const { chain } = node
 
   on('health', () => ({ status: 'ok', height: chain.head.height }))
 
@@ -374,13 +431,14 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     return found
   })
 
-  on('queryContract', async ({ params, body }) => {
+  on('queryContract', async ({ params, body }, req) => {
     const b = body as { method: string; args?: unknown; height?: number }
     const contract = params.name as string
     const atHead = b.height === undefined || b.height === chain.head.height
     const height = atHead && chain.head.height === 0 ? 0 : readableHeight(b.height)
     const args = valueFromJSON(b.args ?? null)
-    const out = await node.executor.query(contract, b.method, args, chainQueryView(chain, height))
+    // An authenticated reader is the query's caller: contracts may answer by organisation and role.
+    const out = await node.executor.query(contract, b.method, args, chainQueryView(chain, height), readers.get(req))
     const proof =
       out.provenKey === undefined || height === 0 ? undefined : (await provenState(out.provenKey.contract, out.provenKey.key, height)).proof
     return { height, result: valueToJSON(out.result), cost: out.cost, ...(proof === undefined ? {} : { proof }) }

@@ -1,5 +1,5 @@
 import type { Manifest } from '@trellis/contract'
-import { type PublicKey, publicKeyToString, sha256 } from '@trellis/crypto'
+import { type Certificate, parseCertificate, type PublicKey, publicKeyToString, sha256 } from '@trellis/crypto'
 import {
   type ContractEvent,
   decodeValue,
@@ -46,6 +46,7 @@ import {
   type Executor,
   type QueryOutcome,
   type QueryView,
+  type Reader,
   type StateReader,
   type ExecuteOptions,
   TxTimeLimitError,
@@ -1134,11 +1135,31 @@ export class ContractExecutor implements Executor {
 
   // ---- queries ---------------------------------------------------------------------------------
 
-  async query(contract: string, method: string, args: Value, view: QueryView): Promise<QueryOutcome> {
+  readAccess(state: StateReader): 'public' | 'members' {
+    return this.identities.config((sk) => state.getLatest(sk)).readAccess
+  }
+
+  authenticateReader(certificate: Uint8Array, state: StateReader, at: AdmissionPoint): Reader {
+    let cert: Certificate
+    try {
+      cert = parseCertificate(certificate)
+    } catch (err) {
+      throw new TrellisError<NodeErrorType>(
+        { code: 'READ_AUTH_INVALID', reason: 'certificate' },
+        `the read request's certificate does not parse: ${err instanceof TrellisError ? err.message : 'invalid'}`,
+      )
+    }
+    return { ...this.identities.reader(cert, (sk) => state.getLatest(sk), at.now, at.height), kind: 'user' }
+  }
+
+  async query(contract: string, method: string, args: Value, view: QueryView, reader?: Reader): Promise<QueryOutcome> {
     const reads = new Reads(view)
     const block: BlockEnv = { height: view.height, timestamp: view.timestamp, chainId: view.chainId }
-    const anonymous: CallerJSON = { kind: 'user', id: '', org: null, role: null, attributes: {} }
-    const frame: Frame = { contract, version: '', readOnly: true, caller: anonymous, origin: anonymous, txId: null, stack: [] }
+    const caller: CallerJSON =
+      reader === undefined
+        ? { kind: 'user', id: '', org: null, role: null, attributes: {} }
+        : { ...reader, attributes: { ...reader.attributes } }
+    const frame: Frame = { contract, version: '', readOnly: true, caller, origin: caller, txId: null, stack: [] }
     const deadline = performance.now() + QUERY_TIME_LIMIT_MS
     for (let attempt = 0; ; attempt++) {
       if (!this.querySandbox.ready) await this.querySandbox.ensureReady()

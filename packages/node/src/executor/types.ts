@@ -69,6 +69,15 @@ export interface QueryView {
   history(stateKey: Uint8Array, limit: number): Promise<KeyHistoryEntry[]>
 }
 
+/** An authenticated reader (a certificate holder of a member organisation), as contracts see callers. */
+export interface Reader {
+  readonly kind: 'user'
+  readonly id: string
+  readonly org: string | null
+  readonly role: string | null
+  readonly attributes: Readonly<Record<string, string>>
+}
+
 /** A query's result; `provenKey` names the state entry the result is exactly equal to, if any. */
 export interface QueryOutcome {
   readonly result: Value
@@ -155,6 +164,13 @@ export interface Executor {
    * and fetch ordered ranges from storage; the result must not depend on where it yields.
    */
   executeBlock(input: BlockInput, state: StateReader, options?: ExecuteOptions): Promise<BlockExecution>
-  /** Runs a read-only method against committed state. @throws TrellisError */
-  query(contract: string, method: string, args: Value, view: QueryView): Promise<QueryOutcome>
+  /**
+   * Runs a read-only method against committed state, for `caller` (an authenticated reader) or
+   * anonymously. @throws TrellisError
+   */
+  query(contract: string, method: string, args: Value, view: QueryView, caller?: Reader): Promise<QueryOutcome>
+  /** Whether API reads must be signed by a member (governance `readAccess`); absent: public. */
+  readAccess?(state: StateReader): 'public' | 'members'
+  /** The reader a read request's certificate identifies, at the head. @throws TrellisError CERT_* | READ_NOT_PERMITTED */
+  authenticateReader?(certificate: Uint8Array, state: StateReader, at: { readonly height: number; readonly now: number }): Reader
 }

@@ -334,7 +334,7 @@ const ACTIONS: Record<string, ActionHandler> = {
   ),
   'config.set': {
     description:
-      'Change governance settings: policies (by action type or `default`), proposal TTL, certificate requirement, genesis admin keys',
+      'Change governance settings: policies (by action type or `default`), proposal TTL, certificate requirement, genesis admin keys, read access (public or members, and the roles that may read)',
     check(a, g, store) {
       const cur = g.identities.config(store.read)
       const out: Record<string, unknown> = { type: 'config.set' }
@@ -361,6 +361,15 @@ const ACTIONS: Record<string, ActionHandler> = {
         if (a[flag] === undefined) continue
         if (typeof a[flag] !== 'boolean') invalidAction(`${flag} must be a boolean`)
         out[flag] = a[flag]
+      }
+      if (a.readAccess !== undefined) {
+        if (a.readAccess !== 'public' && a.readAccess !== 'members') invalidAction('readAccess must be public or members')
+        out.readAccess = a.readAccess
+      }
+      if (a.readRoles !== undefined) {
+        const roles = stringList(a.readRoles, 'readRoles', (r) => ROLES.includes(r))
+        if (roles.length === 0) invalidAction('readRoles needs at least one role')
+        out.readRoles = roles
       }
       if (Object.keys(out).length === 1) invalidAction('nothing to change')
       return out

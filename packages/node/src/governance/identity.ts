@@ -32,6 +32,7 @@ export type IdentityErrorType =
   | { code: 'CERT_REVOKED'; org: string; serial: string; height: number }
   | { code: 'CERT_NOT_END_ENTITY'; reason: string }
   | { code: 'PERMISSION_DENIED'; contract: string; method: string; caller: string }
+  | { code: 'READ_NOT_PERMITTED'; role: string; caller: string }
 
 function deny(type: IdentityErrorType, message: string): never {
   throw new TrellisError<IdentityErrorType>(type, message)
@@ -159,6 +160,21 @@ export class Identities {
         )
     }
     return { kind: 'user', id: `${org}/${cert.subject.commonName}`, org, role: cert.role, attributes: { ...cert.attributes } }
+  }
+
+  /**
+   * Who is reading, from the certificate of a signed read request, and whether they may.
+   * @throws TrellisError CERT_* | READ_NOT_PERMITTED
+   */
+  reader(cert: Certificate, read: Read, now: number, height: number): Identity {
+    const who = this.check(cert, read, now, height)
+    const { readRoles } = this.config(read)
+    if (!readRoles.includes(who.role ?? ''))
+      deny(
+        { code: 'READ_NOT_PERMITTED', role: who.role ?? '', caller: who.id },
+        `the chain's readers are ${readRoles.join(', ')}; ${who.id} is ${who.role ?? 'without a role'}`,
+      )
+    return who
   }
 
   /**

@@ -36,6 +36,12 @@ export interface GovernanceConfig {
   readonly certificatesRequired: boolean
   /** The genesis admin keys lose their lifecycle rights when set (governance approves instead). */
   readonly adminKeysRetired: boolean
+  /**
+   * Who may read through the API: `public` (dev networks), or `members` — every read request is
+   * signed with a member's certificate in one of `readRoles`.
+   */
+  readonly readAccess: 'public' | 'members'
+  readonly readRoles: readonly string[]
 }
 
 export const DEFAULT_POLICY: Policy = { rule: 'MAJORITY', role: 'admin' }
@@ -45,6 +51,8 @@ export const defaultConfig: GovernanceConfig = {
   proposalTtlMs: 7 * 24 * 60 * 60 * 1000,
   certificatesRequired: false,
   adminKeysRetired: false,
+  readAccess: 'public',
+  readRoles: ['admin', 'client', 'node', 'device', 'auditor'],
 }
 
 export interface Vote {

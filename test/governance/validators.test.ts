@@ -57,8 +57,9 @@ describe('validator-set changes by governance (in-process, real p2p)', () => {
       orgs.map((o) => o.member('admin', 'admin', { notBefore: Date.now() - 86_400_000, notAfter: Date.now() + 86_400_000 })),
     )
     // Five keys: four genesis validators, and org5's validator that governance will add.
-    const keys: KeyPair[] = Array.from({ length: 5 }, () => generateKeyPair())
-    const ports = await freePorts(5)
+    // Six keys: four genesis validators, org5's validator that governance will add, and v1's next key.
+    const keys: KeyPair[] = Array.from({ length: 6 }, () => generateKeyPair())
+    const ports = await freePorts(6)
     const genesis: Genesis = {
       chainId: CHAIN_ID,
       genesisTime: Date.now() - 1000,
@@ -129,7 +130,7 @@ describe('validator-set changes by governance (in-process, real p2p)', () => {
         expiresAt: Date.now() + 600_000,
         certificate: by.certificate,
       })
-      const node = nodes[0] as TrellisNode
+      const node = live()[0] as TrellisNode
       const w = node.waitForCommit(bytesToHex(tx.id))
       const [r] = await node.submit([tx.bytes])
       expect(r?.accepted === true ? 'accepted' : r?.error.message).toBe('accepted')
@@ -203,6 +204,33 @@ describe('validator-set changes by governance (in-process, real p2p)', () => {
     await until(() => (nodes[1] as TrellisNode).chain.head.height >= after + 4, 30_000, 'progress without the removed validator')
     const four = (nodes[1] as TrellisNode).schedule.at(after).set
     expect(four.validators.map((v) => v.name)).toEqual(['v1', 'v2', 'v3', 'v4'])
+
+    // Key rotation without downtime: v1's operator starts a node with a new key (it follows), the
+    // consortium replaces v1's key, the old node is stopped once the new key is in force.
+    const successor = await open(5)
+    const replaced = await decide({
+      type: 'validator.replace',
+      name: 'v1',
+      publicKey: publicKeyToString((keys[5] as KeyPair).publicKey),
+      address: `127.0.0.1:${ports[5]}`,
+    })
+    await until(() => Math.min(...live().map((x) => x.chain.head.height)) >= replaced + 2, 20_000, 'rotation in force')
+    await (nodes[1] as TrellisNode).close()
+    running.splice(running.indexOf(nodes[1] as TrellisNode), 1)
+    const rotatedAt = successor.chain.head.height
+    await until(() => successor.chain.head.height >= rotatedAt + 4, 30_000, 'progress with the rotated key')
+    const rotated = successor.schedule.at(rotatedAt + 1)
+    expect(rotated.set.validators.map((v) => v.name)).toEqual(['v1', 'v2', 'v3', 'v4'])
+    expect(rotated.self).toBe(0)
+    await until(
+      () => {
+        for (let h = rotatedAt + 1; h <= successor.chain.head.height; h++)
+          if (successor.chain.getCertificate(h)?.signatures.some((s) => s.validatorIndex === 0) === true) return true
+        return false
+      },
+      20_000,
+      'a certificate signed with v1’s new key',
+    )
 
     loading = false
     await load

@@ -1,5 +1,5 @@
 import { createServer } from 'node:net'
-import { generateKeyPair, type KeyPair, publicKeyToString } from '@trellis/crypto'
+import { certificateToPem, generateKeyPair, type KeyPair, publicKeyToString } from '@trellis/crypto'
 import { defaultChainParams, type Genesis, type SignedTx, valueFromJSON, valueToJSON, verifyCertificate } from '@trellis/ledger'
 import { defaultNodeOptions, type NodeOptions, TrellisNode } from '@trellis/node'
 import { createMemoryStore } from '@trellis/storage'
@@ -162,12 +162,19 @@ describe('validator-set changes by governance (in-process, real p2p)', () => {
     }
     expect(text).toContain('kind="ca",org="org5"')
     expect(text).toContain(`kind="signer",org="org2",cn="admin",serial="${(admins[1] as Member).cert.serial}"}`)
+    // Its node certificate (role node, issued by org5's CA) is recorded with it: p2p trusts it while it holds.
+    const nodeCert = await (orgs[4] as TestOrg).member('v4', 'node', {
+      keyPair: keys[4] as KeyPair,
+      notBefore: Date.now() - 86_400_000,
+      notAfter: Date.now() + 86_400_000,
+    })
     const added = await decide({
       type: 'validator.add',
       name: 'v4',
       publicKey: publicKeyToString((keys[4] as KeyPair).publicKey),
       org: 'org5',
       address: `127.0.0.1:${ports[4]}`,
+      certificate: certificateToPem(nodeCert.certificate),
     })
     const from = added + 2
     const newcomer = await open(4)
@@ -231,6 +238,16 @@ describe('validator-set changes by governance (in-process, real p2p)', () => {
       20_000,
       'a certificate signed with v1’s new key',
     )
+
+    // Revoking v4's node certificate cuts it off the p2p mesh; the other three keep the chain going.
+    const v4 = nodes[4] as TrellisNode
+    await decide({ type: 'cert.revoke', org: 'org5', serial: nodeCert.cert.serial, reason: 'node key compromised' })
+    await until(() => v4.p2p!.connected().length === 0, 20_000, 'the revoked node disconnected')
+    const cutAt = (nodes[2] as TrellisNode).chain.head.height
+    await until(() => (nodes[2] as TrellisNode).chain.head.height >= cutAt + 3, 30_000, 'progress without the revoked node')
+    expect(v4.p2p!.connected()).toEqual([])
+    await v4.close()
+    running.splice(running.indexOf(v4), 1)
 
     loading = false
     await load

@@ -1,4 +1,11 @@
-import { type PrivateKey, publicKeyFromPrivate, publicKeyToBytes, publicKeyToString } from '@trellis/crypto'
+import {
+  type PrivateKey,
+  type PublicKey,
+  publicKeyFromPrivate,
+  publicKeyFromString,
+  publicKeyToBytes,
+  publicKeyToString,
+} from '@trellis/crypto'
 import {
   decodeSignedTx,
   type Genesis,
@@ -115,8 +122,9 @@ export class TrellisNode {
         host: net.host,
         port: net.port,
         peers: net.peers,
-        // Only the chain's validators may connect: past, present and decided future ones.
-        allowed: (key) => schedule.knows(key),
+        // Only the chain's validators may connect — past, present and decided future ones — with a
+        // valid node certificate when governance recorded one.
+        allowed: (key) => this.mayConnect(key),
         maxMessageBytes: Math.max(genesis.params.maxBlockBytes * 2, 1024 * 1024) + 64 * 1024,
         log: (level, msg, fields) => logger.child({ module: 'p2p' })[level](fields ?? {}, msg),
       })
@@ -256,6 +264,8 @@ export class TrellisNode {
 
   private onCommit(b: CommittedBlock): void {
     this.metrics?.setHeight(b.block.header.height)
+    if (b.receipts.some((r) => r.events.some((e) => e.contract === GOVERNANCE_CONTRACT && /^(CertificateRevoked|Org)/.test(e.name))))
+      this.recheckPeers()
     if (this.metrics !== null) this.trackCertificates(b)
     if (this.waiters.size > 0) {
       b.block.txs.forEach((tx, index) => {
@@ -268,6 +278,31 @@ export class TrellisNode {
       })
     }
     this.bus.publish(b)
+  }
+
+  /** A validator key may connect when the schedule knows it and its node certificate (if any) holds now. */
+  private mayConnect(key: PublicKey): boolean {
+    if (!this.schedule.knows(key)) return false
+    const der = this.schedule.certificateOf(key)
+    if (der === undefined || this.executor.checkCertificate === undefined) return true
+    try {
+      this.executor.checkCertificate(der, this.chain, { height: this.chain.head.height + 1, now: this.clock() })
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /** Drops peers whose node certificate no longer holds (revoked, expired, organisation removed). */
+  private recheckPeers(): void {
+    const p2p = this.p2p
+    if (p2p === undefined) return
+    for (const peer of p2p.connected()) {
+      if (!this.mayConnect(publicKeyFromString(peer))) {
+        this.logger.warn({ peer }, 'disconnecting a validator whose node certificate no longer holds')
+        p2p.disconnect(peer)
+      }
+    }
   }
 
   /** Signers' certificates seen in committed blocks (most recent last, bounded), for the expiry metric. */

@@ -178,6 +178,12 @@ export class P2PNetwork {
         }),
       }).then(
         (conn) => {
+          // A peer we dial must still be one we would accept (its node certificate may have lapsed).
+          if (!this.allowed(d.peer.publicKey)) {
+            this.o.log('warn', 'p2p peer no longer allowed: not connecting', { peer: id })
+            conn.close()
+            return
+          }
           d.delay = this.o.redialMs
           this.register(id, conn)
         },

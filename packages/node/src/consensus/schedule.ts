@@ -1,4 +1,4 @@
-import { type PublicKey, publicKeyFromString, publicKeyToString } from '@trellis/crypto'
+import { certificateFromPem, type PublicKey, publicKeyFromString, publicKeyToString } from '@trellis/crypto'
 import { stateKey, type ValidatorSet, validatorSetHash } from '@trellis/ledger'
 import type { ConsensusValidator } from '@trellis/consensus'
 import { decodeRecord, GOVERNANCE_CONTRACT, type ValidatorSetRecord } from '../governance/index.js'
@@ -24,6 +24,8 @@ export class ValidatorSchedule {
   private knownKeys = new Set<string>()
   /** p2p addresses of validators governance added, by public key. */
   private readonly addressBook = new Map<string, string>()
+  /** Node certificates (DER) of validators governance added with one, by public key. */
+  private readonly certificates = new Map<string, Uint8Array>()
   private readonly listeners: Array<() => void> = []
 
   constructor(
@@ -59,6 +61,11 @@ export class ValidatorSchedule {
     return [...this.addressBook].map(([k, address]) => ({ publicKey: publicKeyFromString(k), address }))
   }
 
+  /** The node certificate governance recorded for a validator key, if any. */
+  certificateOf(key: PublicKey): Uint8Array | undefined {
+    return this.certificates.get(publicKeyToString(key))
+  }
+
   /** Called after a refresh that found a new set. */
   onChange(listener: () => void): void {
     this.listeners.push(listener)
@@ -79,7 +86,10 @@ export class ValidatorSchedule {
       if (rec.height <= last.from) continue
       entries.push({ from: rec.height, at: this.describe(set) })
       this.remember(set)
-      for (const v of rec.validators) if (v.address !== undefined) this.addressBook.set(v.publicKey, v.address)
+      for (const v of rec.validators) {
+        if (v.address !== undefined) this.addressBook.set(v.publicKey, v.address)
+        if (v.certificate !== undefined) this.certificates.set(v.publicKey, certificateFromPem(v.certificate))
+      }
     }
     const changed = entries.length !== this.entries.length
     this.entries = entries

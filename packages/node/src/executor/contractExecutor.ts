@@ -1139,6 +1139,10 @@ export class ContractExecutor implements Executor {
     return this.identities.config((sk) => state.getLatest(sk)).readAccess
   }
 
+  checkCertificate(certificate: Uint8Array, state: StateReader, at: AdmissionPoint): Reader {
+    return { ...this.identities.check(parseCertificate(certificate), (sk) => state.getLatest(sk), at.now, at.height), kind: 'user' }
+  }
+
   authenticateReader(certificate: Uint8Array, state: StateReader, at: AdmissionPoint): Reader {
     let cert: Certificate
     try {

@@ -1,4 +1,11 @@
-import { certificateFromPem, certificateToPem, parseCertificate, publicKeyFromString, publicKeyToString } from '@trellis/crypto'
+import {
+  type Certificate,
+  certificateFromPem,
+  certificateToPem,
+  parseCertificate,
+  publicKeyFromString,
+  publicKeyToString,
+} from '@trellis/crypto'
 import { checkOrgCAs, ORG_ID_RE } from '@trellis/ledger'
 import { bytesToHex, hexToBytes, TrellisError } from '@trellis/utils'
 import { type Identities, type Identity, type Read } from './identity.js'
@@ -129,7 +136,7 @@ export function tally(p: Pick<Proposal, 'policy' | 'votes'>, activeOrgs: readonl
 interface ActionHandler {
   readonly description: string
   /** Checks and normalises an action (at proposal time and again when it is executed). */
-  check(a: Record<string, unknown>, g: Governance, store: GovernanceStore): Record<string, unknown>
+  check(a: Record<string, unknown>, g: Governance, store: GovernanceStore, env: GovernanceEnv): Record<string, unknown>
   /** Applies a checked action of proposal `p`; must not fail after writing. */
   apply(
     a: Record<string, unknown>,
@@ -408,8 +415,44 @@ function findValidator(set: readonly ValidatorEntry[], name: unknown): number {
   return i
 }
 
+/**
+ * A validator's node certificate (PEM): role `node`, of the validator's organisation, for its key,
+ * valid now. Required when the chain requires certificates; p2p connections are then refused once it
+ * expires or is revoked.
+ */
+function nodeCertificate(
+  v: unknown,
+  org: string,
+  publicKey: string,
+  g: Governance,
+  store: GovernanceStore,
+  env: GovernanceEnv,
+): string | undefined {
+  if (v === undefined) {
+    if (g.identities.config(store.read).certificatesRequired)
+      invalidAction('this chain requires a node certificate (role node) for every validator')
+    return undefined
+  }
+  if (typeof v !== 'string') return invalidAction('certificate must be a PEM certificate')
+  let cert: Certificate
+  try {
+    cert = parseCertificate(certificateFromPem(v))
+  } catch {
+    return invalidAction('certificate must be a PEM certificate')
+  }
+  if (cert.role !== 'node') invalidAction(`the certificate has the role "${cert.role ?? 'none'}", not node`)
+  if (cert.subject.org !== org) invalidAction(`the certificate is of "${cert.subject.org}", the validator of "${org}"`)
+  if (publicKeyToString(cert.publicKey) !== publicKey) invalidAction("the certificate is not for the validator's key")
+  try {
+    g.identities.check(cert, store.read, env.timestamp, env.height)
+  } catch (err) {
+    invalidAction(`the node certificate is not valid: ${err instanceof TrellisError ? err.message : 'invalid'}`)
+  }
+  return certificateToPem(cert.der)
+}
+
 /** The change an action makes to the latest validator set (decided, possibly not yet in force). */
-function changedSet(a: Record<string, unknown>, g: Governance, store: GovernanceStore): ValidatorEntry[] {
+function changedSet(a: Record<string, unknown>, g: Governance, store: GovernanceStore, env: GovernanceEnv): ValidatorEntry[] {
   if (g.genesisValidators.length < 2)
     invalidAction('a single-validator chain runs without consensus: validators change on multi-validator networks only')
   const set = [...g.latestValidators(store)]
@@ -424,7 +467,15 @@ function changedSet(a: Record<string, unknown>, g: Governance, store: Governance
       if (set.some((v) => v.publicKey === publicKey)) invalidAction('that key is already a validator')
       if (set.length >= MAX_VALIDATORS) invalidAction(`a chain has at most ${MAX_VALIDATORS} validators`)
       const address = validatorAddress(a.address)
-      set.push({ name: a.name as string, publicKey, power: power as number, org, ...(address === undefined ? {} : { address }) })
+      const certificate = nodeCertificate(a.certificate, org, publicKey, g, store, env)
+      set.push({
+        name: a.name as string,
+        publicKey,
+        power: power as number,
+        org,
+        ...(address === undefined ? {} : { address }),
+        ...(certificate === undefined ? {} : { certificate }),
+      })
       return set
     }
     case 'validator.remove': {
@@ -437,7 +488,9 @@ function changedSet(a: Record<string, unknown>, g: Governance, store: Governance
       const publicKey = validatorKey(a.publicKey)
       if (set.some((v) => v.publicKey === publicKey)) invalidAction('that key is already a validator')
       const address = validatorAddress(a.address)
-      set[i] = { ...(set[i] as ValidatorEntry), publicKey, ...(address === undefined ? {} : { address }) }
+      const { certificate: _old, ...entry } = set[i] as ValidatorEntry
+      const certificate = entry.org === null ? undefined : nodeCertificate(a.certificate, entry.org, publicKey, g, store, env)
+      set[i] = { ...entry, publicKey, ...(address === undefined ? {} : { address }), ...(certificate === undefined ? {} : { certificate }) }
       return set
     }
     default:
@@ -448,9 +501,9 @@ function changedSet(a: Record<string, unknown>, g: Governance, store: Governance
 function validatorAction(description: string): ActionHandler {
   return {
     description,
-    check(a, g, store) {
-      changedSet(a, g, store)
-      const { type, name, publicKey, power, org, address } = a
+    check(a, g, store, env) {
+      changedSet(a, g, store, env)
+      const { type, name, publicKey, power, org, address, certificate } = a
       return {
         type,
         name,
@@ -458,11 +511,12 @@ function validatorAction(description: string): ActionHandler {
         ...(power === undefined ? {} : { power }),
         ...(org === undefined ? {} : { org }),
         ...(address === undefined ? {} : { address }),
+        ...(certificate === undefined ? {} : { certificate }),
       }
     },
     apply(a, g, store, env, p) {
       const height = env.height + VALIDATOR_CHANGE_DELAY
-      const rec: ValidatorSetRecord = { height, validators: changedSet(a, g, store), proposal: p.id }
+      const rec: ValidatorSetRecord = { height, validators: changedSet(a, g, store, env), proposal: p.id }
       store.write(KEYS.valset(height), encodeRecord(rec))
       store.emit('ValidatorSetChanged', { height, change: a.type as string, name: a.name as string, validators: rec.validators.length })
     },
@@ -547,7 +601,7 @@ export class Governance {
     const handler = ACTIONS[p.action.type] as ActionHandler
     let checked: Record<string, unknown>
     try {
-      checked = handler.check({ ...p.action }, this, store)
+      checked = handler.check({ ...p.action }, this, store, env)
     } catch (err) {
       // Only a check's verdict fails the proposal; anything else (a fetch the executor retries) passes.
       if (!(err instanceof TrellisError) || err.code === 'VM_NEED_DATA') throw err
@@ -568,7 +622,7 @@ export class Governance {
         if (typeof description !== 'string' || description.length > 1024) invalidAction('description must be at most 1024 characters')
         const policy = this.policyFor(a.action.type, store.read)
         const org = this.member(env.caller, policy.role ?? 'admin', store)
-        const action = (ACTIONS[a.action.type] as ActionHandler).check(a.action, this, store)
+        const action = (ACTIONS[a.action.type] as ActionHandler).check(a.action, this, store, env)
         const seqRaw = store.read(KEYS.seq)
         const id = (seqRaw === undefined ? 0 : decodeRecord<number>(seqRaw)) + 1
         store.write(KEYS.seq, encodeRecord(id))

@@ -142,6 +142,8 @@ export interface ValidatorEntry {
   readonly org: string | null
   /** Where the other validators reach it (`host:port`); genesis validators have theirs in each node's configuration. */
   readonly address?: string
+  /** Its node certificate (PEM, role node) when governance added it with one. */
+  readonly certificate?: string
 }
 
 /** The validator set from `height` on (`valset:<height>`), until a later record. */

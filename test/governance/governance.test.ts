@@ -265,6 +265,24 @@ describe('governance', () => {
     failed(await h.call(erin, 'whoami', 'whoami', {}), 'CERT_REVOKED')
   })
 
+  it('bounds chain parameter changes by the genesis values', async () => {
+    const h = await consortium()
+    for (const action of [
+      { type: 'params.set', maxBlockBytes: 64 * 1024 * 1024 },
+      { type: 'params.set', maxTxTtlMs: 10 * 60 * 60 * 1000 },
+      { type: 'params.set', maxTxBytes: 0 },
+      { type: 'params.set', blockTime: 5 },
+    ])
+      failed(await h.call(admin1, 'governance', 'propose', { action }), 'GOV_ACTION_INVALID')
+    const p = result(ok(await h.call(admin1, 'governance', 'propose', { action: { type: 'params.set', maxBlockTxs: 500 } })))
+    expect(p.action).toMatchObject({ maxBlockTxs: 500, maxTxBytes: 64 * 1024 })
+    await h.call(admin2, 'governance', 'vote', { id: p.id, approve: true })
+    const params = (await h.query('governance', 'params')).result as { changes: Array<{ height: number; params: { maxBlockTxs: number } }> }
+    expect(params.changes).toEqual([
+      expect.objectContaining({ height: h.chain.head.height + 2, params: expect.objectContaining({ maxBlockTxs: 500 }) }),
+    ])
+  })
+
   it('keeps a k-of-n policy satisfiable', async () => {
     const h = await consortium()
     const bad = { type: 'config.set', policies: { default: { rule: 'K_OF_N', k: 1, orgs: ['org9'] } } }

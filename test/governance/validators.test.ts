@@ -147,6 +147,15 @@ describe('validator-set changes by governance (in-process, real p2p)', () => {
     }
 
     await until(() => acknowledged.length >= 5, 20_000, 'first commits')
+    // Chain parameters change by governance too, two blocks after the decision, on every validator.
+    const paramsFrom = (await decide({ type: 'params.set', maxBlockTxs: 1, maxTxBytes: 2048 })) + 2
+    await until(() => (nodes[1] as TrellisNode).chain.head.height >= paramsFrom + 4, 20_000, 'blocks under the new parameters')
+    for (let h = paramsFrom; h <= (nodes[1] as TrellisNode).chain.head.height; h++)
+      expect((nodes[1] as TrellisNode).chain.getBlock(h)!.txs.length).toBeLessThanOrEqual(1)
+    const big = recordTx(client, docHash('too-big'), { expiresAt: Date.now() + 600_000, nonce: 999_999, meta: { note: 'x'.repeat(3000) } })
+    const [tooBig] = await (nodes[2] as TrellisNode).submit([big.bytes])
+    expect(tooBig?.accepted === false && tooBig.error.code).toBe('TX_TOO_LARGE')
+    await decide({ type: 'params.set', maxBlockTxs: 2000, maxTxBytes: 65_536 })
     // Certificate expiry is visible ahead of time: the members' CAs, then the signers seen.
     const expiry = async () =>
       await (nodes[0] as TrellisNode).metrics!.registry.getSingleMetricAsString('trellis_certificate_expiry_timestamp_seconds')

@@ -174,6 +174,7 @@ export class TrellisNode {
         mempool: this.mempool,
         executor,
         params: genesis.params,
+        paramsAt: (height) => schedule.paramsAt(height),
         validators: genesis.validators,
         validatorKey,
         validatorPublicKey,
@@ -206,12 +207,13 @@ export class TrellisNode {
           admins: modules.genesis.admins,
           orgs: modules.genesis.orgs ?? [],
           validators: modules.genesis.validators,
+          params: modules.genesis.params,
         }))
     } catch (err) {
       await store.close()
       throw err
     }
-    const schedule = new ValidatorSchedule(modules.genesis.validators, publicKeyFromPrivate(modules.validatorKey))
+    const schedule = new ValidatorSchedule(modules.genesis.validators, publicKeyFromPrivate(modules.validatorKey), modules.genesis.params)
     try {
       await schedule.refresh(chain)
     } catch (err) {
@@ -266,6 +268,13 @@ export class TrellisNode {
     this.metrics?.setHeight(b.block.header.height)
     if (b.receipts.some((r) => r.events.some((e) => e.contract === GOVERNANCE_CONTRACT && /^(CertificateRevoked|Org)/.test(e.name))))
       this.recheckPeers()
+    // The consensus driver reloads the schedule itself before its next height; the single-validator
+    // producer learns parameter changes here (they take effect two blocks after the decision).
+    if (
+      this.consensus === undefined &&
+      b.receipts.some((r) => r.events.some((e) => e.contract === GOVERNANCE_CONTRACT && e.name === 'ParamsChanged'))
+    )
+      void this.schedule.refresh(this.chain).catch((err: unknown) => this.logger.error({ err }, 'could not reload the chain parameters'))
     if (this.metrics !== null) this.trackCertificates(b)
     if (this.waiters.size > 0) {
       b.block.txs.forEach((tx, index) => {
@@ -363,7 +372,8 @@ export class TrellisNode {
       const error = nodeError({ code: 'NODE_STOPPING' }, 'the node is shutting down')
       return raw.map(() => ({ accepted: false, id: '', error }))
     }
-    const { params, chainId } = this.chain.genesis
+    const { chainId } = this.chain.genesis
+    const params = this.schedule.paramsAt(this.chain.tip.height + 1)
     const now = this.clock()
     const candidates: Array<{ i: number; tx: SignedTx }> = []
     const inBatch = new Set<string>()

@@ -44,6 +44,13 @@ export type GovernanceAction =
   | { readonly type: 'validator.remove'; readonly name: string }
   | { readonly type: 'validator.replace'; readonly name: string; readonly publicKey: string; readonly address?: string }
   | {
+      readonly type: 'params.set'
+      readonly maxBlockTxs?: number
+      readonly maxBlockBytes?: number
+      readonly maxTxBytes?: number
+      readonly maxTxTtlMs?: number
+    }
+  | {
       readonly type: 'config.set'
       readonly policies?: Readonly<Record<string, GovernancePolicy>>
       readonly proposalTtlMs?: number

@@ -291,8 +291,9 @@ export class ConsensusDriver {
   }
 
   private async buildValue(height: number, round: number): Promise<void> {
-    const { chain, mempool, params } = this.m
+    const { chain, mempool } = this.m
     const head = chain.head
+    const params = this.m.schedule.paramsAt(height)
     if (!this.running || head.height + 1 !== height) return
     const timestamp = Math.max(this.m.clock(), head.timestamp + 1)
     const reaped = mempool.reap(Math.min(this.o.targetBlockTxs, params.maxBlockTxs), params.maxBlockBytes, timestamp)
@@ -430,8 +431,9 @@ export class ConsensusDriver {
     )
     mempool.committed(reaped)
     mempool.removeIncluded(built.block.txs)
-    // A validator change decided in this block takes effect two heights later: learn it now.
-    if (built.exec.writes.some((w) => startsWith(w.stateKey, VALSET_PREFIX))) await this.m.schedule.refresh(chain)
+    // A validator or parameter change decided in this block takes effect two heights later: learn it now.
+    if (built.exec.writes.some((w) => startsWith(w.stateKey, VALSET_PREFIX) || startsWith(w.stateKey, PARAMS_PREFIX)))
+      await this.m.schedule.refresh(chain)
     this.m.metrics?.blockCommitted(built.block.txs.length, 0, (performance.now() - started) / 1000)
     this.m.onCommit({ block: built.block, hash: built.hash, certificate, receipts: built.exec.receipts })
     // The others learn our new height at once (a lagging peer starts syncing).
@@ -601,8 +603,9 @@ export class ConsensusDriver {
    * time, not already committed, validly signed, and re-executing it yields exactly its header.
    */
   private async validate(block: Block, claimed: Uint8Array): Promise<BuiltBlock | { invalid: string }> {
-    const { chain, params, mempool } = this.m
+    const { chain, mempool } = this.m
     const h = block.header
+    const params = this.m.schedule.paramsAt(h.height)
     if (h.timestamp > this.m.clock() + this.o.maxClockDriftMs) return { invalid: 'timestamp is too far in the future' }
     if (block.txs.length > params.maxBlockTxs) return { invalid: 'too many txs' }
     const seen = new Set<string>()
@@ -683,7 +686,7 @@ export class ConsensusDriver {
       const blockBytes = encodeBlock(block)
       bytes += blockBytes.length
       blocks.push({ blockBytes, certificate })
-      if (bytes > this.m.params.maxBlockBytes) break
+      if (bytes > this.m.schedule.paramsAt(h).maxBlockBytes) break
     }
     if (blocks.length > 0) this.m.p2p.send(peer, encodeSyncBlocks(blocks))
   }
@@ -775,6 +778,7 @@ export class ConsensusDriver {
 
 const ZERO32 = new Uint8Array(32)
 const VALSET_PREFIX = stateKey(GOVERNANCE_CONTRACT, 'valset:')
+const PARAMS_PREFIX = stateKey(GOVERNANCE_CONTRACT, 'params:')
 
 function startsWith(b: Uint8Array, prefix: Uint8Array): boolean {
   if (b.length < prefix.length) return false

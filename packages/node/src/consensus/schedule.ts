@@ -1,7 +1,7 @@
 import { certificateFromPem, type PublicKey, publicKeyFromString, publicKeyToString } from '@trellis/crypto'
-import { stateKey, type ValidatorSet, validatorSetHash } from '@trellis/ledger'
+import { type ChainParams, defaultChainParams, stateKey, type ValidatorSet, validatorSetHash } from '@trellis/ledger'
 import type { ConsensusValidator } from '@trellis/consensus'
-import { decodeRecord, GOVERNANCE_CONTRACT, type ValidatorSetRecord } from '../governance/index.js'
+import { decodeRecord, GOVERNANCE_CONTRACT, type ParamsRecord, type ValidatorSetRecord } from '../governance/index.js'
 import type { StateReader } from '../executor/types.js'
 
 /** The validator set of one height, in the forms consensus uses. */
@@ -21,6 +21,8 @@ export interface HeightValidators {
  */
 export class ValidatorSchedule {
   private entries: Array<{ readonly from: number; readonly at: HeightValidators }>
+  /** Chain parameters by first height (governance `params.set`), after the genesis ones. */
+  private paramEntries: Array<{ readonly from: number; readonly params: ChainParams }> = []
   private knownKeys = new Set<string>()
   /** p2p addresses of validators governance added, by public key. */
   private readonly addressBook = new Map<string, string>()
@@ -31,6 +33,7 @@ export class ValidatorSchedule {
   constructor(
     private readonly genesis: ValidatorSet,
     private readonly selfKey: PublicKey | undefined,
+    private readonly genesisParams: ChainParams = defaultChainParams,
   ) {
     this.entries = [{ from: 1, at: this.describe(genesis) }]
     this.remember(genesis)
@@ -42,6 +45,16 @@ export class ValidatorSchedule {
     for (const e of this.entries) {
       if (e.from > height) break
       found = e.at
+    }
+    return found
+  }
+
+  /** The chain parameters in force at `height`. */
+  paramsAt(height: number): ChainParams {
+    let found = this.genesisParams
+    for (const e of this.paramEntries) {
+      if (e.from > height) break
+      found = e.params
     }
     return found
   }
@@ -91,6 +104,16 @@ export class ValidatorSchedule {
         if (v.certificate !== undefined) this.certificates.set(v.publicKey, certificateFromPem(v.certificate))
       }
     }
+    const paramRows = await state.scanLatest(
+      stateKey(GOVERNANCE_CONTRACT, 'params:'),
+      stateKey(GOVERNANCE_CONTRACT, 'params;'),
+      false,
+      100_000,
+    )
+    this.paramEntries = paramRows.map(([, raw]) => {
+      const rec = decodeRecord<ParamsRecord>(raw)
+      return { from: rec.height, params: { ...rec.params } }
+    })
     const changed = entries.length !== this.entries.length
     this.entries = entries
     if (changed) for (const l of this.listeners) l()

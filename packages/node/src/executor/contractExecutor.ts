@@ -3,6 +3,8 @@ import { type Certificate, parseCertificate, type PublicKey, publicKeyToString, 
 import {
   type ContractEvent,
   decodeValue,
+  type ChainParams,
+  defaultChainParams,
   type Organisation,
   type ValidatorSet,
   encodedValueLength,
@@ -366,6 +368,8 @@ export interface ContractExecutorOptions {
   readonly orgs?: readonly Organisation[]
   /** The genesis validator set, which governance changes. */
   readonly validators?: ValidatorSet
+  /** The genesis chain parameters, which governance changes (within their genesis bounds). */
+  readonly params?: ChainParams
 }
 
 /** When and where a tx is checked for admission: the next block's height, the node's clock. */
@@ -407,6 +411,7 @@ export class ContractExecutor implements Executor {
         power: v.power,
         org: null,
       })),
+      { ...(options.params ?? defaultChainParams) },
     )
   }
 
@@ -1355,6 +1360,11 @@ const GOVERNANCE_METHODS: Record<string, { kind: 'call' | 'query'; description: 
     kind: 'query',
     description: "Member organisations' CA certificates expiring within withinMs (default 30 days) of the block time, soonest first",
     args: objectArgs({ withinMs: { type: 'optional', inner: { type: 'integer', minimum: 0 } } }, []),
+  },
+  params: {
+    kind: 'query',
+    description: 'The genesis chain parameters and every decided change, with the height it takes effect',
+    args: objectArgs({}, []),
   },
   validators: {
     kind: 'query',

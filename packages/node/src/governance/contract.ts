@@ -24,6 +24,7 @@ import {
   type ProposalStatus,
   hookArgsHash,
   normalSerial,
+  type ParamsRecord,
   RESERVED_CONTRACT_NAMES,
   type Revocation,
   VALIDATOR_CHANGE_DELAY,
@@ -339,6 +340,38 @@ const ACTIONS: Record<string, ActionHandler> = {
   'validator.replace': validatorAction(
     `Give a validator a new key (rotation or replacement) from ${VALIDATOR_CHANGE_DELAY} blocks after the decision`,
   ),
+  'params.set': {
+    description: `Change chain parameters (maxBlockTxs, maxBlockBytes, maxTxBytes, maxTxTtlMs) from ${VALIDATOR_CHANGE_DELAY} blocks after the decision; sizes and the tx lifetime may not exceed the genesis values`,
+    check(a, g, store) {
+      const cur = g.latestParams(store)
+      const limits = g.genesisParams
+      const next = { ...cur }
+      const fields = ['maxBlockTxs', 'maxBlockBytes', 'maxTxBytes', 'maxTxTtlMs'] as const
+      for (const k of Object.keys(a))
+        if (k !== 'type' && !(fields as readonly string[]).includes(k)) invalidAction(`${k} is not a chain parameter`)
+      for (const k of fields) {
+        const v = a[k]
+        if (v === undefined) continue
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) invalidAction(`${k} must be a positive integer`)
+        next[k] = v as number
+      }
+      if (next.maxBlockTxs > 100_000) invalidAction('maxBlockTxs may be at most 100000')
+      if (next.maxBlockBytes > limits.maxBlockBytes)
+        invalidAction(`maxBlockBytes may not exceed the genesis value ${limits.maxBlockBytes} (nodes size their p2p frames by it)`)
+      if (next.maxTxTtlMs > limits.maxTxTtlMs)
+        invalidAction(`maxTxTtlMs may not exceed the genesis value ${limits.maxTxTtlMs} (the replay window is sized by it)`)
+      if (next.maxTxBytes > next.maxBlockBytes) invalidAction('maxTxBytes may not exceed maxBlockBytes')
+      if (fields.every((k) => next[k] === cur[k])) invalidAction('nothing to change')
+      return { type: 'params.set', ...next }
+    },
+    apply(a, _g, store, env, p) {
+      const height = env.height + VALIDATOR_CHANGE_DELAY
+      const { type: _type, ...params } = a as Record<string, number>
+      const rec: ParamsRecord = { height, params: params as unknown as ParamsRecord['params'], proposal: p.id }
+      store.write(KEYS.params(height), encodeRecord(rec))
+      store.emit('ParamsChanged', { height, ...params })
+    },
+  },
   'config.set': {
     description:
       'Change governance settings: policies (by action type or `default`), proposal TTL, certificate requirement, genesis admin keys, read access (public or members, and the roles that may read)',
@@ -541,7 +574,15 @@ export class Governance {
     readonly identities: Identities,
     /** The genesis validator set (in force until a `valset:` record replaces it). */
     readonly genesisValidators: readonly ValidatorEntry[],
+    /** The genesis chain parameters (in force until a `params:` record replaces them; also their upper bounds). */
+    readonly genesisParams: ParamsRecord['params'],
   ) {}
+
+  /** The newest decided chain parameters (they may take effect at a future height). */
+  latestParams(store: Pick<GovernanceStore, 'scan'>): ParamsRecord['params'] {
+    const last = scanAll(store, KEYS.paramsPrefix).at(-1)
+    return last === undefined ? this.genesisParams : decodeRecord<ParamsRecord>(last[1]).params
+  }
 
   /** The newest decided validator set (it may take effect at a future height). */
   latestValidators(store: Pick<GovernanceStore, 'scan'>): readonly ValidatorEntry[] {
@@ -719,6 +760,10 @@ export class Governance {
       }
       case 'config':
         return { ...this.identities.config(store.read), actions: ACTION_TYPES }
+      case 'params': {
+        const records = scanAll(store, KEYS.paramsPrefix).map(([, raw]) => decodeRecord<ParamsRecord>(raw))
+        return { genesis: this.genesisParams, changes: records }
+      }
       case 'validators': {
         const records = scanAll(store, KEYS.valsetPrefix).map(([, raw]) => decodeRecord<ValidatorSetRecord>(raw))
         return { genesis: this.genesisValidators, changes: records }

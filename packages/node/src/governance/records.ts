@@ -161,6 +161,20 @@ export interface ValidatorSetRecord {
  */
 export const VALIDATOR_CHANGE_DELAY = 2
 
+/** The chain parameters from `height` on (`params:<height>`), until a later record. */
+export interface ParamsRecord {
+  readonly height: number
+  readonly params: {
+    readonly maxTxBytes: number
+    readonly maxBlockTxs: number
+    readonly maxBlockBytes: number
+    readonly maxTxTtlMs: number
+  }
+  readonly proposal: number
+}
+
+export const paramsKeyPart = (height: number): string => `params:${String(height).padStart(15, '0')}`
+
 /** Key part of a validator-set record: zero-padded so that key order is height order. */
 export const valsetKeyPart = (height: number): string => `valset:${String(height).padStart(15, '0')}`
 
@@ -177,6 +191,8 @@ export const KEYS = {
   acl: (contract: string) => key(`acl:${contract}`),
   approval: (contract: string, operation: string, codeHash: string | null) => key(`approval:${contract}:${operation}:${codeHash ?? '*'}`),
   valset: (height: number) => key(valsetKeyPart(height)),
+  params: (height: number) => key(paramsKeyPart(height)),
+  paramsPrefix: 'params:',
   valsetPrefix: 'valset:',
 } as const
 

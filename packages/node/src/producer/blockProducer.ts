@@ -40,6 +40,8 @@ export interface BlockProducerModules {
   readonly mempool: Mempool
   readonly executor: Executor
   readonly params: ChainParams
+  /** The parameters in force at a height, when governance may change them (default: `params`). */
+  readonly paramsAt?: (height: number) => ChainParams
   readonly validators: ValidatorSet
   readonly validatorKey: PrivateKey
   readonly validatorPublicKey: PublicKey
@@ -112,7 +114,8 @@ export class BlockProducer {
   }
 
   private get blockTxs(): number {
-    return Math.max(1, Math.min(this.options.targetBlockTxs, this.m.params.maxBlockTxs))
+    const params = this.m.paramsAt?.(this.m.chain.tip.height + 1) ?? this.m.params
+    return Math.max(1, Math.min(this.options.targetBlockTxs, params.maxBlockTxs))
   }
 
   private async run(): Promise<void> {
@@ -150,10 +153,11 @@ export class BlockProducer {
    * of the committed block. A failed write rejects that promise and every later build.
    */
   private async buildNext(): Promise<{ readonly writing: Promise<CommittedBlock> } | undefined> {
-    const { chain, mempool, executor, params, clock, metrics } = this.m
+    const { chain, mempool, executor, clock, metrics } = this.m
     const started = performance.now()
     const tip = chain.tip
     const height = tip.height + 1
+    const params = this.m.paramsAt?.(height) ?? this.m.params
     const timestamp = Math.max(clock(), tip.timestamp + 1)
     const reaped = mempool.reap(this.blockTxs, params.maxBlockBytes, timestamp)
     const txs = dropCommitted(chain, reaped)

@@ -1,9 +1,25 @@
 import { createServer } from 'node:net'
 import { certificateToPem, generateKeyPair, type KeyPair, publicKeyToString } from '@trellis/crypto'
-import { defaultChainParams, type Genesis, type SignedTx, valueFromJSON, valueToJSON, verifyCertificate } from '@trellis/ledger'
-import { defaultNodeOptions, type NodeOptions, TrellisNode } from '@trellis/node'
+import {
+  defaultChainParams,
+  encodeCertificate,
+  encodeHeader,
+  encodeValue,
+  type Genesis,
+  type SignedTx,
+  type StateValueProofJSON,
+  stateKey,
+  stateKeyHash,
+  stateProofToJSON,
+  valueFromJSON,
+  valueToJSON,
+  verifyCertificate,
+  verifyTrustedHeader,
+} from '@trellis/ledger'
+import { defaultNodeOptions, type NodeOptions, TrellisNode, valsetKeyPart } from '@trellis/node'
+import { trustAfterValidatorChange } from '@trellis/sdk'
 import { createMemoryStore } from '@trellis/storage'
-import { bytesToHex } from '@trellis/utils'
+import { bytesToBase64, bytesToHex } from '@trellis/utils'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Member, TestOrg } from '../support/contracts.js'
 import { CHAIN_ID, callTx, docHash, recordTx, silentLogger } from '../support/fixtures.js'
@@ -210,6 +226,33 @@ describe('validator-set changes by governance (in-process, real p2p)', () => {
         bytesToHex((nodes[0] as TrellisNode).schedule.at(h).hash),
       )
     }
+
+    // Light clients follow the change: the genesis set no longer vouches for new headers, but the
+    // valset record, proven under the old set, moves the trust to the new one.
+    const n0 = nodes[0] as TrellisNode
+    const genesisTrust = { chainId: CHAIN_ID, validators: genesis.validators }
+    const late = n0.chain.getBlock(from + 1)!
+    expect(() => verifyTrustedHeader(late.header, n0.chain.getCertificate(from + 1), genesisTrust)).toThrow(/different validator set/)
+    const valsetKey = valsetKeyPart(from)
+    const valsetProof = async (height: number): Promise<StateValueProofJSON> => {
+      const sk = stateKey('governance', valsetKey)
+      const entry = await n0.chain.getValueAt(sk, height)
+      return {
+        kind: 'state',
+        height,
+        contract: 'governance',
+        key: valsetKey,
+        value: entry?.value == null ? null : bytesToBase64(entry.value),
+        proof: stateProofToJSON(n0.chain.tree.prove(height, stateKeyHash(sk))),
+        header: bytesToBase64(encodeHeader(n0.chain.getBlock(height)!.header)),
+        certificate: bytesToBase64(encodeCertificate(n0.chain.getCertificate(height)!)),
+      }
+    }
+    const next = trustAfterValidatorChange(genesisTrust, await valsetProof(from - 1))
+    expect(() => verifyTrustedHeader(late.header, n0.chain.getCertificate(from + 1), next)).not.toThrow()
+    const forged = { ...(await valsetProof(from - 1)) }
+    forged.value = bytesToBase64(encodeValue(valueFromJSON({ height: from, validators: [], proposal: 1 })))
+    expect(() => trustAfterValidatorChange(genesisTrust, forged)).toThrow()
 
     // v0 leaves: once the removal is in force its node is stopped; the other four go on.
     const removed = await decide({ type: 'validator.remove', name: 'v0' })

@@ -327,6 +327,12 @@ export function createProgram(): Command {
     .description('verify a proof offline against a trusted genesis (no node needed)')
     .option('--genesis <file>', 'trusted genesis.json')
     .option('--data <dir>', 'take genesis.json from this data directory')
+    .option(
+      '--valset <proof>',
+      'a validator-set change (state proof of governance valset:<h> at height h-1), in order (repeatable)',
+      collect,
+      [],
+    )
     .action(verifyCommand)
   return program
 }

@@ -85,6 +85,6 @@ export type {
 /** What offline verification proved. */
 export type { VerifiedStateResult, VerifiedTxResult } from './verify.js'
 /** Offline proof verification against a trust anchor taken from the genesis. */
-export { trustFromGenesis, verifyState, verifyTx } from './verify.js'
+export { trustAfterValidatorChange, trustFromGenesis, verifyState, verifyTx } from './verify.js'
 /** Waits for a transaction to commit by polling; normalises tx ids to hex. */
 export { txIdHex, waitForCommit } from './waitForCommit.js'

@@ -16,6 +16,7 @@ import {
   verifyStateValueProof,
   verifyTxProof,
 } from '@trellis/ledger'
+import { publicKeyFromString } from '@trellis/crypto'
 import { bytesToHex, TrellisError } from '@trellis/utils'
 import type { StateResponse, TxResponse } from './types.js'
 
@@ -162,4 +163,31 @@ export function verifyState(
     blockHash: bytesToHex(v.blockHash),
     header: headerToJSON(v.header),
   }
+}
+
+/**
+ * Advances a trust anchor across a validator-set change decided by governance: `valsetProof` is the
+ * state proof of the governance record `valset:<height>` (e.g. `GET /v1/state/governance/valset:…`),
+ * verified with the current `trust` — so the new set is vouched for by the old one. The result
+ * trusts headers signed by the new set (from its first height on). Chain several for several changes.
+ * @throws TrellisError PROOF_INVALID | CERT_INVALID
+ */
+export function trustAfterValidatorChange(trust: TrustAnchor, valsetProof: StateResponse | StateValueProofJSON): TrustAnchor {
+  const v = verifyState(valsetProof, trust, { contract: 'governance' })
+  if (!/^valset:[0-9]{15}$/.test(v.key)) invalid(`proof is for "${v.key}", not a validator-set record (valset:<height>)`)
+  const rec = v.value as { height?: unknown; validators?: unknown } | null
+  if (rec === null || !Array.isArray(rec.validators) || rec.height !== Number(v.key.slice(7)))
+    invalid('the proven value is not a validator-set record')
+  const validators = (rec.validators as Array<{ name?: unknown; publicKey?: unknown; power?: unknown }>).map((x) => {
+    if (typeof x.name !== 'string' || typeof x.publicKey !== 'string' || typeof x.power !== 'number')
+      invalid('the proven validator set is malformed')
+    let publicKey
+    try {
+      publicKey = publicKeyFromString(x.publicKey as string)
+    } catch {
+      return invalid('the proven validator set has an invalid key')
+    }
+    return { name: x.name as string, publicKey, power: x.power as number }
+  })
+  return { chainId: trust.chainId, validators: { validators } }
 }

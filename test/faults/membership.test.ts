@@ -6,7 +6,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -30,6 +29,7 @@ import { bytesToBase64 } from '@trellis/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { callTx, docHash, recordTx, testKey } from '../support/fixtures.js'
 import { http, type HttpResult, PASSWORD } from '../support/http.js'
+import { freePorts } from '../support/ports.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const RUNNER = join(ROOT, 'test/support/nodeRunner.mjs')
@@ -40,22 +40,6 @@ const MAX_GAP_MS = 10_000
 const DELAY = 2
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve) => {
-          const s = createServer()
-          s.listen(0, '127.0.0.1', () => resolve(s))
-        }),
-    ),
-  )
-  const ports = servers.map((s) => (s.address() as { port: number }).port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
-  return ports
-}
 
 /** A certificate holder: a key pair and its X.509 certificate. */
 interface Holder {

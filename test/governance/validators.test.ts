@@ -1,4 +1,3 @@
-import { createServer } from 'node:net'
 import { certificateToPem, generateKeyPair, type KeyPair, publicKeyToString } from '@trellis/crypto'
 import {
   defaultChainParams,
@@ -23,34 +22,11 @@ import { bytesToBase64, bytesToHex } from '@trellis/utils'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Member, TestOrg } from '../support/contracts.js'
 import { CHAIN_ID, callTx, docHash, recordTx, silentLogger } from '../support/fixtures.js'
+import { freePorts, until } from '../support/ports.js'
 
 // Validator-set changes decided by governance, on in-process validators with real p2p: a validator
 // of a newly admitted organisation joins and votes, another is removed, the chain never halts and no
 // acknowledged tx is lost. (The same on real processes: test/faults/membership.test.ts.)
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve) => {
-          const s = createServer()
-          s.listen(0, '127.0.0.1', () => resolve(s))
-        }),
-    ),
-  )
-  const ports = servers.map((s) => (s.address() as { port: number }).port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
-  return ports
-}
-
-async function until(f: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 const running: TrellisNode[] = []
 afterEach(async () => {

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net'
 import { generateKeyPair, type KeyPair } from '@trellis/crypto'
 import { defaultChainParams, type Genesis, VoteType, verifyCertificate, voteSignBytes } from '@trellis/ledger'
 import { createMemoryStore } from '@trellis/storage'
@@ -10,22 +9,7 @@ import { publicKeyToString, sign } from '@trellis/crypto'
 import { defaultP2POptions, P2PNetwork } from '@trellis/p2p'
 import { encodeVoteMsg } from '../src/consensus/wire.js'
 import { defaultNodeOptions, type NodeOptions, TrellisNode } from '../src/index.js'
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve) => {
-          const s = createServer()
-          s.listen(0, '127.0.0.1', () => resolve(s))
-        }),
-    ),
-  )
-  const ports = servers.map((s) => (s.address() as { port: number }).port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
-  return ports
-}
+import { freePorts } from '../../../test/support/ports.js'
 
 interface Net {
   readonly nodes: TrellisNode[]

@@ -272,6 +272,8 @@ describe('governance', () => {
       { type: 'params.set', maxTxTtlMs: 10 * 60 * 60 * 1000 },
       { type: 'params.set', maxTxBytes: 0 },
       { type: 'params.set', blockTime: 5 },
+      { type: 'params.set', timeouts: { proposeMs: 5 } },
+      { type: 'params.set', timeouts: { commitMs: 500 } },
     ])
       failed(await h.call(admin1, 'governance', 'propose', { action }), 'GOV_ACTION_INVALID')
     const p = result(ok(await h.call(admin1, 'governance', 'propose', { action: { type: 'params.set', maxBlockTxs: 500 } })))

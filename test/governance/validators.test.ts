@@ -140,10 +140,15 @@ describe('validator-set changes by governance (in-process, real p2p)', () => {
 
     await until(() => acknowledged.length >= 5, 20_000, 'first commits')
     // Chain parameters change by governance too, two blocks after the decision, on every validator.
-    const paramsFrom = (await decide({ type: 'params.set', maxBlockTxs: 1, maxTxBytes: 2048 })) + 2
+    const paramsFrom = (await decide({ type: 'params.set', maxBlockTxs: 1, maxTxBytes: 2048, timeouts: { proposeMs: 700 } })) + 2
     await until(() => (nodes[1] as TrellisNode).chain.head.height >= paramsFrom + 4, 20_000, 'blocks under the new parameters')
     for (let h = paramsFrom; h <= (nodes[1] as TrellisNode).chain.head.height; h++)
       expect((nodes[1] as TrellisNode).chain.getBlock(h)!.txs.length).toBeLessThanOrEqual(1)
+    // The round timeouts too: every validator's state machine runs with the chain's.
+    for (const n of live()) {
+      expect(n.schedule.timeoutsAt(paramsFrom)).toMatchObject({ proposeMs: 700, prevoteMs: 1000 })
+      expect((n.consensus as unknown as { machine: { timeouts: { proposeMs: number } } }).machine.timeouts.proposeMs).toBe(700)
+    }
     const big = recordTx(client, docHash('too-big'), { expiresAt: Date.now() + 600_000, nonce: 999_999, meta: { note: 'x'.repeat(3000) } })
     const [tooBig] = await (nodes[2] as TrellisNode).submit([big.bytes])
     expect(tooBig?.accepted === false && tooBig.error.code).toBe('TX_TOO_LARGE')

@@ -33,7 +33,7 @@ export class Tendermint {
   private validators: readonly ConsensusValidator[]
   private powers: number[]
   private total: number
-  private readonly timeouts: TimeoutConfig
+  private timeouts: TimeoutConfig
 
   // The paper's process state (lines 2–9).
   private height = 0
@@ -105,15 +105,17 @@ export class Tendermint {
    * Starts a height (line 10 for the first, lines 52–54 after each decision) with its validator set.
    * `restore` resumes a height this validator was in before a restart, from its write-ahead log: the
    * lock and valid value are kept, and a step already taken in that round is not taken again.
-   * `member` changes this node's place when the set changes (`index` undefined: it follows without voting).
+   * `member` changes this node's place when the set changes (`index` undefined: it follows without
+   * voting) and, with `timeouts`, the round timeouts the chain's governance set for the height.
    */
   startHeight(
     height: number,
     validators?: readonly ConsensusValidator[],
     restore?: ConsensusState,
-    member?: { readonly index: number | undefined },
+    member?: { readonly index: number | undefined; readonly timeouts?: TimeoutConfig },
   ): Output[] {
     if (member !== undefined) this.self = member.index
+    if (member?.timeouts !== undefined) this.timeouts = member.timeouts
     if (validators !== undefined) {
       const total = totalPower(validators)
       if (total <= 0) throw new RangeError('the validator set has no voting power')

@@ -49,6 +49,10 @@ export type GovernanceAction =
       readonly maxBlockBytes?: number
       readonly maxTxBytes?: number
       readonly maxTxTtlMs?: number
+      /** Consensus round timeouts (ms) for every validator; null returns to each node's own. */
+      readonly timeouts?: Partial<
+        Record<'proposeMs' | 'proposeDeltaMs' | 'prevoteMs' | 'prevoteDeltaMs' | 'precommitMs' | 'precommitDeltaMs', number>
+      > | null
     }
   | {
       readonly type: 'config.set'

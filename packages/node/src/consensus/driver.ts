@@ -217,7 +217,7 @@ export class ConsensusDriver {
     this.lastProposalMsg = undefined
     this.heightStartedAt = this.m.clock()
     const vs = this.m.schedule.at(height)
-    this.act(this.machine.startHeight(height, vs.powers, restore, { index: vs.self }))
+    this.act(this.machine.startHeight(height, vs.powers, restore, { index: vs.self, timeouts: this.timeoutsAt(height) }))
     const waiting = this.later.filter((l) => l.msg.proposal.height >= height)
     this.later = []
     for (const l of waiting) this.onProposalMsg(l.peer, l.msg)
@@ -367,9 +367,14 @@ export class ConsensusDriver {
         this.timers.delete(t)
         this.feed({ kind: 'timeout', step: 'propose', height, round })
       },
-      this.o.timeouts.proposeMs + round * this.o.timeouts.proposeDeltaMs,
+      this.timeoutsAt(height).proposeMs + round * this.timeoutsAt(height).proposeDeltaMs,
     )
     this.timers.add(t)
+  }
+
+  /** The round timeouts of a height: governance's, else this node's configuration. */
+  private timeoutsAt(height: number): TimeoutConfig {
+    return this.m.schedule.timeoutsAt(height) ?? this.o.timeouts
   }
 
   private async castVote(type: VoteKind, height: number, round: number, blockHash: Uint8Array | null): Promise<void> {

@@ -1,6 +1,6 @@
 import { certificateFromPem, type PublicKey, publicKeyFromString, publicKeyToString } from '@trellis/crypto'
 import { type ChainParams, defaultChainParams, stateKey, type ValidatorSet, validatorSetHash } from '@trellis/ledger'
-import type { ConsensusValidator } from '@trellis/consensus'
+import type { ConsensusValidator, TimeoutConfig } from '@trellis/consensus'
 import { decodeRecord, GOVERNANCE_CONTRACT, type ParamsRecord, type ValidatorSetRecord } from '../governance/index.js'
 import type { StateReader } from '../executor/types.js'
 
@@ -22,7 +22,7 @@ export interface HeightValidators {
 export class ValidatorSchedule {
   private entries: Array<{ readonly from: number; readonly at: HeightValidators }>
   /** Chain parameters by first height (governance `params.set`), after the genesis ones. */
-  private paramEntries: Array<{ readonly from: number; readonly params: ChainParams }> = []
+  private paramEntries: Array<{ readonly from: number; readonly params: ChainParams; readonly timeouts: TimeoutConfig | undefined }> = []
   private knownKeys = new Set<string>()
   /** p2p addresses of validators governance added, by public key. */
   private readonly addressBook = new Map<string, string>()
@@ -55,6 +55,16 @@ export class ValidatorSchedule {
     for (const e of this.paramEntries) {
       if (e.from > height) break
       found = e.params
+    }
+    return found
+  }
+
+  /** The consensus timeouts governance set for `height`, or undefined (the node's own). */
+  timeoutsAt(height: number): TimeoutConfig | undefined {
+    let found: TimeoutConfig | undefined
+    for (const e of this.paramEntries) {
+      if (e.from > height) break
+      found = e.timeouts
     }
     return found
   }
@@ -112,7 +122,7 @@ export class ValidatorSchedule {
     )
     this.paramEntries = paramRows.map(([, raw]) => {
       const rec = decodeRecord<ParamsRecord>(raw)
-      return { from: rec.height, params: { ...rec.params } }
+      return { from: rec.height, params: { ...rec.params }, timeouts: rec.timeouts == null ? undefined : { ...rec.timeouts } }
     })
     const changed = entries.length !== this.entries.length
     this.entries = entries

@@ -25,6 +25,7 @@ import {
   hookArgsHash,
   normalSerial,
   type ParamsRecord,
+  TIMEOUT_FIELDS,
   RESERVED_CONTRACT_NAMES,
   type Revocation,
   VALIDATOR_CHANGE_DELAY,
@@ -341,14 +342,31 @@ const ACTIONS: Record<string, ActionHandler> = {
     `Give a validator a new key (rotation or replacement) from ${VALIDATOR_CHANGE_DELAY} blocks after the decision`,
   ),
   'params.set': {
-    description: `Change chain parameters (maxBlockTxs, maxBlockBytes, maxTxBytes, maxTxTtlMs) from ${VALIDATOR_CHANGE_DELAY} blocks after the decision; sizes and the tx lifetime may not exceed the genesis values`,
+    description: `Change chain parameters (maxBlockTxs, maxBlockBytes, maxTxBytes, maxTxTtlMs, consensus timeouts) from ${VALIDATOR_CHANGE_DELAY} blocks after the decision; sizes and the tx lifetime may not exceed the genesis values`,
     check(a, g, store) {
       const cur = g.latestParams(store)
       const limits = g.genesisParams
       const next = { ...cur }
       const fields = ['maxBlockTxs', 'maxBlockBytes', 'maxTxBytes', 'maxTxTtlMs'] as const
       for (const k of Object.keys(a))
-        if (k !== 'type' && !(fields as readonly string[]).includes(k)) invalidAction(`${k} is not a chain parameter`)
+        if (k !== 'type' && k !== 'timeouts' && !(fields as readonly string[]).includes(k)) invalidAction(`${k} is not a chain parameter`)
+      const curTimeouts = g.latestTimeouts(store)
+      let timeouts = curTimeouts
+      if (a.timeouts === null) timeouts = null
+      else if (a.timeouts !== undefined) {
+        if (!isObject(a.timeouts)) invalidAction('timeouts must be an object of milliseconds, or null for each node’s own')
+        const t = a.timeouts as Record<string, unknown>
+        for (const k of Object.keys(t))
+          if (!(TIMEOUT_FIELDS as readonly string[]).includes(k)) invalidAction(`timeouts.${k} is not a timeout`)
+        const base = curTimeouts ?? DEFAULT_TIMEOUTS
+        const chosen: Record<string, number> = {}
+        for (const k of TIMEOUT_FIELDS) {
+          const v = t[k] ?? base[k]
+          if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 10 || v > 60_000) invalidAction(`timeouts.${k} must be 10..60000 ms`)
+          chosen[k] = v as number
+        }
+        timeouts = chosen as NonNullable<ParamsRecord['timeouts']>
+      }
       for (const k of fields) {
         const v = a[k]
         if (v === undefined) continue
@@ -361,15 +379,21 @@ const ACTIONS: Record<string, ActionHandler> = {
       if (next.maxTxTtlMs > limits.maxTxTtlMs)
         invalidAction(`maxTxTtlMs may not exceed the genesis value ${limits.maxTxTtlMs} (the replay window is sized by it)`)
       if (next.maxTxBytes > next.maxBlockBytes) invalidAction('maxTxBytes may not exceed maxBlockBytes')
-      if (fields.every((k) => next[k] === cur[k])) invalidAction('nothing to change')
-      return { type: 'params.set', ...next }
+      if (fields.every((k) => next[k] === cur[k]) && JSON.stringify(timeouts) === JSON.stringify(curTimeouts))
+        invalidAction('nothing to change')
+      return { type: 'params.set', ...next, timeouts: timeouts ?? null }
     },
     apply(a, _g, store, env, p) {
       const height = env.height + VALIDATOR_CHANGE_DELAY
-      const { type: _type, ...params } = a as Record<string, number>
-      const rec: ParamsRecord = { height, params: params as unknown as ParamsRecord['params'], proposal: p.id }
+      const { type: _type, timeouts, ...params } = a as Record<string, unknown>
+      const rec: ParamsRecord = {
+        height,
+        params: params as unknown as ParamsRecord['params'],
+        timeouts: (timeouts ?? null) as NonNullable<ParamsRecord['timeouts']> | null,
+        proposal: p.id,
+      }
       store.write(KEYS.params(height), encodeRecord(rec))
-      store.emit('ParamsChanged', { height, ...params })
+      store.emit('ParamsChanged', { height, ...params, timeouts: timeouts ?? null })
     },
   },
   'config.set': {
@@ -424,6 +448,15 @@ const ACTIONS: Record<string, ActionHandler> = {
 }
 
 const VALIDATOR_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+/** What a partial timeouts change starts from when governance never set them (the nodes' defaults). */
+const DEFAULT_TIMEOUTS: Readonly<Record<(typeof TIMEOUT_FIELDS)[number], number>> = {
+  proposeMs: 3000,
+  proposeDeltaMs: 500,
+  prevoteMs: 1000,
+  prevoteDeltaMs: 500,
+  precommitMs: 1000,
+  precommitDeltaMs: 500,
+}
 const MAX_VALIDATORS = 64
 
 function validatorKey(v: unknown): string {
@@ -582,6 +615,12 @@ export class Governance {
   latestParams(store: Pick<GovernanceStore, 'scan'>): ParamsRecord['params'] {
     const last = scanAll(store, KEYS.paramsPrefix).at(-1)
     return last === undefined ? this.genesisParams : decodeRecord<ParamsRecord>(last[1]).params
+  }
+
+  /** The newest decided consensus timeouts (null: each node's own configuration). */
+  latestTimeouts(store: Pick<GovernanceStore, 'scan'>): ParamsRecord['timeouts'] {
+    const last = scanAll(store, KEYS.paramsPrefix).at(-1)
+    return last === undefined ? null : (decodeRecord<ParamsRecord>(last[1]).timeouts ?? null)
   }
 
   /** The newest decided validator set (it may take effect at a future height). */

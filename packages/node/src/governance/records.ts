@@ -170,8 +170,13 @@ export interface ParamsRecord {
     readonly maxBlockBytes: number
     readonly maxTxTtlMs: number
   }
+  /** Consensus round timeouts (ms) every validator uses from `height` on; null: each node's own configuration. */
+  readonly timeouts?: Readonly<Record<(typeof TIMEOUT_FIELDS)[number], number>> | null
   readonly proposal: number
 }
+
+/** The consensus timeouts governance may set, in milliseconds. */
+export const TIMEOUT_FIELDS = ['proposeMs', 'proposeDeltaMs', 'prevoteMs', 'prevoteDeltaMs', 'precommitMs', 'precommitDeltaMs'] as const
 
 export const paramsKeyPart = (height: number): string => `params:${String(height).padStart(15, '0')}`
 

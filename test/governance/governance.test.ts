@@ -274,6 +274,9 @@ describe('governance', () => {
       { type: 'params.set', blockTime: 5 },
       { type: 'params.set', timeouts: { proposeMs: 5 } },
       { type: 'params.set', timeouts: { commitMs: 500 } },
+      { type: 'params.set', maxTxBytes: 100 },
+      { type: 'params.set', maxTxTtlMs: 1000 },
+      { type: 'params.set', maxBlockTxs: 50_000 },
     ])
       failed(await h.call(admin1, 'governance', 'propose', { action }), 'GOV_ACTION_INVALID')
     const p = result(ok(await h.call(admin1, 'governance', 'propose', { action: { type: 'params.set', maxBlockTxs: 500 } })))

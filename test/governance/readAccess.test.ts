@@ -28,8 +28,8 @@ async function code(p: Promise<unknown>): Promise<string> {
   }
 }
 
-function signed(who: Member, path: string, ts = Date.now(), tamper = false) {
-  const sig = sign(who.privateKey, readRequestMessage('GET', path, ts))
+function signed(who: Member, path: string, ts = Date.now(), tamper = false, method = 'GET', body?: unknown, chainId = t.genesis.chainId) {
+  const sig = sign(who.privateKey, readRequestMessage(chainId, method, path, ts, body))
   if (tamper) sig[5] = (sig[5] as number) ^ 1
   return { authorization: `${READ_AUTH_SCHEME} cert=${bytesToBase64(who.certificate)}, ts=${ts}, sig=${bytesToBase64(sig)}` }
 }
@@ -62,7 +62,16 @@ describe('authenticated reads', () => {
     const anonymous = createClient({ url: t.url })
     expect((await anonymous.status()).height).toBeGreaterThanOrEqual(0)
     // While reads are public, the votes can be sent by an unsigned client.
-    await decide(anonymous, { type: 'config.set', readAccess: 'members' })
+    // Members-only reads need members-only txs too (receipts show results).
+    const refused = await code(
+      governance.propose(
+        anonymous,
+        { type: 'config.set', readAccess: 'members' },
+        { signer: admin1.privateKey, certificate: admin1.certificate },
+      ),
+    )
+    expect(refused).toBe('GOV_ACTION_INVALID')
+    await decide(anonymous, { type: 'config.set', readAccess: 'members', certificatesRequired: true })
 
     expect(await code(anonymous.status())).toBe('READ_AUTH_REQUIRED')
     expect(await code(anonymous.getBlock('latest'))).toBe('READ_AUTH_REQUIRED')
@@ -90,6 +99,20 @@ describe('authenticated reads', () => {
     expect((otherPath.body as { code: string }).code).toBe('READ_AUTH_INVALID')
     const stale = await http(t.url, 'GET', '/v1/status', { headers: signed(reader, '/v1/status', Date.now() - 10 * 60_000) })
     expect((stale.body as { code: string }).code).toBe('READ_AUTH_INVALID')
+    // For another chain, or another query body: not valid for this request.
+    const otherChain = await http(t.url, 'GET', '/v1/status', {
+      headers: signed(reader, '/v1/status', Date.now(), false, 'GET', undefined, 'other-chain'),
+    })
+    expect((otherChain.body as { code: string }).code).toBe('READ_AUTH_INVALID')
+    const path = '/v1/contracts/governance/query'
+    const asked = { method: 'config', args: {} }
+    const good = await http(t.url, 'POST', path, { json: asked, headers: signed(reader, path, Date.now(), false, 'POST', asked) })
+    expect(good.status).toBe(200)
+    const swapped = await http(t.url, 'POST', path, {
+      json: { method: 'orgs', args: {} },
+      headers: signed(reader, path, Date.now(), false, 'POST', asked),
+    })
+    expect([swapped.status, (swapped.body as { code: string }).code]).toEqual([401, 'READ_AUTH_INVALID'])
     const garbage = await http(t.url, 'GET', '/v1/status', { headers: { authorization: 'Bearer abc' } })
     expect([garbage.status, (garbage.body as { code: string }).code]).toEqual([401, 'READ_AUTH_INVALID'])
     const outsider = await (

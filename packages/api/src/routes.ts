@@ -295,7 +295,7 @@ export const routes = {
     path: '/healthz',
     summary: 'Liveness and readiness',
     tags: ['node'],
-    response: z.object({ status: z.literal('ok'), height: z.number().int() }),
+    response: z.object({ status: z.literal('ok'), height: z.number().int(), chainId: z.string() }),
   }),
   metrics: route({
     method: 'GET',

@@ -15,6 +15,8 @@ import {
 } from './types.js'
 import { VoteTally, valueKey } from './voteTally.js'
 
+/** Validator indexes beyond this are refused outright (sets are far smaller; it bounds per-sender state). */
+const MAX_VALIDATOR_INDEX = 1024
 /**
  * Tendermint's consensus algorithm — Algorithm 1 of Buchman, Kwon and Milosevic, "The latest gossip on
  * BFT consensus" (arXiv:1807.04938, v3) — as a pure state machine for one validator. Comments name the
@@ -214,7 +216,7 @@ export class Tendermint {
       const sender = from ?? -1
       const count = this.nextHeightPerSender.get(sender) ?? 0
       if (count >= 6) return this.reject('next-height messages from this validator exceed the buffer', from)
-      if (this.nextHeight.length >= 4 * this.validators.length + 8) return this.reject('next-height buffer full', from)
+      if (this.nextHeight.length >= 4 * Math.max(this.validators.length, 16) + 8) return this.reject('next-height buffer full', from)
       this.nextHeightKeys.add(key)
       this.nextHeightPerSender.set(sender, count + 1)
       this.nextHeight.push(input)
@@ -244,12 +246,15 @@ export class Tendermint {
   }
 
   private onVote(v: SignedVote, input: Input): void {
-    if (!Number.isSafeInteger(v.validator) || v.validator < 0 || v.validator >= this.validators.length) {
+    if (!Number.isSafeInteger(v.validator) || v.validator < 0 || v.validator >= MAX_VALIDATOR_INDEX) {
       return this.reject('unknown validator', undefined)
     }
     if (v.type !== VoteKind.Prevote && v.type !== VoteKind.Precommit) return this.reject('bad vote type', v.validator)
     if (!Number.isSafeInteger(v.round) || v.round < 0) return this.reject('bad round', v.validator)
+    // A next height's set may be larger (governance added validators): its votes are checked against
+    // that set once it starts.
     if (v.height !== this.height) return this.deferOrReject(v.height, input, v.validator)
+    if (v.validator >= this.validators.length) return this.reject('unknown validator', undefined)
     if (v.round > this.round + 1) {
       // One future round per validator: a newer one replaces it, an older one is dropped.
       const held = this.futureRound.get(v.validator)

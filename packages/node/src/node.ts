@@ -1,4 +1,5 @@
 import {
+  parseCertificate,
   type PrivateKey,
   type PublicKey,
   publicKeyFromPrivate,
@@ -266,8 +267,8 @@ export class TrellisNode {
 
   private onCommit(b: CommittedBlock): void {
     this.metrics?.setHeight(b.block.header.height)
-    if (b.receipts.some((r) => r.events.some((e) => e.contract === GOVERNANCE_CONTRACT && /^(CertificateRevoked|Org)/.test(e.name))))
-      this.recheckPeers()
+    // Validators leave (removal, revocation, organisation removed) at a height: recheck the peers.
+    this.recheckPeers()
     // The consensus driver reloads the schedule itself before its next height; the single-validator
     // producer learns parameter changes here (they take effect two blocks after the decision).
     if (
@@ -291,11 +292,13 @@ export class TrellisNode {
 
   /** A validator key may connect when the schedule knows it and its node certificate (if any) holds now. */
   private mayConnect(key: PublicKey): boolean {
-    if (!this.schedule.knows(key)) return false
+    if (!this.schedule.knows(key, this.chain.head.height + 1)) return false
     const der = this.schedule.certificateOf(key)
     if (der === undefined || this.executor.checkCertificate === undefined) return true
     try {
-      this.executor.checkCertificate(der, this.chain, { height: this.chain.head.height + 1, now: this.clock() })
+      // Revocation and membership count; expiry does not: a node certificate running out must not
+      // take a voting validator off the network (the expiry metric warns ahead; replace it in time).
+      this.executor.checkCertificate(der, this.chain, { height: this.chain.head.height + 1, now: this.clock() }, { ignoreExpiry: true })
       return true
     } catch {
       return false
@@ -339,9 +342,15 @@ export class TrellisNode {
       })
       if (this.signerCerts.size > 1000) this.signerCerts.delete(this.signerCerts.keys().next().value as string)
     }
-    if (b.receipts.some((r) => r.events.some((e) => e.contract === GOVERNANCE_CONTRACT && e.name.startsWith('Org'))))
+    if (b.receipts.some((r) => r.events.some((e) => e.contract === GOVERNANCE_CONTRACT && /^(Org|ValidatorSetChanged)/.test(e.name))))
       void this.refreshCaCerts()
-    this.metrics?.setCertificates([...this.caCerts, ...this.signerCerts.values()])
+    this.metrics?.setCertificates(this.exportedCertificates())
+  }
+
+  /** What the expiry metric shows: CAs and node certificates; signers only while reads are public (/metrics is open). */
+  private exportedCertificates() {
+    const publicReads = this.executor.readAccess?.(this.chain) !== 'members'
+    return [...this.caCerts, ...(publicReads ? this.signerCerts.values() : [])]
   }
 
   /** Reloads the member organisations' CA certificates (at start and when governance changes them). */
@@ -355,7 +364,14 @@ export class TrellisNode {
       )
       const list = valueToJSON(out.result) as Array<{ org: string; commonName: string; serial: string; notAfter: number }>
       this.caCerts = list.map((c) => ({ kind: 'ca', org: c.org, commonName: c.commonName, serial: c.serial, notAfter: c.notAfter }))
-      this.metrics?.setCertificates([...this.caCerts, ...this.signerCerts.values()])
+      for (const { set } of this.schedule.history)
+        for (const v of set.validators) {
+          const der = this.schedule.certificateOf(v.publicKey)
+          if (der === undefined) continue
+          const c = parseCertificate(der)
+          this.caCerts.push({ kind: 'node', org: c.subject.org, commonName: c.subject.commonName, serial: c.serial, notAfter: c.notAfter })
+        }
+      this.metrics?.setCertificates(this.exportedCertificates())
     } catch (err) {
       this.logger.warn({ err }, 'could not read the organisations’ CA certificates for the expiry metric')
     }

@@ -223,6 +223,22 @@ export function createClient(options: ClientOptions): TrellisClient {
   const clientTimeoutMs = options.timeoutMs ?? defaultClientOptions.timeoutMs
   const extraHeaders = options.headers ?? {}
   const auth = options.auth
+  // Signed reads name the chain: asked once from /healthz (which is never signed) unless given.
+  let chainId: Promise<string> | undefined = auth?.chainId === undefined ? undefined : Promise.resolve(auth.chainId)
+  const chainIdFor = (opts: RequestOptions): Promise<string> => {
+    chainId ??= send('health', {}, opts, 'json').then(({ response, text }) => {
+      if (!response.ok)
+        throw new TrellisError<SdkErrorType>(
+          { code: 'SDK_INVALID_ARGUMENT', argument: 'url', reason: 'no /healthz' },
+          `cannot learn the chain id from ${base}/healthz`,
+        )
+      return (JSON.parse(text) as { chainId: string }).chainId
+    })
+    chainId.catch(() => {
+      chainId = undefined
+    })
+    return chainId
+  }
   // Resolved per call and never called as a method: browsers throw "Illegal invocation" on an unbound fetch.
   const doFetch: FetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
 
@@ -236,9 +252,10 @@ export function createClient(options: ClientOptions): TrellisClient {
     const url = buildUrl(base, def, input)
     const timeoutMs = opts.timeoutMs ?? clientTimeoutMs
     const headers: Record<string, string> = { accept: def.produces ?? 'application/json', ...extraHeaders }
-    if (auth !== undefined) {
+    if (auth !== undefined && name !== 'health') {
       const ts = Date.now()
-      const signature = sign(auth.privateKey, readRequestMessage(def.method, url.slice(base.length), ts))
+      const message = readRequestMessage(await chainIdFor(opts), def.method, url.slice(base.length), ts, input.body)
+      const signature = sign(auth.privateKey, message)
       headers.authorization = `${READ_AUTH_SCHEME} cert=${bytesToBase64(auth.certificate)}, ts=${ts}, sig=${bytesToBase64(signature)}`
     }
     const init: RequestInit = { method: def.method, headers }

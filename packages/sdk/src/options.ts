@@ -18,7 +18,7 @@ export interface ClientOptions {
    * Signs every request with a member's certificate and key, for chains readable by their members
    * only (governance `readAccess: members`).
    */
-  readonly auth?: { readonly privateKey: PrivateKey; readonly certificate: Uint8Array }
+  readonly auth?: { readonly privateKey: PrivateKey; readonly certificate: Uint8Array; readonly chainId?: string }
 }
 
 export const defaultClientOptions = {

@@ -178,6 +178,10 @@ export function trustAfterValidatorChange(trust: TrustAnchor, valsetProof: State
   const rec = v.value as { height?: unknown; validators?: unknown } | null
   if (rec === null || !Array.isArray(rec.validators) || rec.height !== Number(v.key.slice(7)))
     invalid('the proven value is not a validator-set record')
+  // Proven at the block just before it takes effect — the last one the old set certifies. A record
+  // proven later could be an old, retired set (records are never deleted).
+  if (v.height !== rec.height - 1)
+    invalid(`a validator-set record for height ${rec.height} must be proven at height ${rec.height - 1}, not ${v.height}`)
   const validators = (rec.validators as Array<{ name?: unknown; publicKey?: unknown; power?: unknown }>).map((x) => {
     if (typeof x.name !== 'string' || typeof x.publicKey !== 'string' || typeof x.power !== 'number')
       invalid('the proven validator set is malformed')

@@ -180,7 +180,7 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     } catch {
       return fail({ code: 'READ_AUTH_INVALID', reason: 'encoding' }, 'cert and sig must be base64, cert an X.509 certificate')
     }
-    if (!verify(key, readRequestMessage(req.method, req.url, ts), sig))
+    if (!verify(key, readRequestMessage(chain.genesis.chainId, req.method, req.url, ts, req.body), sig))
       fail({ code: 'READ_AUTH_INVALID', reason: 'signature' }, 'the read request signature does not verify with its certificate')
     return exec.authenticateReader(der, chain, { height: chain.head.height + 1, now })
   }
@@ -200,7 +200,7 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     })
   }
 
-  on('health', () => ({ status: 'ok', height: chain.head.height }))
+  on('health', () => ({ status: 'ok', height: chain.head.height, chainId: chain.genesis.chainId }))
 
   on('metrics', async (_p, _req, reply) => {
     if (node.metrics === null) return reply.code(404).send({ code: 'ROUTE_NOT_FOUND', message: 'metrics are disabled' })

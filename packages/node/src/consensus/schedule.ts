@@ -4,6 +4,9 @@ import type { ConsensusValidator, TimeoutConfig } from '@trellis/consensus'
 import { decodeRecord, GOVERNANCE_CONTRACT, type ParamsRecord, type ValidatorSetRecord } from '../governance/index.js'
 import type { StateReader } from '../executor/types.js'
 
+/** Heights a removed validator may still connect for (to finish the heights it was part of). */
+const RECENT_HEIGHTS = 10
+
 /** The validator set of one height, in the forms consensus uses. */
 export interface HeightValidators {
   readonly set: ValidatorSet
@@ -69,9 +72,20 @@ export class ValidatorSchedule {
     return found
   }
 
-  /** True for a key that validates, validated or will validate: it may connect to this node. */
-  knows(key: PublicKey): boolean {
-    return this.knownKeys.has(publicKeyToString(key))
+  /**
+   * True for a key that validates at `height` or later (decided changes included), or did within
+   * the last {@link RECENT_HEIGHTS} heights (it may still be finishing them): it may connect.
+   * A removed validator is let go after that.
+   */
+  knows(key: PublicKey, height: number): boolean {
+    const id = publicKeyToString(key)
+    if (!this.knownKeys.has(id)) return false
+    const from = Math.max(1, height - RECENT_HEIGHTS)
+    return this.entries.some(
+      (e, i) =>
+        (this.entries[i + 1]?.from ?? Number.POSITIVE_INFINITY) > from &&
+        e.at.set.validators.some((v) => publicKeyToString(v.publicKey) === id),
+    )
   }
 
   /** Every set from the genesis on, with the height it starts at. */

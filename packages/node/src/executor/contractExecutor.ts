@@ -1144,8 +1144,16 @@ export class ContractExecutor implements Executor {
     return this.identities.config((sk) => state.getLatest(sk)).readAccess
   }
 
-  checkCertificate(certificate: Uint8Array, state: StateReader, at: AdmissionPoint): Reader {
-    return { ...this.identities.check(parseCertificate(certificate), (sk) => state.getLatest(sk), at.now, at.height), kind: 'user' }
+  checkCertificate(
+    certificate: Uint8Array,
+    state: StateReader,
+    at: AdmissionPoint,
+    options: { readonly ignoreExpiry?: boolean } = {},
+  ): Reader {
+    const cert = parseCertificate(certificate)
+    // Ignoring expiry: judged at a time inside the certificate's validity (CAs must cover it too).
+    const now = options.ignoreExpiry === true ? Math.min(Math.max(at.now, cert.notBefore), cert.notAfter) : at.now
+    return { ...this.identities.check(cert, (sk) => state.getLatest(sk), now, at.height), kind: 'user' }
   }
 
   authenticateReader(certificate: Uint8Array, state: StateReader, at: AdmissionPoint): Reader {

@@ -172,7 +172,12 @@ export interface Executor {
   /** Whether API reads must be signed by a member (governance `readAccess`); absent: public. */
   readAccess?(state: StateReader): 'public' | 'members'
   /** The identity a certificate gives at the head (CA, validity, revocation). @throws TrellisError CERT_* */
-  checkCertificate?(certificate: Uint8Array, state: StateReader, at: { readonly height: number; readonly now: number }): Reader
+  checkCertificate?(
+    certificate: Uint8Array,
+    state: StateReader,
+    at: { readonly height: number; readonly now: number },
+    options?: { readonly ignoreExpiry?: boolean },
+  ): Reader
   /** The reader a read request's certificate identifies, at the head. @throws TrellisError CERT_* | READ_NOT_PERMITTED */
   authenticateReader?(certificate: Uint8Array, state: StateReader, at: { readonly height: number; readonly now: number }): Reader
 }

@@ -6,7 +6,7 @@ import {
   publicKeyFromString,
   publicKeyToString,
 } from '@trellis/crypto'
-import { checkOrgCAs, ORG_ID_RE } from '@trellis/ledger'
+import { chainsIn, checkOrgCAs, ORG_ID_RE } from '@trellis/ledger'
 import { bytesToHex, hexToBytes, TrellisError } from '@trellis/utils'
 import { type Identities, type Identity, type Read } from './identity.js'
 import {
@@ -203,6 +203,13 @@ const ACTIONS: Record<string, ActionHandler> = {
       const name = a.name ?? rec.name
       if (typeof name !== 'string' || name.length === 0 || name.length > 128) invalidAction('name must be 1-128 characters')
       const caCerts = a.caCerts === undefined ? rec.caCerts.map((hex) => certificateToPem(hexToBytes(hex))) : checkedCAs(rec.id, a.caCerts)
+      // The organisation's validators must stay certified by the new bundle (or be replaced first).
+      const bundle = caCerts.map((pem) => parseCertificate(certificateFromPem(pem)))
+      for (const v of g.latestValidators(store)) {
+        if (v.org !== rec.id || v.certificate === undefined) continue
+        if (chainsIn(parseCertificate(certificateFromPem(v.certificate)), bundle).length === 0)
+          invalidAction(`the new CA certificates do not certify validator "${v.name}": give it a new node certificate first`)
+      }
       return { type: 'org.update', id: rec.id, name, caCerts }
     },
     apply(a, g, store, env) {
@@ -217,6 +224,10 @@ const ACTIONS: Record<string, ActionHandler> = {
       const rec = activeOrg(a.id, g, store)
       const remaining = g.activeOrgs(store).filter((id) => id !== rec.id)
       if (remaining.length === 0) invalidAction('the last organisation cannot be removed')
+      // Its validators would be cut off the network while their votes still count: remove them first.
+      const runs = g.latestValidators(store).filter((v) => v.org === rec.id)
+      if (runs.length > 0)
+        invalidAction(`"${rec.id}" runs validators (${runs.map((v) => v.name).join(', ')}): remove or replace them first`)
       // A k-of-n policy must stay satisfiable, or governance could never change it again.
       for (const [type, policy] of Object.entries(g.identities.config(store.read).policies)) {
         if (policy.rule === 'K_OF_N' && policy.orgs.filter((o) => remaining.includes(o)).length < policy.k)
@@ -248,6 +259,16 @@ const ACTIONS: Record<string, ActionHandler> = {
       if (typeof serial !== 'string' || !/^[0-9a-fA-F]{1,40}$/.test(serial)) return invalidAction('serial must be hex (1-40 digits)')
       // As certificates are parsed (no leading zeros): "0a1b" and "a1b" are one certificate.
       serial = normalSerial(serial)
+      // A validator's node certificate: revoking it would cut a voting validator off the network.
+      const validator = g
+        .latestValidators(store)
+        .find(
+          (v) => v.org === rec.id && v.certificate !== undefined && parseCertificate(certificateFromPem(v.certificate)).serial === serial,
+        )
+      if (validator !== undefined)
+        invalidAction(
+          `certificate ${serial as string} is the node certificate of validator "${validator.name}": replace or remove the validator`,
+        )
       if (store.read(KEYS.revoked(rec.id, serial as string)) !== undefined)
         invalidAction(`certificate ${serial} of "${rec.id}" is already revoked`)
       const reason = a.reason ?? ''
@@ -373,7 +394,11 @@ const ACTIONS: Record<string, ActionHandler> = {
         if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) invalidAction(`${k} must be a positive integer`)
         next[k] = v as number
       }
-      if (next.maxBlockTxs > 100_000) invalidAction('maxBlockTxs may be at most 100000')
+      // Floors keep the chain governable: a governance tx must still fit and live long enough.
+      if (next.maxBlockTxs > limits.maxBlockTxs) invalidAction(`maxBlockTxs may not exceed the genesis value ${limits.maxBlockTxs}`)
+      if (next.maxTxBytes < Math.min(16_384, limits.maxTxBytes)) invalidAction('maxTxBytes may not be below 16384')
+      if (next.maxBlockBytes < Math.min(1_048_576, limits.maxBlockBytes)) invalidAction('maxBlockBytes may not be below 1048576')
+      if (next.maxTxTtlMs < Math.min(60_000, limits.maxTxTtlMs)) invalidAction('maxTxTtlMs may not be below 60000')
       if (next.maxBlockBytes > limits.maxBlockBytes)
         invalidAction(`maxBlockBytes may not exceed the genesis value ${limits.maxBlockBytes} (nodes size their p2p frames by it)`)
       if (next.maxTxTtlMs > limits.maxTxTtlMs)
@@ -430,6 +455,10 @@ const ACTIONS: Record<string, ActionHandler> = {
         if (a.readAccess !== 'public' && a.readAccess !== 'members') invalidAction('readAccess must be public or members')
         out.readAccess = a.readAccess
       }
+      // Tx receipts carry return values: with members-only reads, only members may send txs.
+      const certificates = (out.certificatesRequired ?? cur.certificatesRequired) as boolean
+      if ((out.readAccess ?? cur.readAccess) === 'members' && !certificates)
+        invalidAction('readAccess members needs certificatesRequired (tx receipts would show results to anyone)')
       if (a.readRoles !== undefined) {
         const roles = stringList(a.readRoles, 'readRoles', (r) => ROLES.includes(r))
         if (roles.length === 0) invalidAction('readRoles needs at least one role')

@@ -215,7 +215,24 @@ describe('Tendermint state machine (Algorithm 1)', () => {
     expect(m.state.round).toBe(0)
     const internals = m as unknown as { prevotes: Map<number, unknown>; precommits: Map<number, unknown>; nextHeight: unknown[] }
     expect(internals.prevotes.size + internals.precommits.size).toBeLessThanOrEqual(2)
-    expect(internals.nextHeight.length).toBeLessThanOrEqual(4 * 4 + 8)
+    expect(internals.nextHeight.length).toBeLessThanOrEqual(4 * 16 + 8)
+  })
+
+  it('keeps next-height votes of validators the next height adds, and counts them there', () => {
+    const m = new Tendermint(FOUR, 0)
+    m.startHeight(1)
+    // Governance added validators 4 and 5 from height 2: their early prevotes are not "unknown".
+    for (const v of [4, 5, 1, 2]) expect(m.handle({ kind: 'vote', vote: prevote(v, 0, X, 2) })).toEqual([])
+    expect(m.handle({ kind: 'vote', vote: prevote(9, 0, X, 3) })).toMatchObject([{ kind: 'rejected' }]) // two heights ahead
+    const SIX: ConsensusValidator[] = [...FOUR, { power: 1 }, { power: 1 }]
+    const proposer = proposerIndex(SIX, 2, 0)
+    expect(proposer).not.toBe(0)
+    m.startHeight(2, SIX)
+    const out = m.handle({ kind: 'proposal', proposal: { ...proposal(0, X, -1, 2), proposer }, valid: true })
+    expect(votesOut(out)).toEqual([{ kind: 'vote', type: VoteKind.Prevote, height: 2, round: 0, blockHash: X }])
+    // Its own prevote (fed back, as the driver does) and the 4 buffered ones: 5 of 6 (> 2/3) → precommit X.
+    const polka = m.handle({ kind: 'vote', vote: prevote(0, 0, X, 2) })
+    expect(votesOut(polka)).toEqual([{ kind: 'vote', type: VoteKind.Precommit, height: 2, round: 0, blockHash: X }])
   })
 
   it('buffers the next height and replays it when that height starts', () => {

@@ -629,10 +629,10 @@ describe('operations endpoints', () => {
     expect(status.body.consensus).toMatchObject({ mode: 'single', peers: [] })
   })
 
-  it('/healthz answers ok with the height', async () => {
+  it('/healthz answers ok with the height and the chain id (signed reads name it)', async () => {
     const res = await t.get('/healthz')
     expect(res.status).toBe(200)
-    expect(res.body).toEqual({ status: 'ok', height: (await chainState()).height })
+    expect(res.body).toEqual({ status: 'ok', height: (await chainState()).height, chainId: t.genesis.chainId })
   })
 
   it('/metrics exposes Prometheus metrics including trellis_chain_height', async () => {

@@ -8,6 +8,7 @@ import {
   generateKeyPair,
   issueCertificate,
   type PublicKey,
+  publicKeyToString,
   sha256,
 } from '@trellis/crypto'
 import {
@@ -29,6 +30,7 @@ import {
   txCertificate,
   txSignBytes,
   validateTxStatic,
+  validatorSetHash,
   Writer,
 } from '@trellis/ledger'
 import { bytesToHex, concatBytes, equalBytes, hexToBytes, TrellisError, utf8ToBytes } from '@trellis/utils'
@@ -346,6 +348,27 @@ describe('genesis organisations', () => {
       expectError(() => genesisFromJSON(json()), { code: 'GENESIS_INVALID', reason: expect.stringContaining(reason) })
     })
   }
+
+  it('takes a validator node certificate of a genesis organisation, and refuses others', async () => {
+    const node = generateKeyPair()
+    const issueFor = (issuer: CertificateWithKey, role: 'node' | 'client', key = node.publicKey) =>
+      issueCertificate({ issuer, subjectPublicKey: key, commonName: 'v0', role, notBefore: T0, validityDays: 30 })
+    const withValidator = async (cert: Promise<{ der: Uint8Array }>, key = node.publicKey) => ({
+      ...(withOrgs(org1([pem(root)])) as GenesisJSON),
+      validators: [{ name: 'v0', publicKey: publicKeyToString(key), power: 1, certificate: certificateToPem((await cert).der) }],
+    })
+    const g = genesisFromJSON(await withValidator(issueFor(root, 'node')))
+    expect(g.validators.validators[0]?.certificate).toBeDefined()
+    // The certificate is in the genesis hash but not in the validator set's hash (headers do not change).
+    const { certificate: _c, ...plain } = g.validators.validators[0] as NonNullable<(typeof g.validators.validators)[0]>
+    expect(bytesToHex(validatorSetHash(g.validators))).toBe(bytesToHex(validatorSetHash({ validators: [plain] })))
+    for (const [json, reason] of [
+      [await withValidator(issueFor(root, 'client')), 'not node'],
+      [await withValidator(issueFor(org2Root, 'node')), 'not issued by a CA of a genesis organisation'],
+      [await withValidator(issueFor(root, 'node', alice.publicKey)), 'another key'],
+    ] as const)
+      expectError(() => genesisFromJSON(json), { code: 'GENESIS_INVALID', reason: expect.stringContaining(reason) })
+  })
 })
 
 describe('property: a mutated version-2 tx', () => {

@@ -83,12 +83,35 @@ export async function initNetworkDir(o: InitNetworkOptions): Promise<NetworkFile
     p2pPort: o.p2pPorts[i] as number,
   }))
   const genesisTime = o.genesisTime ?? Date.now()
-  const orgs = await Promise.all(nodes.map((n) => createOrgFiles(join(o.dir, ORGS_DIR, n.org), n.org, o.password, genesisTime, o.keystore)))
+  const created = await Promise.all(
+    nodes.map((n) => createOrgFiles(join(o.dir, ORGS_DIR, n.org), n.org, o.password, genesisTime, o.keystore)),
+  )
+  const orgs = created.map((c) => c.org)
+  // Each validator's node certificate, from its organisation's CA (p2p trusts it while not revoked).
+  const nodeCerts = await Promise.all(
+    keys.map((kp, i) =>
+      issueCertificate({
+        issuer: (created[i] as (typeof created)[number]).ca,
+        subjectPublicKey: kp.publicKey,
+        commonName: (nodes[i] as NetworkNode).name,
+        role: 'node',
+        notBefore: genesisTime - 60_000,
+        validityDays: 365,
+      }),
+    ),
+  )
   const genesis: Genesis = {
     chainId: o.chainId,
     genesisTime,
     params: defaultChainParams,
-    validators: { validators: keys.map((kp, i) => ({ name: (nodes[i] as NetworkNode).name, publicKey: kp.publicKey, power: 1 })) },
+    validators: {
+      validators: keys.map((kp, i) => ({
+        name: (nodes[i] as NetworkNode).name,
+        publicKey: kp.publicKey,
+        power: 1,
+        certificate: (nodeCerts[i] as (typeof nodeCerts)[number]).der,
+      })),
+    },
     admins: keys.map((kp) => kp.publicKey),
     orgs,
   }
@@ -142,7 +165,7 @@ async function createOrgFiles(dir: string, org: string, password: string, notBef
   await writeSecret(files.caKey, `${JSON.stringify(encryptPrivateKey(ca.privateKey, password, keystore), null, 2)}\n`)
   await writeFile(files.adminCert, certificateToPem(adminCert.der))
   await writeSecret(files.adminKey, `${JSON.stringify(encryptPrivateKey(admin.privateKey, password, keystore), null, 2)}\n`)
-  return { id: org, name: org, caCerts: [ca.cert.der] }
+  return { org: { id: org, name: org, caCerts: [ca.cert.der] }, ca }
 }
 
 export interface AddNetworkNodeOptions {

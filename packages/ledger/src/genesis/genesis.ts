@@ -1,17 +1,19 @@
 import {
+  type Certificate,
   certificateFromPem,
   certificateToPem,
+  parseCertificate,
   type PublicKey,
   publicKeyFromString,
   publicKeyToBytes,
   publicKeyToString,
   sha256,
 } from '@trellis/crypto'
-import { TrellisError } from '@trellis/utils'
+import { equalBytes, TrellisError } from '@trellis/utils'
 import { encodeValue } from '../codec/value.js'
 import { Writer } from '../codec/writer.js'
 import type { LedgerErrorType } from '../errors.js'
-import { checkOrgCAs, type Organisation } from '../identity/orgs.js'
+import { chainsIn, checkOrgCAs, type Organisation } from '../identity/orgs.js'
 import { isValidChainId } from '../tx/validation.js'
 
 /** Per-chain parameters, fixed in the genesis (governance will make them changeable). */
@@ -34,6 +36,11 @@ export interface Validator {
   readonly name: string
   readonly publicKey: PublicKey
   readonly power: number
+  /**
+   * Its node certificate (DER, role node) from its organisation's CA, if the genesis gives one: p2p
+   * then trusts the validator only while the certificate is not revoked. Not part of the set's hash.
+   */
+  readonly certificate?: Uint8Array
 }
 
 export interface ValidatorSet {
@@ -58,7 +65,7 @@ export interface GenesisJSON {
   chainId: string
   genesisTime: number
   params: ChainParams
-  validators: Array<{ name: string; publicKey: string; power: number }>
+  validators: Array<{ name: string; publicKey: string; power: number; certificate?: string }>
   admins: string[]
   /** CA certificates in PEM. Omitted when there are none. */
   orgs?: Array<{ id: string; name: string; caCerts: string[] }>
@@ -88,7 +95,12 @@ export function genesisToJSON(g: Genesis): GenesisJSON {
     chainId: g.chainId,
     genesisTime: g.genesisTime,
     params: { ...g.params },
-    validators: g.validators.validators.map((v) => ({ name: v.name, publicKey: publicKeyToString(v.publicKey), power: v.power })),
+    validators: g.validators.validators.map((v) => ({
+      name: v.name,
+      publicKey: publicKeyToString(v.publicKey),
+      power: v.power,
+      ...(v.certificate === undefined ? {} : { certificate: certificateToPem(v.certificate) }),
+    })),
     admins: g.admins.map(publicKeyToString),
     ...(g.orgs === undefined || g.orgs.length === 0
       ? {}
@@ -136,7 +148,16 @@ export function genesisFromJSON(j: unknown): Genesis {
     }
     if (seen.has(x.publicKey)) bad(`validators[${i}] repeats a public key`)
     seen.add(x.publicKey)
-    return { name: x.name, publicKey, power: positiveInt(x.power ?? 1, `validators[${i}].power`) }
+    const power = positiveInt(x.power ?? 1, `validators[${i}].power`)
+    if (x.certificate === undefined) return { name: x.name, publicKey, power }
+    if (typeof x.certificate !== 'string') bad(`validators[${i}].certificate must be a PEM certificate`)
+    let certificate: Uint8Array
+    try {
+      certificate = certificateFromPem(x.certificate as string)
+    } catch {
+      return bad(`validators[${i}].certificate is not a PEM certificate`)
+    }
+    return { name: x.name, publicKey, power, certificate }
   })
   if (!Array.isArray(o.admins)) bad('admins must be an array of public keys')
   const admins = o.admins.map((a: unknown, i: number) => {
@@ -164,6 +185,27 @@ export function genesisFromJSON(j: unknown): Genesis {
     }
     return { id: x.id, name: x.name, caCerts }
   })
+  // A validator's node certificate: role node, for its key, issued within a genesis organisation.
+  for (const [i, v] of validators.entries()) {
+    if (v.certificate === undefined) continue
+    let cert: Certificate
+    try {
+      cert = parseCertificate(v.certificate)
+    } catch {
+      return bad(`validators[${i}].certificate does not parse`)
+    }
+    if (cert.role !== 'node') bad(`validators[${i}].certificate has the role ${cert.role ?? 'none'}, not node`)
+    if (!equalBytes(publicKeyToBytes(cert.publicKey), publicKeyToBytes(v.publicKey))) bad(`validators[${i}].certificate is for another key`)
+    const org = orgs.find((x) => x.id === cert.subject.org)
+    if (
+      org === undefined ||
+      chainsIn(
+        cert,
+        org.caCerts.map((der) => parseCertificate(der)),
+      ).length === 0
+    )
+      bad(`validators[${i}].certificate is not issued by a CA of a genesis organisation`)
+  }
   return { chainId: o.chainId, genesisTime, params, validators: { validators }, admins, orgs }
 }
 

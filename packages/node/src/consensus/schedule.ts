@@ -40,6 +40,8 @@ export class ValidatorSchedule {
   ) {
     this.entries = [{ from: 1, at: this.describe(genesis) }]
     this.remember(genesis)
+    for (const v of genesis.validators)
+      if (v.certificate !== undefined) this.certificates.set(publicKeyToString(v.publicKey), v.certificate)
   }
 
   /** The set that decides `height`. */

@@ -1,5 +1,5 @@
 import type { Manifest } from '@trellis/contract'
-import { type Certificate, parseCertificate, type PublicKey, publicKeyToString, sha256 } from '@trellis/crypto'
+import { type Certificate, certificateToPem, parseCertificate, type PublicKey, publicKeyToString, sha256 } from '@trellis/crypto'
 import {
   type ContractEvent,
   decodeValue,
@@ -409,7 +409,9 @@ export class ContractExecutor implements Executor {
         name: v.name,
         publicKey: publicKeyToString(v.publicKey),
         power: v.power,
-        org: null,
+        // A genesis validator with a node certificate belongs to the certificate's organisation.
+        org: v.certificate === undefined ? null : parseCertificate(v.certificate).subject.org,
+        ...(v.certificate === undefined ? {} : { certificate: certificateToPem(v.certificate) }),
       })),
       { ...(options.params ?? defaultChainParams) },
     )

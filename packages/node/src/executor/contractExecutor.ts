@@ -390,6 +390,8 @@ export class ContractExecutor implements Executor {
   private readonly admins: Set<string>
   private readonly identities: Identities
   private readonly governance: Governance
+  /** Governance reads of admission checks, for one height at a time. */
+  private admissionReads: { height: number; cache: Map<string, Uint8Array | undefined> } = { height: -1, cache: new Map() }
   /** Contract code and manifests by code hash: immutable, so caching them is always correct. */
   private readonly codeCache = new Map<string, string>()
   private readonly manifestCache = new Map<string, ContractManifest>()
@@ -459,7 +461,9 @@ export class ContractExecutor implements Executor {
     const { contract, method, args } = tx.body
     const bad = (reason: string): never =>
       fail({ code: 'ARGS_INVALID', contract, method, reason }, `invalid arguments for ${contract}.${method}: ${reason}`)
-    const read: Read = (sk) => state.getLatest(sk)
+    // Governance state changes only with blocks: its reads are remembered for the height being admitted to.
+    if (this.admissionReads.height !== at.height) this.admissionReads = { height: at.height, cache: new Map() }
+    const read = memoRead(this.admissionReads.cache, (sk) => state.getLatest(sk))
     const caller = this.identities.identify(tx, read, at.now, at.height)
     if (contract === GOVERNANCE_CONTRACT) {
       const m = GOVERNANCE_METHODS[method]
@@ -555,6 +559,7 @@ export class ContractExecutor implements Executor {
     // One instance per contract code for the whole block, called in tx order on every validator:
     // loading a contract once per block instead of once per call is what makes calls cheap.
     const instances = new Map<string, ContractInstance>()
+    const governanceReads = new Map<string, Uint8Array | undefined>()
     let blockGas = 0
     let gasExhaustedAt: number | undefined
     let stoppedAt: number | undefined
@@ -593,7 +598,7 @@ export class ContractExecutor implements Executor {
         for (let round = 0; ; round++) {
           if (!this.sandbox.ready) await this.sandbox.ensureReady()
           state = new TxState(this.sandbox, blockWrites, reads, instances, deadline)
-          receipt = this.executeTx(tx, state, block)
+          receipt = this.executeTx(tx, state, block, governanceReads)
           // Judged by the clock, not by the receipt: a timeout a contract caught (or a hook's) still counts.
           if (deadline !== undefined && limitMs !== undefined && performance.now() > deadline) throw new TxTimeLimitError(txIndex, limitMs)
           if (reads.missing.length === 0) break
@@ -619,6 +624,8 @@ export class ContractExecutor implements Executor {
             blockWrites.set(id, w)
             writes.push({ stateKey: w.key, value: w.value, txIndex, txId: tx.id })
           }
+          // Only governance txs write governance state: what the block's identity checks remember stays true otherwise.
+          if (tx.body.contract === GOVERNANCE_CONTRACT) governanceReads.clear()
         }
         blockGas += receipt.cost
         receipts.push(receipt)
@@ -636,7 +643,7 @@ export class ContractExecutor implements Executor {
     }
   }
 
-  private executeTx(tx: SignedTx, state: TxState, block: BlockEnv): Receipt {
+  private executeTx(tx: SignedTx, state: TxState, block: BlockEnv, governanceReads: Map<string, Uint8Array | undefined>): Receipt {
     const { contract, method, args } = tx.body
     const failed = (code: string, message: string, cost: number): Receipt => ({
       txId: tx.id,
@@ -649,7 +656,9 @@ export class ContractExecutor implements Executor {
     })
     try {
       // Who signed, as of this block (certificate validity, revocations), and whether they may call.
-      const read: Read = (sk) => state.read(sk)
+      // Identity and access checks are the platform's, not the contract's: not charged, and remembered
+      // for the block (the same few governance keys for every tx).
+      const read = memoRead(governanceReads, (sk) => state.peek(sk))
       const user = this.identities.identify(tx, read, block.timestamp, block.height)
       if (contract !== SYSTEM_CONTRACT && contract !== GOVERNANCE_CONTRACT) this.identities.permit(user, contract, method, read)
       const frame: Frame = { contract, version: '', readOnly: false, caller: user, origin: user, txId: bytesToHex(tx.id), stack: [] }
@@ -1239,6 +1248,17 @@ function builtinMethod(c: Contract, method: string, kind: ContractMethod['kind']
 function notApproved(method: string, name: string, codeHash: string | null, signer: string): string {
   const what = `${method} of "${name}"${codeHash === null ? '' : ` with code ${codeHash.slice(0, 16)}…`}`
   return `${what} needs a governance approval (a passed contract.approve proposal, used by an admin of a member organisation) or a genesis admin key; ${signer} has neither`
+}
+
+/** `read`, remembering answers by key in `cache`. */
+function memoRead(cache: Map<string, Uint8Array | undefined>, read: Read): Read {
+  return (sk) => {
+    const id = byteKey(sk)
+    if (cache.has(id)) return cache.get(id)
+    const v = read(sk)
+    cache.set(id, v)
+    return v
+  }
 }
 
 /** Governance state seen through a tx's journal. */

@@ -106,8 +106,12 @@ describe('authenticated reads', () => {
     expect((otherChain.body as { code: string }).code).toBe('READ_AUTH_INVALID')
     const path = '/v1/contracts/governance/query'
     const asked = { method: 'config', args: {} }
-    const good = await http(t.url, 'POST', path, { json: asked, headers: signed(reader, path, Date.now(), false, 'POST', asked) })
+    const goodHeaders = signed(reader, path, Date.now(), false, 'POST', asked)
+    const good = await http(t.url, 'POST', path, { json: asked, headers: goodHeaders })
     expect(good.status).toBe(200)
+    // A captured header is good once.
+    const replayed = await http(t.url, 'POST', path, { json: asked, headers: goodHeaders })
+    expect([replayed.status, (replayed.body as { code: string }).code]).toEqual([401, 'READ_AUTH_INVALID'])
     const swapped = await http(t.url, 'POST', path, {
       json: { method: 'orgs', args: {} },
       headers: signed(reader, path, Date.now(), false, 'POST', asked),

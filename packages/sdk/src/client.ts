@@ -223,6 +223,7 @@ export function createClient(options: ClientOptions): TrellisClient {
   const clientTimeoutMs = options.timeoutMs ?? defaultClientOptions.timeoutMs
   const extraHeaders = options.headers ?? {}
   const auth = options.auth
+  let lastSignedAt = 0
   // Signed reads name the chain: asked once from /healthz (which is never signed) unless given.
   let chainId: Promise<string> | undefined = auth?.chainId === undefined ? undefined : Promise.resolve(auth.chainId)
   const chainIdFor = (opts: RequestOptions): Promise<string> => {
@@ -253,7 +254,10 @@ export function createClient(options: ClientOptions): TrellisClient {
     const timeoutMs = opts.timeoutMs ?? clientTimeoutMs
     const headers: Record<string, string> = { accept: def.produces ?? 'application/json', ...extraHeaders }
     if (auth !== undefined && name !== 'health') {
-      const ts = Date.now()
+      // Strictly increasing: two identical requests in one millisecond must not sign the same
+      // message (deterministic signatures would repeat, and the node refuses a replayed one).
+      const ts = Math.max(Date.now(), lastSignedAt + 1)
+      lastSignedAt = ts
       const message = readRequestMessage(await chainIdFor(opts), def.method, url.slice(base.length), ts, input.body)
       const signature = sign(auth.privateKey, message)
       headers.authorization = `${READ_AUTH_SCHEME} cert=${bytesToBase64(auth.certificate)}, ts=${ts}, sig=${bytesToBase64(signature)}`

@@ -144,6 +144,9 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
   const { chain } = node
   /** Authenticated readers of requests (members-only chains). */
   const readers = new WeakMap<FastifyRequest, Reader>()
+  /** Signatures of signed reads seen within the time window, oldest first (replay protection). */
+  const seenReads = new Map<string, number>()
+  const MAX_SEEN_READS = 100_000
   /**
    * On a chain readable by members only, the reader a request's signature identifies.
    * @throws TrellisError READ_AUTH_REQUIRED | READ_AUTH_INVALID | READ_NOT_PERMITTED | CERT_*
@@ -182,6 +185,17 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     }
     if (!verify(key, readRequestMessage(chain.genesis.chainId, req.method, req.url, ts, req.body), sig))
       fail({ code: 'READ_AUTH_INVALID', reason: 'signature' }, 'the read request signature does not verify with its certificate')
+    // Each signed request is good once: a captured header cannot be replayed within its time window.
+    const id = bytesToHex(sig)
+    if (seenReads.has(id))
+      fail({ code: 'READ_AUTH_INVALID', reason: 'replayed' }, 'this signed request was already used: sign each request')
+    seenReads.set(id, ts)
+    if (seenReads.size > MAX_SEEN_READS) {
+      for (const [k, t] of seenReads) {
+        if (seenReads.size <= MAX_SEEN_READS && t >= now - READ_AUTH_MAX_SKEW_MS) break
+        seenReads.delete(k)
+      }
+    }
     return exec.authenticateReader(der, chain, { height: chain.head.height + 1, now })
   }
   // Tx submission is authenticated by the txs' own signatures; health and metrics are for operators.

@@ -30,6 +30,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { callTx, docHash, recordTx, testKey } from '../support/fixtures.js'
 import { http, type HttpResult, PASSWORD } from '../support/http.js'
 import { freePorts } from '../support/ports.js'
+import { processSuiteLock } from '../support/suiteLock.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const RUNNER = join(ROOT, 'test/support/nodeRunner.mjs')
@@ -195,7 +196,9 @@ describe('membership changes by governance on a network of real processes', () =
     }
   }
 
+  let release: (() => Promise<void>) | undefined
   beforeAll(async () => {
+    release = await processSuiteLock()
     dir = await mkdtemp(join(tmpdir(), 'trellis-membership-'))
     const [api, p2p] = [await freePorts(5), await freePorts(5)] as [number[], number[]]
     const file = await initNetworkDir({
@@ -229,6 +232,7 @@ describe('membership changes by governance on a network of real processes', () =
     monitoring = false
     for (let i = 0; i < nodes.length; i++) await stop(i, 'SIGKILL')
     if (process.env.TRELLIS_KEEP_TEST_NETWORK === undefined) await rm(dir, { recursive: true, force: true })
+    await release?.()
   })
 
   it('admits org5 and its validator, removes a validator and revokes a certificate under load: no halt, no tx lost', async () => {

@@ -15,6 +15,7 @@ import { decodeCertificate, encodeCertificate } from '@trellis/ledger'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { docHash, recordTx, testKey } from '../support/fixtures.js'
 import { http, PASSWORD } from '../support/http.js'
+import { processSuiteLock } from '../support/suiteLock.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const RUNNER = join(ROOT, 'test/support/nodeRunner.mjs')
@@ -100,7 +101,10 @@ describe('4-validator network of real processes', () => {
       ],
       { env: { ...process.env, TRELLIS_KEY_PASSWORD: PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] },
     )
-    child.stderr?.on('data', () => undefined)
+    let stderr = ''
+    child.stderr?.on('data', (d) => {
+      stderr = (stderr + String(d)).slice(-2000)
+    })
     const exited = new Promise((r) => child.once('exit', r))
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`node ${i} did not start`)), 30_000)
@@ -110,7 +114,7 @@ describe('4-validator network of real processes', () => {
           resolve()
         }
       })
-      void exited.then(() => reject(new Error(`node ${i} exited while starting`)))
+      void exited.then(() => reject(new Error(`node ${i} exited while starting: ${stderr}`)))
     })
     procs[i] = { child, exited }
   }
@@ -174,7 +178,9 @@ describe('4-validator network of real processes', () => {
     }
   }
 
+  let release: (() => Promise<void>) | undefined
   beforeAll(async () => {
+    release = await processSuiteLock()
     dir = await mkdtemp(join(tmpdir(), 'trellis-net-'))
     const apiPorts = await Promise.all(Array.from({ length: N }, freePort))
     const p2pPorts = await Promise.all(Array.from({ length: N }, freePort))
@@ -207,6 +213,7 @@ describe('4-validator network of real processes', () => {
     for (let i = 0; i < N; i++) await kill(i)
     for (const row of links) for (const l of row ?? []) await l?.close()
     await rm(dir, { recursive: true, force: true })
+    await release?.()
   })
 
   it('survives crashes, two-node outages, a wiped node and a 2|2 partition without a fork or a lost tx', async () => {

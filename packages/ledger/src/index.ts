@@ -54,7 +54,7 @@ export { decodeReceipt, encodeReceipt, ReceiptStatus, readReceipt, receiptHash, 
 export { stateKey, stateKeyHash, stateValueHash } from './state/keys.js'
 export * from './stateTree/index.js'
 export type { Organisation } from './identity/orgs.js'
-export { chainIn, chainsIn, checkOrgCAs, isSelfSigned, issuerIn, MAX_CHAIN_CAS, MAX_ORG_CAS, ORG_ID_RE } from './identity/orgs.js'
+export { chainsIn, checkOrgCAs, isSelfSigned, MAX_CHAIN_CAS, MAX_ORG_CAS, ORG_ID_RE } from './identity/orgs.js'
 export { txCertificate } from './tx/certificate.js'
 export type { SignedTx, TxBody } from './tx/tx.js'
 export { createSignedTx, decodeSignedTx, encodeSignedTx, encodeTxBody, signTx, txId, txSignBytes } from './tx/tx.js'

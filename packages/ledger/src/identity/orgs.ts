@@ -26,33 +26,6 @@ export function isSelfSigned(c: Certificate): boolean {
 }
 
 /**
- * The CA that issued `cert` among `cas`, or undefined. Names must match and the signature verify.
- */
-export function issuerIn(cert: Certificate, cas: readonly Certificate[]): Certificate | undefined {
-  for (const ca of cas) {
-    if (ca !== cert && !equalBytes(ca.hash, cert.hash) && verifyCertificateSignature(cert, ca)) return ca
-  }
-  return undefined
-}
-
-/**
- * The chain from `cert`'s issuer up to a self-signed root within `cas` (issuer first), or undefined
- * when there is none within {@link MAX_CHAIN_CAS} CAs.
- */
-export function chainIn(cert: Certificate, cas: readonly Certificate[]): Certificate[] | undefined {
-  const chain: Certificate[] = []
-  let cur = cert
-  while (chain.length < MAX_CHAIN_CAS) {
-    const ca = issuerIn(cur, cas)
-    if (ca === undefined) return undefined
-    chain.push(ca)
-    if (isSelfSigned(ca)) return chain
-    cur = ca
-  }
-  return undefined
-}
-
-/**
  * Every chain from `cert`'s issuer up to a self-signed root within `cas` (issuer first), at most
  * {@link MAX_CHAIN_CAS} CAs long. Several exist when a CA was renewed with the same key.
  */

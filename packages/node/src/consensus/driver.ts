@@ -20,7 +20,6 @@ import {
   proposalSignBytes,
   Reader,
   type SignedTx,
-  stateKey,
   validateTxStatic,
   verifyCertificate,
   VoteType,
@@ -38,8 +37,7 @@ import type { Mempool } from '../mempool/mempool.js'
 import type { NodeMetrics } from '../metrics.js'
 import type { CommittedBlock } from '../producer/blockProducer.js'
 import type { SigVerifier } from '../verify/sigVerifier.js'
-import { GOVERNANCE_CONTRACT } from '../governance/index.js'
-import type { ValidatorSchedule } from './schedule.js'
+import { changesSchedule, type ValidatorSchedule } from './schedule.js'
 import { GuardedSigner, SignStep } from './signer.js'
 import {
   decodeWire,
@@ -437,8 +435,7 @@ export class ConsensusDriver {
     mempool.committed(reaped)
     mempool.removeIncluded(built.block.txs)
     // A validator or parameter change decided in this block takes effect two heights later: learn it now.
-    if (built.exec.writes.some((w) => startsWith(w.stateKey, VALSET_PREFIX) || startsWith(w.stateKey, PARAMS_PREFIX)))
-      await this.m.schedule.refresh(chain)
+    if (built.exec.writes.some((w) => changesSchedule(w.stateKey))) await this.m.schedule.refresh(chain)
     this.m.metrics?.blockCommitted(built.block.txs.length, 0, (performance.now() - started) / 1000)
     this.m.onCommit({ block: built.block, hash: built.hash, certificate, receipts: built.exec.receipts })
     // The others learn our new height at once (a lagging peer starts syncing).
@@ -782,14 +779,6 @@ export class ConsensusDriver {
 }
 
 const ZERO32 = new Uint8Array(32)
-const VALSET_PREFIX = stateKey(GOVERNANCE_CONTRACT, 'valset:')
-const PARAMS_PREFIX = stateKey(GOVERNANCE_CONTRACT, 'params:')
-
-function startsWith(b: Uint8Array, prefix: Uint8Array): boolean {
-  if (b.length < prefix.length) return false
-  for (let i = 0; i < prefix.length; i++) if (b[i] !== prefix[i]) return false
-  return true
-}
 
 /** The bytes a validator signs for a vote (the ledger's encoding; nil is 32 zero bytes). */
 function voteMessage(chainId: string, type: VoteKind, height: number, round: number, blockHash: Uint8Array | null): Uint8Array {

@@ -1,8 +1,21 @@
 import { certificateFromPem, type PublicKey, publicKeyFromString, publicKeyToString } from '@trellis/crypto'
 import { type ChainParams, defaultChainParams, stateKey, type ValidatorSet, validatorSetHash } from '@trellis/ledger'
 import type { ConsensusValidator, TimeoutConfig } from '@trellis/consensus'
+import { compareBytes } from '@trellis/utils'
 import { decodeRecord, GOVERNANCE_CONTRACT, type ParamsRecord, type ValidatorSetRecord } from '../governance/index.js'
 import type { StateReader } from '../executor/types.js'
+
+/** The state-key ranges of the governance records the schedule follows (`valset:*`, `params:*`). */
+const VALSET = { lower: stateKey(GOVERNANCE_CONTRACT, 'valset:'), upper: stateKey(GOVERNANCE_CONTRACT, 'valset;') }
+const PARAMS = { lower: stateKey(GOVERNANCE_CONTRACT, 'params:'), upper: stateKey(GOVERNANCE_CONTRACT, 'params;') }
+
+const within = (k: Uint8Array, r: { lower: Uint8Array; upper: Uint8Array }): boolean =>
+  compareBytes(k, r.lower) >= 0 && compareBytes(k, r.upper) < 0
+
+/** True when a state write changes what a schedule holds (a validator-set or parameters record). */
+export function changesSchedule(stateKey: Uint8Array): boolean {
+  return within(stateKey, VALSET) || within(stateKey, PARAMS)
+}
 
 /** Heights a removed validator may still connect for (to finish the heights it was part of). */
 const RECENT_HEIGHTS = 10
@@ -112,9 +125,7 @@ export class ValidatorSchedule {
 
   /** Reloads the decided changes from committed state. */
   async refresh(state: Pick<StateReader, 'scanLatest'>): Promise<void> {
-    const lower = stateKey(GOVERNANCE_CONTRACT, 'valset:')
-    const upper = stateKey(GOVERNANCE_CONTRACT, 'valset;')
-    const rows = await state.scanLatest(lower, upper, false, 100_000)
+    const rows = await state.scanLatest(VALSET.lower, VALSET.upper, false, 100_000)
     const entries = [{ from: 1, at: this.describe(this.genesis) }]
     for (const [, raw] of rows) {
       const rec = decodeRecord<ValidatorSetRecord>(raw)
@@ -130,12 +141,7 @@ export class ValidatorSchedule {
         if (v.certificate !== undefined) this.certificates.set(v.publicKey, certificateFromPem(v.certificate))
       }
     }
-    const paramRows = await state.scanLatest(
-      stateKey(GOVERNANCE_CONTRACT, 'params:'),
-      stateKey(GOVERNANCE_CONTRACT, 'params;'),
-      false,
-      100_000,
-    )
+    const paramRows = await state.scanLatest(PARAMS.lower, PARAMS.upper, false, 100_000)
     this.paramEntries = paramRows.map(([, raw]) => {
       const rec = decodeRecord<ParamsRecord>(raw)
       return { from: rec.height, params: { ...rec.params }, timeouts: rec.timeouts == null ? undefined : { ...rec.timeouts } }

@@ -6,7 +6,7 @@ import {
   publicKeyFromString,
   publicKeyToString,
 } from '@trellis/crypto'
-import { chainsIn, checkOrgCAs, ORG_ID_RE } from '@trellis/ledger'
+import { chainsIn, checkOrgCAs, isSelfSigned, ORG_ID_RE } from '@trellis/ledger'
 import { bytesToHex, hexToBytes, TrellisError } from '@trellis/utils'
 import { type Identities, type Identity, type Read } from './identity.js'
 import {
@@ -365,13 +365,12 @@ const ACTIONS: Record<string, ActionHandler> = {
   'params.set': {
     description: `Change chain parameters (maxBlockTxs, maxBlockBytes, maxTxBytes, maxTxTtlMs, consensus timeouts) from ${VALIDATOR_CHANGE_DELAY} blocks after the decision; sizes and the tx lifetime may not exceed the genesis values`,
     check(a, g, store) {
-      const cur = g.latestParams(store)
+      const { params: cur, timeouts: curTimeouts } = g.latestParams(store)
       const limits = g.genesisParams
       const next = { ...cur }
       const fields = ['maxBlockTxs', 'maxBlockBytes', 'maxTxBytes', 'maxTxTtlMs'] as const
       for (const k of Object.keys(a))
         if (k !== 'type' && k !== 'timeouts' && !(fields as readonly string[]).includes(k)) invalidAction(`${k} is not a chain parameter`)
-      const curTimeouts = g.latestTimeouts(store)
       let timeouts = curTimeouts
       if (a.timeouts === null) timeouts = null
       else if (a.timeouts !== undefined) {
@@ -640,16 +639,15 @@ export class Governance {
     readonly genesisParams: ParamsRecord['params'],
   ) {}
 
-  /** The newest decided chain parameters (they may take effect at a future height). */
-  latestParams(store: Pick<GovernanceStore, 'scan'>): ParamsRecord['params'] {
+  /**
+   * The newest decided chain parameters and consensus timeouts (they may take effect at a future
+   * height); timeouts null: each node's own configuration.
+   */
+  latestParams(store: Pick<GovernanceStore, 'scan'>): { params: ParamsRecord['params']; timeouts: ParamsRecord['timeouts'] } {
     const last = scanAll(store, KEYS.paramsPrefix).at(-1)
-    return last === undefined ? this.genesisParams : decodeRecord<ParamsRecord>(last[1]).params
-  }
-
-  /** The newest decided consensus timeouts (null: each node's own configuration). */
-  latestTimeouts(store: Pick<GovernanceStore, 'scan'>): ParamsRecord['timeouts'] {
-    const last = scanAll(store, KEYS.paramsPrefix).at(-1)
-    return last === undefined ? null : (decodeRecord<ParamsRecord>(last[1]).timeouts ?? null)
+    if (last === undefined) return { params: this.genesisParams, timeouts: null }
+    const rec = decodeRecord<ParamsRecord>(last[1])
+    return { params: rec.params, timeouts: rec.timeouts ?? null }
   }
 
   /** The newest decided validator set (it may take effect at a future height). */
@@ -658,11 +656,16 @@ export class Governance {
     return last === undefined ? this.genesisValidators : decodeRecord<ValidatorSetRecord>(last[1]).validators
   }
 
-  /** Ids of the member organisations, sorted. */
-  activeOrgs(store: Pick<GovernanceStore, 'read' | 'scan'>): string[] {
+  /** Ids of every organisation, members and removed ones (genesis and governance records), sorted. */
+  private orgIds(store: Pick<GovernanceStore, 'scan'>): string[] {
     const ids = new Set<string>(this.identities.genesisOrgIds)
     for (const [k] of scanAll(store, KEYS.orgPrefix)) ids.add(k.slice(KEYS.orgPrefix.length))
-    return [...ids].filter((id) => this.identities.org(id, store.read)?.status === 'active').sort()
+    return [...ids].sort()
+  }
+
+  /** Ids of the member organisations, sorted. */
+  activeOrgs(store: Pick<GovernanceStore, 'read' | 'scan'>): string[] {
+    return this.orgIds(store).filter((id) => this.identities.org(id, store.read)?.status === 'active')
   }
 
   policyFor(type: string, read: Read): Policy {
@@ -821,11 +824,8 @@ export class Governance {
         const rec = this.identities.org(a.id, store.read)
         return rec === undefined ? null : this.describeOrg(rec)
       }
-      case 'orgs': {
-        const ids = new Set<string>(this.identities.genesisOrgIds)
-        for (const [k] of scanAll(store, KEYS.orgPrefix)) ids.add(k.slice(KEYS.orgPrefix.length))
-        return [...ids].sort().map((id) => this.describeOrg(this.identities.org(id, store.read) as OrgRecord))
-      }
+      case 'orgs':
+        return this.orgIds(store).map((id) => this.describeOrg(this.identities.org(id, store.read) as OrgRecord))
       case 'config':
         return { ...this.identities.config(store.read), actions: ACTION_TYPES }
       case 'params': {
@@ -872,7 +872,7 @@ export class Governance {
         serial: c.serial,
         notBefore: c.notBefore,
         notAfter: c.notAfter,
-        root: c.issuer.commonName === c.subject.commonName && c.issuer.org === c.subject.org,
+        root: isSelfSigned(c),
       })),
     }
   }

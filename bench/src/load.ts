@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import type { BlockMessage } from '@trellis/api'
 import { createAgent, getJSON, type HttpOutcome, httpRequest } from './http.js'
-import { histogramMeanMs, machineCoresBusy, type NodeSample, readMachineCpu, scrapeNode } from './metrics.js'
+import { histogramMeanMs, machineCoresBusy, type NodeSample, readMachineCpu, readProcessCpu, scrapeNode } from './metrics.js'
 import { type SpawnedNode, spawnDevNode } from './nodeProcess.js'
 import { BlockStream } from './sse.js'
 import { type Distribution, distribution, median, NumberBuffer, round } from './stats.js'
@@ -226,6 +226,11 @@ export interface LoadResult {
     blockCommitMeanMs: number | null
     maxEventLoopLagP99Ms: number | null
     samples: Array<{ t: number; cpuCores: number | null; rssMB: number | null; mempoolTxs: number | null }>
+    /**
+     * The node's CPU time over the window per tx committed in it, main thread and other threads
+     * (signature workers, GC helpers, LevelDB): steadier than throughput on a noisy machine.
+     */
+    cpuPerTxUs: { mainThread: number; otherThreads: number } | null
   }
   generator: { cpuCores: number; mainThreadUtilization: number }
   /** The whole machine over the window (Linux): other processes competing with the node show here. */
@@ -540,6 +545,7 @@ async function run(cfg: Config, baseUrl: string, status: Status, node: SpawnedNo
   await sleepUntil(ws)
   const cpuStart = process.cpuUsage()
   const machineStart = readMachineCpu()
+  const nodeCpuStart = node === undefined ? undefined : readProcessCpu(node.pid)
   const eluStart = performance.eventLoopUtilization()
   const nodeStart = samples.length
   await sample()
@@ -548,6 +554,7 @@ async function run(cfg: Config, baseUrl: string, status: Status, node: SpawnedNo
   if (ticker !== undefined) clearInterval(ticker)
   const cpuEnd = process.cpuUsage(cpuStart)
   const machineBusy = machineCoresBusy(machineStart, readMachineCpu())
+  const nodeCpuEnd = node === undefined ? undefined : readProcessCpu(node.pid)
   const elu = performance.eventLoopUtilization(eluStart)
   const wallEnd = performance.now()
   await sample()
@@ -663,6 +670,16 @@ async function run(cfg: Config, baseUrl: string, status: Status, node: SpawnedNo
       blockCommitMeanMs: round(histogramMeanMs(first, last, 'commitSeconds', 'commitCount')),
       maxEventLoopLagP99Ms: lag.length === 0 ? null : round(Math.max(...lag) * 1000),
       samples: series,
+      cpuPerTxUs:
+        nodeCpuStart === undefined || nodeCpuEnd === undefined || committedInWindow === 0
+          ? null
+          : {
+              mainThread: Math.round(((nodeCpuEnd.mainSeconds - nodeCpuStart.mainSeconds) * 1e6) / committedInWindow),
+              otherThreads: Math.round(
+                ((nodeCpuEnd.allSeconds - nodeCpuStart.allSeconds - (nodeCpuEnd.mainSeconds - nodeCpuStart.mainSeconds)) * 1e6) /
+                  committedInWindow,
+              ),
+            },
     },
     generator: { cpuCores: round(generatorCpu, 2) as number, mainThreadUtilization: round(elu.utilization, 2) as number },
     machine: {
@@ -737,6 +754,12 @@ function printReport(r: LoadResult): void {
       r.nodeResources.cpuCores === null
         ? 'n/a (no process_cpu_seconds_total)'
         : `${r.nodeResources.cpuCores} cores (${Math.round(r.nodeResources.cpuCores * 100)} % of one core)`,
+    ],
+    [
+      'node CPU per tx',
+      r.nodeResources.cpuPerTxUs === null
+        ? 'n/a (a node this run did not spawn, or not Linux)'
+        : `main thread ${r.nodeResources.cpuPerTxUs.mainThread} µs + other threads ${r.nodeResources.cpuPerTxUs.otherThreads} µs`,
     ],
     ['node max RSS', n(r.nodeResources.maxRssMB, ' MB')],
     ['node max mempool', n(r.nodeResources.maxMempoolTxs, ' txs')],

@@ -77,6 +77,34 @@ export function readMachineCpu(): MachineCpu | undefined {
   }
 }
 
+/** CPU seconds of a local process: its main thread and all its threads (Linux /proc); undefined elsewhere. */
+export interface ProcessCpu {
+  readonly mainSeconds: number
+  readonly allSeconds: number
+}
+
+// Clock ticks per second of /proc's utime/stime (USER_HZ, 100 on Linux).
+const USER_HZ = 100
+
+function statTicks(path: string): number | undefined {
+  const text = readFileSync(path, 'utf8')
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  const utime = Number(f[11])
+  const stime = Number(f[12])
+  return Number.isFinite(utime) && Number.isFinite(stime) ? utime + stime : undefined
+}
+
+export function readProcessCpu(pid: number): ProcessCpu | undefined {
+  try {
+    const main = statTicks(`/proc/${pid}/task/${pid}/stat`)
+    const all = statTicks(`/proc/${pid}/stat`)
+    return main === undefined || all === undefined ? undefined : { mainSeconds: main / USER_HZ, allSeconds: all / USER_HZ }
+  } catch {
+    return undefined
+  }
+}
+
 /** Cores the whole machine kept busy between two readings. */
 export function machineCoresBusy(a: MachineCpu | undefined, b: MachineCpu | undefined): number | null {
   if (a === undefined || b === undefined || b.total <= a.total) return null

@@ -60,9 +60,29 @@ export class Reader {
   }
 
   string(max = Number.MAX_SAFE_INTEGER): string {
-    const b = this.bytes(max)
+    const n = this.varint()
+    if (n > max) this.fail(`length ${n} above limit ${max}`)
+    if (n > this.remaining) this.fail(`needs ${n} bytes, ${this.remaining} left`)
+    const start = this.pos
+    const end = start + n
+    const buf = this.buf
+    // Short ASCII (names, ids, hex: nearly every string) is read without a copy or a decoder call.
+    if (n <= 64) {
+      let ascii = true
+      for (let i = start; i < end; i++) {
+        if ((buf[i] as number) > 0x7f) {
+          ascii = false
+          break
+        }
+      }
+      if (ascii) {
+        this.pos = end
+        return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[])
+      }
+    }
+    this.pos = end
     try {
-      return decoder.decode(b)
+      return decoder.decode(buf.subarray(start, end))
     } catch {
       return this.fail('invalid UTF-8')
     }

@@ -28,6 +28,24 @@ function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
+/** A map's keys in canonical order. Small maps (nearly all) are insertion-sorted in place: no allocation. */
+function sortedKeys(v: object): string[] {
+  const keys = Object.keys(v)
+  const n = keys.length
+  if (n > 16) return keys.sort(compareKeys)
+  for (let i = 0; i < n; i++) if (SURROGATE.test(keys[i] as string)) return keys.sort(compareKeys)
+  for (let i = 1; i < n; i++) {
+    const k = keys[i] as string
+    let j = i - 1
+    while (j >= 0 && (keys[j] as string) > k) {
+      keys[j + 1] = keys[j] as string
+      j--
+    }
+    keys[j + 1] = k
+  }
+  return keys
+}
+
 function writeValue(w: Writer, v: Value, depth: number): void {
   if (depth > MAX_VALUE_DEPTH) invalid(`nested deeper than ${MAX_VALUE_DEPTH}`)
   if (v === null) w.u8(TAG.null)
@@ -44,7 +62,7 @@ function writeValue(w: Writer, v: Value, depth: number): void {
     w.u8(TAG.array).varint(v.length)
     for (const item of v) writeValue(w, item, depth + 1)
   } else if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-    const keys = Object.keys(v).sort(compareKeys)
+    const keys = sortedKeys(v)
     w.u8(TAG.map).varint(keys.length)
     for (const k of keys) {
       w.string(k)

@@ -1,12 +1,17 @@
 import { sha256 } from '@trellis/crypto'
-import { concatBytes, utf8ToBytes } from '@trellis/utils'
+import { utf8ToBytes } from '@trellis/utils'
 
 /**
  * The ledger-wide key of a contract's state entry: `contract ‖ 0x00 ‖ key`. Contract names cannot
  * contain 0x00, so contracts' key spaces never overlap.
  */
 export function stateKey(contract: string, key: string): Uint8Array {
-  return concatBytes(utf8ToBytes(contract), Uint8Array.of(0), utf8ToBytes(key))
+  const c = utf8ToBytes(contract)
+  const k = utf8ToBytes(key)
+  const out = new Uint8Array(c.length + 1 + k.length)
+  out.set(c, 0)
+  out.set(k, c.length + 1)
+  return out
 }
 
 /** The position of a state key in the state tree. */

@@ -212,9 +212,7 @@ export class StateTree {
     const nodeKey = nodeKeyOf(version, ZERO_HASH, 0)
     const bytes = this.reader.getNode(nodeKey)
     if (bytes === undefined) throw versionNotFound(version)
-    const view = NodeView.decode(bytes)
-    if (view === undefined) throw corrupt(nodeKey)
-    return view
+    return viewOf(bytes, nodeKey)
   }
 }
 
@@ -238,8 +236,21 @@ function readNode(reader: TreeNodeReader, nodeKey: Uint8Array): NodeView {
       'state tree node missing from storage',
     )
   }
-  const view = NodeView.decode(bytes)
-  if (view === undefined) throw corrupt(nodeKey)
+  return viewOf(bytes, nodeKey)
+}
+
+// Readers that cache nodes hand out the same byte arrays again and again (the upper levels on every
+// read): their decoded views are kept beside them, and go when the bytes do. Nodes are immutable
+// once written, so a view never goes stale.
+const views = new WeakMap<Uint8Array, NodeView>()
+
+function viewOf(bytes: Uint8Array, nodeKey: Uint8Array): NodeView {
+  let view = views.get(bytes)
+  if (view === undefined) {
+    view = NodeView.decode(bytes)
+    if (view === undefined) throw corrupt(nodeKey)
+    views.set(bytes, view)
+  }
   return view
 }
 

@@ -281,7 +281,8 @@ interface BlockEnv {
 }
 
 type Outcome =
-  | { readonly ok: true; readonly json: string; readonly gas: number }
+  // A built-in's result is its value; `json` (a getter then) is only computed when a caller needs it.
+  | { readonly ok: true; readonly json: string; readonly value?: Value; readonly gas: number }
   | { readonly ok: false; readonly code: string; readonly message: string; readonly gas: number }
 
 function outcomeOf(r: RunResult): Outcome {
@@ -664,7 +665,7 @@ export class ContractExecutor implements Executor {
       const frame: Frame = { contract, version: '', readOnly: false, caller: user, origin: user, txId: bytesToHex(tx.id), stack: [] }
       const out = this.invoke(contract, 'call', method, args, frame, state, block, TX_GAS, tx)
       if (!out.ok) return failed(out.code, out.message, state.cost + out.gas)
-      const returnValue = jsonToValue(out.json, 'the return value')
+      const returnValue = out.value ?? jsonToValue(out.json, 'the return value')
       if (encodedValueLength(returnValue) > TX_LIMITS.maxReturnBytes)
         return failed('RETURN_TOO_LARGE', `a return value may be at most ${TX_LIMITS.maxReturnBytes} bytes`, state.cost + out.gas)
       return {
@@ -918,7 +919,8 @@ export class ContractExecutor implements Executor {
     block: BlockEnv,
     tx: SignedTx | undefined,
   ): Outcome {
-    return this.native(state, () => {
+    let value: Value = null
+    const out = this.native(state, () => {
       const m = builtinMethod(c, method, kind)
       const reason = m.validate(args)
       if (reason !== undefined) throw new ExecError('ARGS_INVALID', `invalid arguments for ${c.name}.${method}: ${reason}`)
@@ -955,8 +957,19 @@ export class ContractExecutor implements Executor {
           state.events.push({ contract: c.name, name, data })
         },
       }
-      return JSON.stringify(valueToJSON(m.run(ctx, args)))
+      value = m.run(ctx, args)
+      return ''
     })
+    if (!out.ok) return out
+    const v = value
+    return {
+      ok: true,
+      value: v,
+      gas: out.gas,
+      get json() {
+        return JSON.stringify(valueToJSON(v))
+      },
+    }
   }
 
   /**
@@ -1222,7 +1235,7 @@ export class ContractExecutor implements Executor {
         if (out.code === 'METHOD_NOT_FOUND' && status === 'notFound') fail({ code: 'METHOD_NOT_FOUND', contract, method }, out.message)
         fail({ code: 'QUERY_FAILED', contract, method, errorCode: out.code }, `${out.code}: ${out.message}`)
       }
-      const result = jsonToValue(out.json, 'the query result')
+      const result = out.value ?? jsonToValue(out.json, 'the query result')
       const encoded = encodeValue(result)
       const proven = state.reads.find((r) => equalBytes(r.raw, encoded))
       return {

@@ -184,6 +184,9 @@ export const paramsKeyPart = (height: number): string => `params:${String(height
 export const valsetKeyPart = (height: number): string => `valset:${String(height).padStart(15, '0')}`
 
 const key = (k: string): Uint8Array => stateKey(GOVERNANCE_CONTRACT, k)
+// Every call's permission check reads its contract's access list: its key is built once. Readers
+// never write into a key, so sharing the bytes is safe.
+const aclKeys = new Map<string, Uint8Array>()
 export const KEYS = {
   org: (id: string) => key(`org:${id}`),
   orgPrefix: 'org:',
@@ -193,7 +196,15 @@ export const KEYS = {
   proposalPrefix: 'proposal:',
   revoked: (org: string, serial: string) => key(`revoked:${org}:${serial}`),
   revokedPrefix: 'revoked:',
-  acl: (contract: string) => key(`acl:${contract}`),
+  acl: (contract: string) => {
+    let k = aclKeys.get(contract)
+    if (k === undefined) {
+      if (aclKeys.size >= 1024) aclKeys.clear()
+      k = key(`acl:${contract}`)
+      aclKeys.set(contract, k)
+    }
+    return k
+  },
   approval: (contract: string, operation: string, codeHash: string | null) => key(`approval:${contract}:${operation}:${codeHash ?? '*'}`),
   valset: (height: number) => key(valsetKeyPart(height)),
   params: (height: number) => key(paramsKeyPart(height)),

@@ -193,8 +193,9 @@ export class BlockProducer {
         )
     }
     // Txs the block's gas could not cover wait for the next block.
-    const included = new Set(block.txs.map((t) => bytesToHex(t.id)))
-    const waiting = txs.filter((t) => !included.has(bytesToHex(t.id)) && !excluded.includes(t))
+    // (Built blocks keep the given txs' order and objects, so when none was left out there is none to find.)
+    const included = block.txs.length + excluded.length === txs.length ? undefined : new Set(block.txs)
+    const waiting = included === undefined ? [] : txs.filter((t) => !included.has(t) && !excluded.includes(t))
     if (waiting.length > 0) mempool.release(waiting)
     // What this block settles: all it reaped but the txs released for a later block (which may be
     // reaped again meanwhile and must stay in flight for that block).

@@ -1,6 +1,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { p256 } from '@noble/curves/nist.js'
 import { sha256 as nobleSha256, sha512 } from '@noble/hashes/sha2.js'
+import { SMALL_HASH_MAX_BYTES, sha256Small } from '../sha256Small.js'
 import { concatBytes, equalBytes } from '@trellis/utils'
 import {
   assertPrivateKey,
@@ -84,7 +85,7 @@ function verifyDer(pub: PublicKey, message: Uint8Array, signature: Uint8Array): 
 }
 
 function sha256(data: Uint8Array): Uint8Array {
-  return nobleSha256(data)
+  return data.length <= SMALL_HASH_MAX_BYTES ? sha256Small(data) : nobleSha256(data)
 }
 
 /** The pure-JavaScript backend (@noble): runs in browsers; 20–40× slower than node:crypto. */

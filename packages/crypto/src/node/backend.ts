@@ -23,6 +23,7 @@ import {
   strictEd25519Point,
 } from '../curve.js'
 import type { CryptoErrorType } from '../errors.js'
+import { SMALL_HASH_MAX_BYTES, sha256Small } from '../sha256Small.js'
 import type { CryptoBackend, KeyPair, PrivateKey, PublicKey } from '../types.js'
 import { SignatureAlgorithm } from '../types.js'
 
@@ -108,6 +109,7 @@ function privateKeyObject(priv: PrivateKey): KeyObject {
 const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash
 
 function sha256(data: Uint8Array): Uint8Array {
+  if (data.length <= SMALL_HASH_MAX_BYTES) return sha256Small(data)
   const d = oneShot === undefined ? createHash('sha256').update(data).digest() : oneShot('sha256', data, 'buffer')
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
 }

@@ -38,6 +38,7 @@ export interface BuiltBlock {
   readonly hash: Uint8Array
   readonly exec: BlockExecution
   readonly treeWrites: BlockCommit['treeWrites']
+  readonly treeStale: readonly Uint8Array[]
   /** Txs left out because they ran past the time limit (producing only). */
   readonly excluded: readonly SignedTx[]
 }
@@ -122,7 +123,7 @@ export async function buildBlock(i: BuildInput): Promise<BuiltBlock> {
     validatorSetHash: i.validatorSetHash,
     txCount: txs.length,
   }
-  return { block: { header, txs }, hash: headerHash(header), exec, treeWrites: tree.writes, excluded }
+  return { block: { header, txs }, hash: headerHash(header), exec, treeWrites: tree.writes, treeStale: tree.staleNodeKeys, excluded }
 }
 
 /**

@@ -55,6 +55,12 @@ export interface BlockCommit {
   readonly receiptBytes: readonly Uint8Array[]
   readonly writes: readonly StateWrite[]
   readonly treeWrites: ReadonlyArray<readonly [Uint8Array, Uint8Array]>
+  /**
+   * Nodes of the parent version this block's tree no longer references. They stay stored (past
+   * versions remain readable and provable) but leave the node cache, which then holds the current
+   * tree rather than superseded versions of it.
+   */
+  readonly treeStale?: readonly Uint8Array[]
 }
 
 /** The chain head: the last committed block (height 0 is the genesis). */
@@ -394,6 +400,7 @@ export class ChainStore {
     } finally {
       this.pending = undefined
     }
+    for (const k of c.treeStale ?? []) this.nodeCache.delete(byteKey(k))
     for (const [id, v] of nodes) this.cacheNode(id, v)
     for (const tx of c.block.txs) this.recent.add(tx.id, header.timestamp)
     this._head = head

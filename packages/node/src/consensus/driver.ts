@@ -429,6 +429,7 @@ export class ConsensusDriver {
         receiptBytes: built.exec.receiptBytes,
         writes: built.exec.writes,
         treeWrites: built.treeWrites,
+        treeStale: built.treeStale,
       },
       { sync: this.o.syncWrites },
     )

@@ -168,7 +168,7 @@ export class BlockProducer {
     const chainId = chain.genesis.chainId
     // When the block under it fails to be written meanwhile, that failure is the one to report.
     const under = this.writing
-    const { block, hash, exec, treeWrites, excluded } = await buildBlock({
+    const { block, hash, exec, treeWrites, treeStale, excluded } = await buildBlock({
       chain,
       executor,
       parent: tip,
@@ -214,7 +214,7 @@ export class BlockProducer {
     const commit = async (): Promise<CommittedBlock> => {
       const writeStarted = performance.now()
       await chain.commit(
-        { block, hash, certificate, receiptBytes: exec.receiptBytes, writes: exec.writes, treeWrites },
+        { block, hash, certificate, receiptBytes: exec.receiptBytes, writes: exec.writes, treeWrites, treeStale },
         { sync: this.options.syncWrites },
       )
       mempool.committed(settled)

@@ -22,6 +22,7 @@ export { Reader } from './codec/reader.js'
 export type { JsonValue, Value } from './codec/value.js'
 export {
   decodeValue,
+  encodedValueFits,
   encodedValueLength,
   encodeValue,
   isValueMap,

@@ -144,7 +144,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
  */
 export function utf8ToBytes(s: string): Uint8Array {
   const n = s.length
-  if (n > 64) return encoder.encode(s)
+  if (n > 256) return encoder.encode(s)
   const out = new Uint8Array(n)
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i)

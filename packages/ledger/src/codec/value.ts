@@ -149,6 +149,34 @@ export function encodedValueLength(v: Value): number {
   return scratch.length
 }
 
+// An upper bound of a value's encoded length, found without encoding it (Infinity past the depth
+// limit or for anything unusual: the exact path then decides, and reports errors).
+function lengthBound(v: Value, depth: number): number {
+  if (depth > MAX_VALUE_DEPTH) return Infinity
+  if (v === null || typeof v === 'boolean') return 1
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? 10 : Infinity
+  if (typeof v === 'string') return 9 + 3 * v.length
+  if (v instanceof Uint8Array) return 9 + v.length
+  let total = 9
+  if (Array.isArray(v)) {
+    for (const item of v as readonly Value[]) total += lengthBound(item, depth + 1)
+    return total
+  }
+  if (typeof v !== 'object' || Object.getPrototypeOf(v) !== Object.prototype) return Infinity
+  for (const k of Object.keys(v)) total += 8 + 3 * k.length + lengthBound((v as Record<string, Value>)[k] as Value, depth + 1)
+  return total
+}
+
+/**
+ * Whether the canonical encoding of `v` is at most `max` bytes: the same answer as comparing
+ * {@link encodedValueLength}, but values far below the limit (nearly all) are not encoded to tell.
+ * @throws TrellisError ENCODING_INVALID for non-values, like encodedValueLength
+ */
+export function encodedValueFits(v: Value, max: number): boolean {
+  if (lengthBound(v, 0) <= max) return true
+  return encodedValueLength(v) <= max
+}
+
 /** Decodes exactly one value, rejecting trailing bytes. @throws TrellisError ENCODING_INVALID */
 export function decodeValue(bytes: Uint8Array): Value {
   const r = new Reader(bytes)

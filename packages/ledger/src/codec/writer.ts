@@ -55,21 +55,25 @@ export class Writer {
   /** Length-prefixed UTF-8. ASCII (the common case: names, hex, ids) is written without allocating. */
   string(s: string): this {
     const n = s.length
-    let ascii = true
-    for (let i = 0; i < n; i++) {
-      if (s.charCodeAt(i) > 0x7f) {
-        ascii = false
-        break
-      }
+    // Optimistically ASCII (byte length = n): one pass copies and checks; a non-ASCII character
+    // rewinds and takes the encoder.
+    const start = this.pos
+    this.varint(n)
+    this.ensure(n)
+    const buf = this.buf
+    const at = this.pos
+    let i = 0
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i)
+      if (c > 0x7f) break
+      buf[at + i] = c
     }
-    if (ascii) {
-      this.varint(n)
-      this.ensure(n)
-      for (let i = 0; i < n; i++) this.buf[this.pos++] = s.charCodeAt(i)
+    if (i === n) {
+      this.pos = at + n
       return this
     }
-    const bytes = encoder.encode(s)
-    return this.bytes(bytes)
+    this.pos = start
+    return this.bytes(encoder.encode(s))
   }
 
   /** Bytes written so far. */

@@ -7,6 +7,7 @@ import {
   defaultChainParams,
   type Organisation,
   type ValidatorSet,
+  encodedValueFits,
   encodedValueLength,
   encodeValue,
   type Receipt,
@@ -666,7 +667,7 @@ export class ContractExecutor implements Executor {
       const out = this.invoke(contract, 'call', method, args, frame, state, block, TX_GAS, tx)
       if (!out.ok) return failed(out.code, out.message, state.cost + out.gas)
       const returnValue = out.value ?? jsonToValue(out.json, 'the return value')
-      if (encodedValueLength(returnValue) > TX_LIMITS.maxReturnBytes)
+      if (!encodedValueFits(returnValue, TX_LIMITS.maxReturnBytes))
         return failed('RETURN_TOO_LARGE', `a return value may be at most ${TX_LIMITS.maxReturnBytes} bytes`, state.cost + out.gas)
       return {
         txId: tx.id,

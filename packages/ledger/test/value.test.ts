@@ -1,0 +1,80 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { decodeValue, encodedValueFits, encodedValueLength, encodeValue, Reader, type Value, Writer } from '../src/index.js'
+
+// ASCII of every length class the fast paths distinguish (≤64, ≤127 and ≥128 bytes: one- and
+// two-byte length prefixes), and strings with multi-byte, astral and lone-surrogate characters.
+const stringArb = fc.oneof(
+  fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 200 }),
+  fc.string({ unit: 'binary', maxLength: 40 }),
+  fc.string({ unit: 'grapheme', maxLength: 20 }),
+  fc.constantFrom('', '\u007f', '\u0080', 'é', '𝄞', '\uD800', 'a'.repeat(127) + 'é', 'b'.repeat(128)),
+)
+const valueArb: fc.Arbitrary<Value> = fc.letrec<{ value: Value }>((tie) => ({
+  value: fc.oneof(
+    { maxDepth: 4 },
+    fc.constant(null),
+    fc.boolean(),
+    fc.maxSafeInteger(),
+    stringArb,
+    fc.uint8Array({ maxLength: 80 }),
+    fc.array(tie('value'), { maxLength: 5 }),
+    fc.dictionary(stringArb, tie('value'), { maxKeys: 20, noNullPrototype: true }),
+  ),
+})).value
+
+const utf8 = new TextEncoder()
+
+describe('canonical value encoding', () => {
+  it('writes every string as its varint byte length and UTF-8 bytes, and reads it back', () => {
+    fc.assert(
+      fc.property(stringArb, (s) => {
+        const bytes = new Writer(4).string(s).finish()
+        const expected = new Writer(4).bytes(utf8.encode(s)).finish()
+        expect(bytes).toEqual(expected)
+        // Lone surrogates become U+FFFD on the way in; everything else reads back unchanged.
+        expect(new Reader(bytes).string()).toBe(new TextDecoder().decode(utf8.encode(s)))
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
+  it('round-trips values, with map keys in one canonical order whatever the insertion order', () => {
+    fc.assert(
+      fc.property(valueArb, (v) => {
+        const bytes = encodeValue(v)
+        const back = decodeValue(bytes)
+        expect(encodeValue(back)).toEqual(bytes)
+        if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array)) {
+          const reversed = Object.fromEntries(Object.entries(v).reverse()) as Value
+          expect(encodeValue(reversed)).toEqual(bytes)
+        }
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('encodedValueFits agrees with the exact encoded length at and around every limit', () => {
+    fc.assert(
+      fc.property(valueArb, fc.integer({ min: -3, max: 3 }), (v, delta) => {
+        const n = encodedValueLength(v)
+        for (const max of [0, n + delta, n, n * 3 + 50]) expect(encodedValueFits(v, max)).toBe(n <= max)
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('rejects what the exact encoder rejects, whatever the limit', () => {
+    for (const bad of [1.5, Number.NaN, 2 ** 60, { a: [1, 0.5] }, new Map(), { x: undefined }, () => 1] as unknown as Value[]) {
+      expect(() => encodedValueLength(bad)).toThrow()
+      expect(() => encodedValueFits(bad, 1_000_000)).toThrow()
+    }
+  })
+
+  it('refuses invalid UTF-8 in a string, also in short ones', () => {
+    for (const body of [[0xff], [0x61, 0xc3], [0xed, 0xa0, 0x80], new Array(100).fill(0x61).concat([0x80])]) {
+      const bytes = Uint8Array.of(...new Writer(4).varint(body.length).finish(), ...body)
+      expect(() => new Reader(bytes).string()).toThrow(/invalid UTF-8/)
+    }
+  })
+})

@@ -53,6 +53,16 @@ export class Reader {
     return out
   }
 
+  /** Length-prefixed bytes as a view into the input (no copy): for callers that own the input. */
+  bytesView(max = Number.MAX_SAFE_INTEGER): Uint8Array {
+    const n = this.varint()
+    if (n > max) this.fail(`length ${n} above limit ${max}`)
+    if (n > this.remaining) this.fail(`needs ${n} bytes, ${this.remaining} left`)
+    const out = this.buf.subarray(this.pos, this.pos + n)
+    this.pos += n
+    return out
+  }
+
   bytes(max = Number.MAX_SAFE_INTEGER): Uint8Array {
     const n = this.varint()
     if (n > max) this.fail(`length ${n} above limit ${max}`)

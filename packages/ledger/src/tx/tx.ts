@@ -1,5 +1,5 @@
 import { type PrivateKey, type PublicKey, publicKeyFromBytes, publicKeyFromPrivate, publicKeyToBytes, sha256, sign } from '@trellis/crypto'
-import { concatBytes, equalBytes, TrellisError } from '@trellis/utils'
+import { concatBytes, equalBytes, TrellisError, toUint8Array } from '@trellis/utils'
 import { Reader } from '../codec/reader.js'
 import { readValueFrom, type Value, writeValueTo } from '../codec/value.js'
 import { Writer } from '../codec/writer.js'
@@ -63,14 +63,15 @@ function readTxBody(r: Reader): TxBody {
   const contract = r.string(PROTOCOL.maxNameLength)
   const method = r.string(PROTOCOL.maxNameLength)
   const args = readValueFrom(r)
-  const signerBytes = r.bytes(64)
+  // A view: publicKeyFromBytes copies the key into its own array.
+  const signerBytes = r.bytesView(64)
   let signer: PublicKey
   try {
     signer = publicKeyFromBytes(signerBytes)
   } catch {
     return r.fail('invalid signer public key')
   }
-  const certificate = version === PROTOCOL.txCertVersion ? r.bytes(PROTOCOL.maxCertificateBytes) : undefined
+  const certificate = version === PROTOCOL.txCertVersion ? r.bytesView(PROTOCOL.maxCertificateBytes) : undefined
   if (certificate?.length === 0) return r.fail('empty certificate')
   const nonce = r.varint()
   const expiresAt = r.varint()
@@ -123,14 +124,17 @@ export function encodeSignedTx(tx: SignedTx): Uint8Array {
  * @throws TrellisError TX_MALFORMED | TX_UNSUPPORTED_VERSION
  */
 export function decodeSignedTx(bytes: Uint8Array): SignedTx {
-  const r = new Reader(bytes)
+  // One private copy of the wire bytes; the body bytes and the signature are views into it (a tx
+  // lives in the mempool for up to a block or two: fewer objects per tx is less work for the GC).
+  const own = toUint8Array(bytes).slice()
+  const r = new Reader(own)
   try {
     const body = readTxBody(r)
     const bodyEnd = r.pos
-    const signature = r.bytes(64)
+    const signature = r.bytesView(64)
     r.end()
-    const bodyBytes = bytes.slice(0, bodyEnd)
-    return { body, signature, id: txId(bodyBytes), bodyBytes, bytes: bytes.slice() }
+    const bodyBytes = own.subarray(0, bodyEnd)
+    return { body, signature, id: txId(bodyBytes), bodyBytes, bytes: own }
   } catch (err) {
     if (err instanceof TrellisError && err.code === 'ENCODING_INVALID') {
       throw new TrellisError<LedgerErrorType>({ code: 'TX_MALFORMED', reason: err.message }, `malformed transaction: ${err.message}`, {

@@ -184,12 +184,64 @@ export default defineContract({
 })
 `
 
+// Writes, deletions and events cross to the node in one batch per call (see @trellis/contract).
+const BATCH = `${HEADER}
+export default defineContract({
+  version: '1.0.0',
+  methods: {
+    readOwn: call({}, (ctx) => {
+      const v = { n: 1, tags: ['a'] }
+      ctx.state.put('x', v)
+      v.n = 2
+      v.tags.push('b')
+      const seen = ctx.state.get('x')
+      ctx.state.put('gone', 1)
+      ctx.state.delete('gone')
+      return { seen, has: ctx.state.has('x'), gone: ctx.state.has('gone'), getGone: ctx.state.get('gone') ?? null }
+    }),
+    scan: call({}, (ctx) => {
+      ctx.state.put('r:1', 1)
+      ctx.state.put('r:2', 2)
+      const keys = ctx.state.range({ prefix: 'r:' }).entries.map((e) => e.key)
+      ctx.state.put('r:3', 3)
+      return keys
+    }),
+    order: call({}, (ctx) => {
+      ctx.emit('First', 1)
+      ctx.call('beta', 'record', { x: 7 })
+      ctx.emit('Last', 2)
+      return null
+    }),
+    failLate: call({}, (ctx) => {
+      ctx.state.put('late', 1)
+      ctx.emit('Late', null)
+      throw new ContractError('LATE_REFUSED', 'refused after writing')
+    }),
+    get: query({ args: s.object({ k: s.string() }) }, (ctx, a) => ctx.state.get(a.k) ?? null),
+    oldStyle: call({}, () => {
+      const h = (globalThis as any).__host
+      h.put(JSON.stringify('old'), JSON.stringify({ via: 'put' }))
+      h.emit(JSON.stringify('OldEvent'), '1')
+      return 1
+    }),
+    badBatch: call({ args: s.object({ ops: s.string() }) }, (ctx, a) => {
+      ;(globalThis as any).__host.batch(a.ops)
+      return 1
+    }),
+    notStorable: call({}, (ctx) => {
+      ctx.state.put('f', (() => 1) as any)
+      return 1
+    }),
+  },
+})
+`
+
 let dir: string
 const art: Record<string, ContractArtifact> = {}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trellis-lifecycle-'))
-  const sources = { V1, V1_AGAIN, V2, V3_FAILING_UPGRADE, ALPHA, BETA, RELAY, STORE }
+  const sources = { V1, V1_AGAIN, V2, V3_FAILING_UPGRADE, ALPHA, BETA, RELAY, STORE, BATCH }
   await Promise.all(
     Object.entries(sources).map(async ([name, source]) => {
       const path = join(dir, `${name.toLowerCase()}.ts`)
@@ -703,5 +755,56 @@ describe('ranges and gas in a block', () => {
     expect(ra.map((r) => [r.status, r.errorCode, r.cost])).toEqual(rb.map((r) => [r.status, r.errorCode, r.cost]))
     expect(a.chain.head.stateRoot).toEqual(b.chain.head.stateRoot)
     expect(valueToJSON(ra[1]?.returnValue ?? null)).toEqual(valueToJSON(ra[2]?.returnValue ?? null))
+  })
+})
+
+describe('batched writes and events', () => {
+  it('a call reads its own writes as they were written; deletions hide them; everything lands in order', async () => {
+    const h = await harness()
+    ok(await h.deploy('batch', art.BATCH as ContractArtifact))
+    ok(await h.deploy('beta', art.BETA as ContractArtifact))
+    const r = await h.call(alice, 'batch', 'readOwn', {})
+    ok(r)
+    expect(valueToJSON(r.returnValue)).toEqual({ seen: { n: 1, tags: ['a'] }, has: true, gone: false, getGone: null })
+    expect(await result(h, 'batch', 'get', { k: 'x' })).toEqual({ n: 1, tags: ['a'] })
+    expect(await result(h, 'batch', 'get', { k: 'gone' })).toBe(null)
+    // A range scan sees the writes made before it.
+    const scan = await h.call(alice, 'batch', 'scan', {})
+    ok(scan)
+    expect(valueToJSON(scan.returnValue)).toEqual(['r:1', 'r:2'])
+    expect(await result(h, 'batch', 'get', { k: 'r:3' })).toBe(3)
+    // Events keep their order around a nested call (the callee's come between).
+    const order = await h.call(alice, 'batch', 'order', {})
+    ok(order)
+    expect(order.events.map((e) => `${e.contract}.${e.name}`)).toEqual(['batch.First', 'beta.Recorded', 'batch.Last'])
+  })
+
+  it('a failed call leaves nothing behind, for itself or the next call in the block', async () => {
+    const h = await harness()
+    ok(await h.deploy('batch', art.BATCH as ContractArtifact))
+    const [failed, next] = await h.block([h.tx(alice, 'batch', 'failLate', {}), h.tx(alice, 'batch', 'readOwn', {})])
+    failedWith(failed, 'LATE_REFUSED')
+    ok(next)
+    expect(next?.events).toEqual([])
+    expect(await result(h, 'batch', 'get', { k: 'late' })).toBe(null)
+  })
+
+  it('contracts built before batching (one host call per write) still work', async () => {
+    const h = await harness()
+    ok(await h.deploy('batch', art.BATCH as ContractArtifact))
+    const r = await h.call(alice, 'batch', 'oldStyle', {})
+    ok(r)
+    expect(r.events.map((e) => [e.name, valueToJSON(e.data)])).toEqual([['OldEvent', 1]])
+    expect(await result(h, 'batch', 'get', { k: 'old' })).toEqual({ via: 'put' })
+  })
+
+  it('a malformed batch or a value that is not JSON fails the tx with a clear code', async () => {
+    const h = await harness()
+    ok(await h.deploy('batch', art.BATCH as ContractArtifact))
+    for (const ops of ['not json', '{}', '[["x","k",1]]', '[["p","k"]]', '[["p",1,1]]', '[["d","k",1]]']) {
+      failedWith(await h.call(alice, 'batch', 'badBatch', { ops }), 'HOST_ARG_INVALID')
+    }
+    failedWith(await h.call(alice, 'batch', 'badBatch', { ops: '[["p","k",1.5]]' }), 'VALUE_INVALID')
+    failedWith(await h.call(alice, 'batch', 'notStorable', {}), 'VALUE_INVALID')
   })
 })

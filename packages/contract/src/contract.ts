@@ -67,12 +67,16 @@ const SEP = '\u0000'
 export class ReadState {
   /** The value under `key`, or undefined. */
   get<T = Json>(key: string): T | undefined {
-    const raw = host().get(checkKey(key))
+    const k = checkKey(key)
+    const written = overlay[key]
+    const raw = written !== undefined ? written : host().get(k)
     return raw === null ? undefined : (JSON.parse(raw) as T)
   }
 
   has(key: string): boolean {
-    return host().get(checkKey(key)) !== null
+    const k = checkKey(key)
+    const written = overlay[key]
+    return written !== undefined ? written !== null : host().get(k) !== null
   }
 
   /** An ordered page of entries. */
@@ -86,6 +90,7 @@ export class ReadState {
       if (opts.reverse === true) end = end === undefined || opts.after < end ? opts.after : end
       else start = opts.after + SEP
     }
+    flush()
     const raw = host().range(
       JSON.stringify({ prefix, start: start ?? null, end: end ?? null, limit: limit + 1, reverse: opts.reverse === true }),
     )
@@ -121,11 +126,17 @@ export class ReadState {
 export class WriteState extends ReadState {
   /** Stores a JSON value (objects, arrays, strings, booleans, null and safe integers). */
   put(key: string, value: Storable): void {
-    host().put(checkKey(key), JSON.stringify(value))
+    const k = checkKey(key)
+    // Serialized now: the stored value is the value as it was at the call, whatever happens to it later.
+    const json = JSON.stringify(value) as string | undefined
+    if (json === undefined) throw new ContractError('VALUE_INVALID', `the value of "${key}" is not a storable JSON value`)
+    pending[count++] = '["p",' + k + ',' + json + ']'
+    overlay[key] = json
   }
 
   delete(key: string): void {
-    host().del(checkKey(key))
+    pending[count++] = '["d",' + checkKey(key) + ']'
+    overlay[key] = null
   }
 }
 
@@ -249,6 +260,32 @@ interface Host {
   history(key: string, limit: string): string
   emit(name: string, payload: string): null
   call(request: string): string
+  /** Writes, deletions and events in order, one JSON array of `["p", key, value]`, `["d", key]`, `["e", name, payload]`. */
+  batch(ops: string): null
+}
+
+// A call's writes, deletions and events cross to the node in one batch (each crossing of the bridge
+// costs more than most contract code): at the end of the call, or before anything that must see
+// them — a range scan, another contract's call or query. Reads of keys written meanwhile are
+// answered here, from the values as written.
+// Plain syntax (`+`, index assignment) rather than built-in calls, which the prelude meters by the
+// sizes they touch (template literals compile to String.prototype.concat calls).
+let pending: string[] = []
+let count = 0
+let overlay: Record<string, string | null> = Object.create(null) as Record<string, string | null>
+
+function flush(): void {
+  if (count === 0) return
+  const ops = '[' + pending.join(',') + ']'
+  reset()
+  host().batch(ops)
+}
+
+function reset(): void {
+  if (count === 0) return
+  pending = []
+  count = 0
+  overlay = Object.create(null) as Record<string, string | null>
 }
 
 function host(): Host {
@@ -319,19 +356,28 @@ export function __entry(def: ContractDefinition<Record<string, MethodDef<any, an
   }
   const env = req.env
   const state = req.kind === 'query' ? new ReadState() : new WriteState()
+  // A call that failed part-way (its tx failed) may have left a batch behind in this instance.
+  reset()
   const ctx = {
     ...env,
     state,
-    query: (contract: string, method: string, a: Storable = null) =>
-      JSON.parse(host().call(JSON.stringify({ contract, method, args: a, readOnly: true }))) as Json,
-    call: (contract: string, method: string, a: Storable = null) =>
-      JSON.parse(host().call(JSON.stringify({ contract, method, args: a, readOnly: false }))) as Json,
+    query: (contract: string, method: string, a: Storable = null) => {
+      flush()
+      return JSON.parse(host().call(JSON.stringify({ contract, method, args: a, readOnly: true }))) as Json
+    },
+    call: (contract: string, method: string, a: Storable = null) => {
+      flush()
+      return JSON.parse(host().call(JSON.stringify({ contract, method, args: a, readOnly: false }))) as Json
+    },
     emit: (name: string, payload: Storable = null) => {
       if (typeof name !== 'string' || !/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(name))
         throw new ContractError('EVENT_NAME_INVALID', 'event names are 1-64 letters, digits, _ . -, starting with a letter')
-      host().emit(JSON.stringify(name), JSON.stringify(payload))
+      const json = JSON.stringify(payload) as string | undefined
+      if (json === undefined) throw new ContractError('VALUE_INVALID', `the payload of event "${name}" is not a storable JSON value`)
+      pending[count++] = '["e",' + JSON.stringify(name) + ',' + json + ']'
     },
   }
   const result = m.handler(ctx as CallContext, args)
+  flush()
   return result === undefined ? null : result
 }

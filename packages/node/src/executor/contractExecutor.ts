@@ -336,6 +336,15 @@ function successor(b: Uint8Array): Uint8Array {
   return concatBytes(b, Uint8Array.of(0xff, 0xff, 0xff, 0xff))
 }
 
+/** A parsed JSON value as a ledger value, or VALUE_INVALID (floats, too deep…). */
+function storable(parsed: unknown, what: string): Value {
+  try {
+    return valueFromJSON(parsed)
+  } catch (err) {
+    throw new ExecError('VALUE_INVALID', `${what} is not a storable value: ${err instanceof TrellisError ? err.message : 'invalid'}`)
+  }
+}
+
 function jsonToValue(json: string, what: string): Value {
   let parsed: unknown
   try {
@@ -869,6 +878,29 @@ export class ContractExecutor implements Executor {
         const data = jsonToValue(json, 'the event payload')
         state.events.push({ contract: frame.contract, name, data })
         return { result: null, gas: COST.event + encodedValueLength(data) * COST.perByte }
+      },
+      // A call's writes, deletions and events in one crossing, applied in order with the same checks
+      // and state costs as one by one (the bridge is charged once).
+      batch: (opsJson) => {
+        const ops = parseJSON(opsJson, 'the write batch')
+        if (!Array.isArray(ops)) throw new HostError('HOST_ARG_INVALID', 'the write batch must be an array')
+        writable()
+        const before = state.cost
+        let eventGas = 0
+        for (const op of ops as unknown[]) {
+          if (!Array.isArray(op) || typeof op[1] !== 'string') throw new HostError('HOST_ARG_INVALID', 'a batched operation is malformed')
+          const [kind, name, payload] = op as [unknown, string, unknown]
+          if (kind === 'p' && op.length === 3) state.write(sk(name), encodeValue(storable(payload, `the value of "${name}"`)))
+          else if (kind === 'd' && op.length === 2) state.write(sk(name), null)
+          else if (kind === 'e' && op.length === 3) {
+            if (state.events.length >= TX_LIMITS.maxEvents)
+              throw new ExecError('TX_TOO_MANY_EVENTS', `a tx may emit at most ${TX_LIMITS.maxEvents} events`)
+            const data = storable(payload, 'the event payload')
+            state.events.push({ contract: frame.contract, name, data })
+            eventGas += COST.event + encodedValueLength(data) * COST.perByte
+          } else throw new HostError('HOST_ARG_INVALID', 'a batched operation is malformed')
+        }
+        return { result: null, gas: gasOf(before) + eventGas }
       },
       call: (requestJson) => {
         const q = parseJSON(requestJson, 'the call request') as {

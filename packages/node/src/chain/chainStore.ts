@@ -401,7 +401,9 @@ export class ChainStore {
       this.pending = undefined
     }
     for (const k of c.treeStale ?? []) this.nodeCache.delete(byteKey(k))
-    for (const [id, v] of nodes) this.cacheNode(id, v)
+    // Copies: a written node is a view into its block's 1 MiB arena chunk, and the cache keeps nodes
+    // of many blocks (superseded ones leave it), which would keep all those chunks alive.
+    for (const [id, v] of nodes) this.cacheNode(id, v.slice())
     for (const tx of c.block.txs) this.recent.add(tx.id, header.timestamp)
     this._head = head
   }

@@ -68,15 +68,15 @@ export class ReadState {
   /** The value under `key`, or undefined. */
   get<T = Json>(key: string): T | undefined {
     const k = checkKey(key)
-    const written = overlay[key]
-    const raw = written !== undefined ? written : host().get(k)
+    flush()
+    const raw = host().get(k)
     return raw === null ? undefined : (JSON.parse(raw) as T)
   }
 
   has(key: string): boolean {
     const k = checkKey(key)
-    const written = overlay[key]
-    return written !== undefined ? written !== null : host().get(k) !== null
+    flush()
+    return host().get(k) !== null
   }
 
   /** An ordered page of entries. */
@@ -131,12 +131,10 @@ export class WriteState extends ReadState {
     const json = JSON.stringify(value) as string | undefined
     if (json === undefined) throw new ContractError('VALUE_INVALID', `the value of "${key}" is not a storable JSON value`)
     pending[count++] = '["p",' + k + ',' + json + ']'
-    overlay[key] = json
   }
 
   delete(key: string): void {
     pending[count++] = '["d",' + checkKey(key) + ']'
-    overlay[key] = null
   }
 }
 
@@ -265,14 +263,14 @@ interface Host {
 }
 
 // A call's writes, deletions and events cross to the node in one batch (each crossing of the bridge
-// costs more than most contract code): at the end of the call, or before anything that must see
-// them — a range scan, another contract's call or query. Reads of keys written meanwhile are
-// answered here, from the values as written.
+// costs more than most contract code): at the end of the call, or before anything that reads —
+// a get, a range scan, another contract's call or query — so every read sees exactly what the node
+// stores (canonical values; keys as UTF-8, where distinct strings can name one key). Contracts that
+// read before they write, the usual shape, cross twice per call.
 // Plain syntax (`+`, index assignment) rather than built-in calls, which the prelude meters by the
 // sizes they touch (template literals compile to String.prototype.concat calls).
 let pending: string[] = []
 let count = 0
-let overlay: Record<string, string | null> = Object.create(null) as Record<string, string | null>
 
 function flush(): void {
   if (count === 0) return
@@ -285,7 +283,6 @@ function reset(): void {
   if (count === 0) return
   pending = []
   count = 0
-  overlay = Object.create(null) as Record<string, string | null>
 }
 
 function host(): Host {

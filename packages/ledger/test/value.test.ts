@@ -1,6 +1,16 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { decodeValue, encodedValueFits, encodedValueLength, encodeValue, Reader, type Value, Writer } from '../src/index.js'
+import {
+  decodeValue,
+  encodedValueFits,
+  encodedValueLength,
+  encodeValue,
+  Reader,
+  type Value,
+  valueFromJSON,
+  valueToJSON,
+  Writer,
+} from '../src/index.js'
 
 // ASCII of every length class the fast paths distinguish (≤64, ≤127 and ≥128 bytes: one- and
 // two-byte length prefixes), and strings with multi-byte, astral and lone-surrogate characters.
@@ -59,6 +69,21 @@ describe('canonical value encoding', () => {
       fc.property(valueArb, fc.integer({ min: -3, max: 3 }), (v, delta) => {
         const n = encodedValueLength(v)
         for (const max of [0, n + delta, n, n * 3 + 50]) expect(encodedValueFits(v, max)).toBe(n <= max)
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('reading a value back from its JSON form is the same without printing and parsing the text', () => {
+    const withBytesMaps = fc.oneof(
+      valueArb,
+      valueArb.map((v) => ({ $bytes: 'AAAA', v }) as Value),
+      fc.constant({ $bytes: 'AAAA' } as Value),
+    )
+    fc.assert(
+      fc.property(withBytesMaps, (v) => {
+        const j = valueToJSON(v)
+        expect(encodeValue(valueFromJSON(j))).toEqual(encodeValue(valueFromJSON(JSON.parse(JSON.stringify(j)))))
       }),
       { numRuns: 500 },
     )

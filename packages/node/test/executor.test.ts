@@ -65,6 +65,22 @@ describe('notary contract', () => {
     expect((await ex.query('notary', 'get', { hash: docHash('never') }, chainQueryView(chain))).result).toBeNull()
   })
 
+  it('returns a built-in result as its JSON form reads back (a `$bytes` map is bytes), like sandboxed contracts', async () => {
+    const chain = await openMemoryChain(genesis)
+    const ex = await newExecutor()
+    const hash = docHash('bytes-meta')
+    const tx = recordTx(alice, hash, { expiresAt: EXP, meta: { $bytes: 'AAAA' } })
+    const { exec } = await executeAndCommit(chain, ex, validator, T1, [tx])
+    const [r] = exec.receipts
+    expect(r?.status).toBe(ReceiptStatus.Ok)
+    // The stored record keeps the map (state is written as given); the receipt's return value is
+    // the value read back from its JSON form, as it always was.
+    expect((r?.returnValue as { meta: Value }).meta).toEqual(new Uint8Array([0, 0, 0]))
+    expect((decodeValue(chain.getLatest(stateKey('notary', notaryKey(hash))) as Uint8Array) as { meta: Value }).meta).toEqual({
+      $bytes: 'AAAA',
+    })
+  })
+
   it('fails NOTARY_ALREADY_RECORDED in a later block, keeping the first record', async () => {
     const chain = await openMemoryChain(genesis)
     const ex = await newExecutor()

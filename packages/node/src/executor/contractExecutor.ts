@@ -14,6 +14,7 @@ import {
   ReceiptStatus,
   type SignedTx,
   stateKey,
+  type JsonValue,
   type Value,
   valueFromJSON,
   valueToJSON,
@@ -952,7 +953,7 @@ export class ContractExecutor implements Executor {
     block: BlockEnv,
     tx: SignedTx | undefined,
   ): Outcome {
-    let value: Value = null
+    let result: JsonValue = null
     const out = this.native(state, () => {
       const m = builtinMethod(c, method, kind)
       const reason = m.validate(args)
@@ -990,17 +991,23 @@ export class ContractExecutor implements Executor {
           state.events.push({ contract: c.name, name, data })
         },
       }
-      value = m.run(ctx, args)
+      result = valueToJSON(m.run(ctx, args))
       return ''
     })
     if (!out.ok) return out
-    const v = value
+    // The value as a sandboxed contract's would be: through its JSON form (so a `{ $bytes }` map is
+    // bytes), without printing and parsing the JSON text unless a caller asks for it.
+    const j = result
+    let v: Value | undefined
     return {
       ok: true,
-      value: v,
       gas: out.gas,
+      get value() {
+        v ??= storable(j, 'the return value')
+        return v
+      },
       get json() {
-        return JSON.stringify(valueToJSON(v))
+        return JSON.stringify(j)
       },
     }
   }

@@ -27,6 +27,7 @@ import {
   historyPrefix,
   latestKey,
   META,
+  PREFIX,
   readU32,
   readU64,
   receiptsKey,
@@ -36,6 +37,7 @@ import {
   u64,
 } from './layout.js'
 import { RecentTxFilter } from './recentTxFilter.js'
+import { StateKeyFilter } from './stateKeyFilter.js'
 import { byteKey, byteKeyBytes } from '../byteKey.js'
 
 /** One state change made by a committed tx, in execution order. `value` null = deleted. */
@@ -99,6 +101,8 @@ export class ChainStore {
   readonly tree: StateTree
   private _head: ChainHead
   private readonly recent: RecentTxFilter
+  /** Every state key that held a value (see {@link getLatest}). */
+  private readonly stateKeys = new StateKeyFilter()
 
   private constructor(
     readonly store: KVStore,
@@ -177,7 +181,15 @@ export class ChainStore {
     })
     cs._head = cs.loadHead()
     cs.warmRecentTxs(now)
+    await cs.loadStateKeys()
     return cs
+  }
+
+  /** Fills the filter of existing state keys from the latest-value index (once, at start-up). */
+  private async loadStateKeys(): Promise<void> {
+    const start = Uint8Array.of(PREFIX.latest)
+    const end = Uint8Array.of(PREFIX.latest + 1)
+    for await (const [k] of this.store.iterate({ gte: start, lt: end })) this.stateKeys.add(stateKeyHash(k.subarray(1)))
   }
 
   private loadHead(): ChainHead {
@@ -200,9 +212,12 @@ export class ChainStore {
 
   /** Latest committed value of a state key (synchronous: the executor's read path). */
   getLatest(stateKey: Uint8Array): Uint8Array | undefined {
-    // Reads of absent keys (every insert checks first) are answered by the state tree, whose upper
-    // nodes are cached, instead of a LevelDB miss (~20 µs: classic-level has no bloom filters).
-    if (this.tree.get(this._head.height, stateKeyHash(stateKey)) === undefined) return undefined
+    // Reads of absent keys (every insert checks first) are answered by the filter of keys that ever
+    // held a value, else by the state tree, whose upper nodes are cached, instead of a LevelDB miss
+    // (~20 µs: classic-level has no bloom filters).
+    const keyHash = stateKeyHash(stateKey)
+    if (!this.stateKeys.mightContain(keyHash)) return undefined
+    if (this.tree.get(this._head.height, keyHash) === undefined) return undefined
     return this.store.get(latestKey(stateKey))
   }
 
@@ -405,6 +420,8 @@ export class ChainStore {
     // of many blocks (superseded ones leave it), which would keep all those chunks alive.
     for (const [id, v] of nodes) this.cacheNode(id, v.slice())
     for (const tx of c.block.txs) this.recent.add(tx.id, header.timestamp)
+    // Before the head moves (synchronously with it): a read at the new head must find these keys.
+    for (const w of last.values()) if (w.value !== null) this.stateKeys.add(stateKeyHash(w.stateKey))
     this._head = head
   }
 }

@@ -305,8 +305,14 @@ describe('membership changes by governance on a network of real processes', () =
     await until(async () => acked.size >= 30, 30_000, 'first acknowledged txs')
 
     // 1. org5 joins the consortium (3 of 4 organisations).
-    await decide({ type: 'org.add', id: 'org5', name: 'Org Five', caCerts: [certificateToPem(org5CA.cert.der)] }, [admin1, admin2, admin3])
-    // Its members can transact from the next block on.
+    const joined = await decide({ type: 'org.add', id: 'org5', name: 'Org Five', caCerts: [certificateToPem(org5CA.cert.der)] }, [
+      admin1,
+      admin2,
+      admin3,
+    ])
+    // Its members can transact from the next block on — at a node that has committed the decision
+    // (node 1 may still be a moment behind node 0, which answered the vote).
+    await waitHeight(1, joined.height, 20_000, 'node 1 commits the decision')
     const f1 = await submit(
       1,
       callTx(frank.kp, { hash: docHash('frank-1') }, { chainId: CHAIN_ID, expiresAt: Date.now() + 600_000, certificate: frank.der }),

@@ -16,14 +16,20 @@ const B64: readonly string[] = B64_CHARS.split('')
 const B64_INV = new Int16Array(128).fill(-1)
 for (let i = 0; i < B64_CHARS.length; i++) B64_INV[B64_CHARS.charCodeAt(i)] = i
 
-// Node's Buffer encodes hex natively into one flat string; elsewhere (browsers) the table below.
-const HexBuffer = (
-  globalThis as { Buffer?: { from(b: ArrayBufferLike, offset: number, length: number): { toString(enc: 'hex'): string } } }
+// Node's Buffer encodes and decodes natively (hex into one flat string); browsers use the tables.
+const NodeBuffer = (
+  globalThis as {
+    Buffer?: {
+      from(b: ArrayBufferLike, offset: number, length: number): { toString(enc: 'hex'): string }
+      from(s: string, enc: 'base64'): Uint8Array & { toString(enc: 'base64'): string }
+    }
+  }
 ).Buffer
 
 /** Lower-case hex of `bytes`, without a prefix. */
 export function bytesToHex(bytes: Uint8Array): string {
-  if (HexBuffer !== undefined && bytes.length >= 8) return HexBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+  if (NodeBuffer !== undefined && bytes.length >= 8)
+    return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
   let out = ''
   for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i] as number]
   return out
@@ -76,9 +82,7 @@ export function bytesToBase64(bytes: Uint8Array): string {
  * one byte string has exactly one accepted text form.
  * @throws TrellisError BYTES_INVALID_BASE64
  */
-// Node's Buffer decodes natively; it is lenient, so canonicity is checked by re-encoding.
-const NodeBuffer = (globalThis as { Buffer?: { from(s: string, enc: 'base64'): Uint8Array & { toString(enc: 'base64'): string } } }).Buffer
-
+// Node's Buffer is lenient, so canonicity is checked by re-encoding.
 export function base64ToBytes(s: string): Uint8Array {
   if (NodeBuffer !== undefined && s.length > 64) {
     const b = NodeBuffer.from(s, 'base64')

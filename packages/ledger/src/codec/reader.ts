@@ -64,35 +64,24 @@ export class Reader {
   }
 
   bytes(max = Number.MAX_SAFE_INTEGER): Uint8Array {
-    const n = this.varint()
-    if (n > max) this.fail(`length ${n} above limit ${max}`)
-    return this.raw(n)
+    return this.bytesView(max).slice()
   }
 
   string(max = Number.MAX_SAFE_INTEGER): string {
-    const n = this.varint()
-    if (n > max) this.fail(`length ${n} above limit ${max}`)
-    if (n > this.remaining) this.fail(`needs ${n} bytes, ${this.remaining} left`)
-    const start = this.pos
-    const end = start + n
-    const buf = this.buf
+    const b = this.bytesView(max)
     // Short ASCII (names, ids, hex: nearly every string) is read without a copy or a decoder call.
-    if (n <= 64) {
+    if (b.length <= 64) {
       let ascii = true
-      for (let i = start; i < end; i++) {
-        if ((buf[i] as number) > 0x7f) {
+      for (let i = 0; i < b.length; i++) {
+        if ((b[i] as number) > 0x7f) {
           ascii = false
           break
         }
       }
-      if (ascii) {
-        this.pos = end
-        return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[])
-      }
+      if (ascii) return String.fromCharCode.apply(null, b as unknown as number[])
     }
-    this.pos = end
     try {
-      return decoder.decode(buf.subarray(start, end))
+      return decoder.decode(b)
     } catch {
       return this.fail('invalid UTF-8')
     }

@@ -1,3 +1,5 @@
+import { bloomAdd, bloomHas } from './bloom.js'
+
 /**
  * Remembers the ids of recently committed txs in two rotating Bloom filters, so that the replay
  * check (a tx id is accepted once, ever) can skip the ledger index for the ids it has certainly not
@@ -5,7 +7,7 @@
  * block that committed it, so ids older than two windows never need to be answered here: their
  * replays fail the expiry check. A "maybe" is always confirmed against the ledger index.
  *
- * Tx ids are SHA-256 outputs, so the bit positions are taken straight from the id's bytes.
+ * Tx ids are SHA-256 outputs: the probes come from their bytes (./bloom.ts).
  */
 export class RecentTxFilter {
   private current: Uint32Array
@@ -25,8 +27,6 @@ export class RecentTxFilter {
     this.rotatedAt = now
   }
 
-  private static readonly HASHES = 7
-
   private rotate(now: number): void {
     if (now - this.rotatedAt < this.windowMs) return
     this.previous = this.current
@@ -34,29 +34,13 @@ export class RecentTxFilter {
     this.rotatedAt = now
   }
 
-  private bit(id: Uint8Array, i: number): number {
-    const o = i * 4
-    return (((id[o] as number) << 24) | ((id[o + 1] as number) << 16) | ((id[o + 2] as number) << 8) | (id[o + 3] as number)) & this.mask
-  }
-
   add(id: Uint8Array, now: number): void {
     this.rotate(now)
-    for (let i = 0; i < RecentTxFilter.HASHES; i++) {
-      const b = this.bit(id, i)
-      this.current[b >>> 5] = (this.current[b >>> 5] as number) | (1 << (b & 31))
-    }
+    bloomAdd(this.current, this.mask, id)
   }
 
   /** False only when the id was certainly not added within the last window (and up to two). */
   mightContain(id: Uint8Array): boolean {
-    return this.has(this.current, id) || this.has(this.previous, id)
-  }
-
-  private has(f: Uint32Array, id: Uint8Array): boolean {
-    for (let i = 0; i < RecentTxFilter.HASHES; i++) {
-      const b = this.bit(id, i)
-      if (((f[b >>> 5] as number) & (1 << (b & 31))) === 0) return false
-    }
-    return true
+    return bloomHas(this.current, this.mask, id) || bloomHas(this.previous, this.mask, id)
   }
 }

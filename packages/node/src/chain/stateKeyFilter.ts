@@ -1,3 +1,5 @@
+import { bloomAdd, bloomHas } from './bloom.js'
+
 /**
  * A Bloom filter of every state key that has held a value, by key hash: reads of absent keys (each
  * insert checks first) are answered without walking the state tree. "Absent" is certain; "maybe"
@@ -5,12 +7,11 @@
  * grows as a series of filters of doubling capacity, so its false-positive rate stays near 0.1 %
  * whatever the state's size (16 bits per key, 7 probes).
  *
- * State key hashes are SHA-256 outputs, so the bit positions are taken straight from their bytes.
+ * State key hashes are SHA-256 outputs: the probes come from their bytes (./bloom.ts).
  */
 export class StateKeyFilter {
   private readonly filters: Array<{ bits: Uint32Array; mask: number; capacity: number; count: number }> = []
 
-  private static readonly HASHES = 7
   private static readonly FIRST_CAPACITY = 1 << 16
 
   constructor() {
@@ -22,17 +23,6 @@ export class StateKeyFilter {
     this.filters.push({ bits: new Uint32Array(2 ** (bitsLog2 - 5)), mask: 2 ** bitsLog2 - 1, capacity, count: 0 })
   }
 
-  private static bit(keyHash: Uint8Array, i: number, mask: number): number {
-    const o = i * 4
-    return (
-      (((keyHash[o] as number) << 24) |
-        ((keyHash[o + 1] as number) << 16) |
-        ((keyHash[o + 2] as number) << 8) |
-        (keyHash[o + 3] as number)) &
-      mask
-    )
-  }
-
   /** Records a key hash (32 bytes). */
   add(keyHash: Uint8Array): void {
     let f = this.filters[this.filters.length - 1] as (typeof this.filters)[number]
@@ -40,26 +30,13 @@ export class StateKeyFilter {
       this.grow(f.capacity * 2)
       f = this.filters[this.filters.length - 1] as (typeof this.filters)[number]
     }
-    for (let i = 0; i < StateKeyFilter.HASHES; i++) {
-      const b = StateKeyFilter.bit(keyHash, i, f.mask)
-      f.bits[b >>> 5] = (f.bits[b >>> 5] as number) | (1 << (b & 31))
-    }
+    bloomAdd(f.bits, f.mask, keyHash)
     f.count++
   }
 
   /** False only when the key hash was certainly never added. */
   mightContain(keyHash: Uint8Array): boolean {
-    for (const f of this.filters) {
-      let all = true
-      for (let i = 0; i < StateKeyFilter.HASHES; i++) {
-        const b = StateKeyFilter.bit(keyHash, i, f.mask)
-        if (((f.bits[b >>> 5] as number) & (1 << (b & 31))) === 0) {
-          all = false
-          break
-        }
-      }
-      if (all) return true
-    }
+    for (const f of this.filters) if (bloomHas(f.bits, f.mask, keyHash)) return true
     return false
   }
 

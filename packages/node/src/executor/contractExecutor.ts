@@ -283,7 +283,7 @@ interface BlockEnv {
 }
 
 type Outcome =
-  // A built-in's result is its value; `json` (a getter then) is only computed when a caller needs it.
+  // A built-in's outcome carries `value` and `json` as getters, computed when a caller needs them.
   | { readonly ok: true; readonly json: string; readonly value?: Value; readonly gas: number }
   | { readonly ok: false; readonly code: string; readonly message: string; readonly gas: number }
 
@@ -353,11 +353,7 @@ function jsonToValue(json: string, what: string): Value {
   } catch {
     throw new ExecError('VALUE_INVALID', `${what} is not valid JSON`)
   }
-  try {
-    return valueFromJSON(parsed)
-  } catch (err) {
-    throw new ExecError('VALUE_INVALID', `${what} is not a storable value: ${err instanceof TrellisError ? err.message : 'invalid'}`)
-  }
+  return storable(parsed, what)
 }
 
 function valueJSON(raw: Uint8Array): string {
@@ -817,6 +813,16 @@ export class ContractExecutor implements Executor {
       return g
     }
     const nsLength = utf8ToBytes(frame.contract).length + 1
+    // One write or event, for the single-operation host functions and the batch alike (the value is
+    // made after the checks that come first). `emit` returns the event's gas.
+    const put = (key: string, value: () => Value): void => state.write(sk(key), encodeValue(value()))
+    const emit = (name: string, data: () => Value): number => {
+      if (state.events.length >= TX_LIMITS.maxEvents)
+        throw new ExecError('TX_TOO_MANY_EVENTS', `a tx may emit at most ${TX_LIMITS.maxEvents} events`)
+      const d = data()
+      state.events.push({ contract: frame.contract, name, data: d })
+      return COST.event + encodedValueLength(d) * COST.perByte
+    }
     return {
       get: (keyJson) => {
         const key = text(keyJson, 'the key')
@@ -829,7 +835,7 @@ export class ContractExecutor implements Executor {
         const key = text(keyJson, 'the key')
         writable()
         const before = state.cost
-        state.write(sk(key), encodeValue(jsonToValue(json, `the value of "${key}"`)))
+        put(key, () => jsonToValue(json, `the value of "${key}"`))
         return { result: null, gas: gasOf(before) }
       },
       del: (keyJson) => {
@@ -874,11 +880,7 @@ export class ContractExecutor implements Executor {
       emit: (nameJson, json) => {
         const name = text(nameJson, 'the event name')
         writable()
-        if (state.events.length >= TX_LIMITS.maxEvents)
-          throw new ExecError('TX_TOO_MANY_EVENTS', `a tx may emit at most ${TX_LIMITS.maxEvents} events`)
-        const data = jsonToValue(json, 'the event payload')
-        state.events.push({ contract: frame.contract, name, data })
-        return { result: null, gas: COST.event + encodedValueLength(data) * COST.perByte }
+        return { result: null, gas: emit(name, () => jsonToValue(json, 'the event payload')) }
       },
       // A call's writes, deletions and events in one crossing, applied in order with the same checks
       // and state costs as one by one (the bridge is charged once).
@@ -891,15 +893,10 @@ export class ContractExecutor implements Executor {
         for (const op of ops as unknown[]) {
           if (!Array.isArray(op) || typeof op[1] !== 'string') throw new HostError('HOST_ARG_INVALID', 'a batched operation is malformed')
           const [kind, name, payload] = op as [unknown, string, unknown]
-          if (kind === 'p' && op.length === 3) state.write(sk(name), encodeValue(storable(payload, `the value of "${name}"`)))
+          if (kind === 'p' && op.length === 3) put(name, () => storable(payload, `the value of "${name}"`))
           else if (kind === 'd' && op.length === 2) state.write(sk(name), null)
-          else if (kind === 'e' && op.length === 3) {
-            if (state.events.length >= TX_LIMITS.maxEvents)
-              throw new ExecError('TX_TOO_MANY_EVENTS', `a tx may emit at most ${TX_LIMITS.maxEvents} events`)
-            const data = storable(payload, 'the event payload')
-            state.events.push({ contract: frame.contract, name, data })
-            eventGas += COST.event + encodedValueLength(data) * COST.perByte
-          } else throw new HostError('HOST_ARG_INVALID', 'a batched operation is malformed')
+          else if (kind === 'e' && op.length === 3) eventGas += emit(name, () => storable(payload, 'the event payload'))
+          else throw new HostError('HOST_ARG_INVALID', 'a batched operation is malformed')
         }
         return { result: null, gas: gasOf(before) + eventGas }
       },

@@ -1,4 +1,5 @@
 import { TrellisError } from './errors.js'
+import { allocBytes, copyBytes } from './pool.js'
 
 export type BytesErrorType = { code: 'BYTES_INVALID_HEX' } | { code: 'BYTES_INVALID_BASE64' }
 
@@ -22,12 +23,21 @@ const NodeBuffer = (
     Buffer?: {
       from(b: ArrayBufferLike, offset: number, length: number): { toString(enc: 'hex'): string }
       from(s: string, enc: 'base64'): Uint8Array & { toString(enc: 'base64'): string }
+      prototype: { hexSlice?: unknown }
     }
   }
 ).Buffer
+// Buffer's native hex encoder, applied to a plain Uint8Array: unlike Buffer.from(bytes.buffer) it
+// does not force a small on-heap array to move its bytes to a malloc'd backing store (1.3 µs → 0.1 µs
+// for 32 bytes). Not part of Node's documented API, hence the fallback.
+const hexSlice =
+  typeof NodeBuffer?.prototype.hexSlice === 'function'
+    ? (NodeBuffer.prototype.hexSlice as (this: Uint8Array, start: number, end: number) => string)
+    : undefined
 
 /** Lower-case hex of `bytes`, without a prefix. */
 export function bytesToHex(bytes: Uint8Array): string {
+  if (hexSlice !== undefined && bytes.length >= 8) return hexSlice.call(bytes, 0, bytes.length)
   if (NodeBuffer !== undefined && bytes.length >= 8)
     return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
   let out = ''
@@ -87,7 +97,7 @@ export function base64ToBytes(s: string): Uint8Array {
   if (NodeBuffer !== undefined && s.length > 64) {
     const b = NodeBuffer.from(s, 'base64')
     if (b.toString('base64') !== s) throw new TrellisError({ code: 'BYTES_INVALID_BASE64' }, 'not valid canonical base64')
-    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice()
+    return copyBytes(b)
   }
   if (!B64_RE.test(s)) throw new TrellisError({ code: 'BYTES_INVALID_BASE64' }, 'not valid base64')
   const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0
@@ -113,7 +123,7 @@ export function base64ToBytes(s: string): Uint8Array {
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let len = 0
   for (const p of parts) len += p.length
-  const out = new Uint8Array(len)
+  const out = allocBytes(len)
   let o = 0
   for (const p of parts) {
     out.set(p, o)

@@ -13,3 +13,4 @@ export {
   utf8ToBytes,
 } from './bytes.js'
 export { isTrellisError, TrellisError } from './errors.js'
+export { allocBytes, copyBytes, growBytes, trimBytes } from './pool.js'

@@ -1,4 +1,4 @@
-import { TrellisError } from '@trellis/utils'
+import { copyBytes, TrellisError } from '@trellis/utils'
 import type { LedgerErrorType } from '../errors.js'
 
 // ignoreBOM: a leading U+FEFF is content; stripping it would let two byte strings decode to one string.
@@ -48,7 +48,7 @@ export class Reader {
 
   raw(n: number): Uint8Array {
     if (n > this.remaining) this.fail(`needs ${n} bytes, ${this.remaining} left`)
-    const out = this.buf.slice(this.pos, this.pos + n)
+    const out = copyBytes(this.buf.subarray(this.pos, this.pos + n))
     this.pos += n
     return out
   }
@@ -64,7 +64,7 @@ export class Reader {
   }
 
   bytes(max = Number.MAX_SAFE_INTEGER): Uint8Array {
-    return this.bytesView(max).slice()
+    return copyBytes(this.bytesView(max))
   }
 
   string(max = Number.MAX_SAFE_INTEGER): string {

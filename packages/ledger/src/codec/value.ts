@@ -139,7 +139,7 @@ export function encodeValue(v: Value): Uint8Array {
   // Encoding is synchronous and not re-entrant, so one scratch buffer serves every call.
   scratch.reset()
   writeValue(scratch, v, 0)
-  return scratch.finish()
+  return scratch.copy()
 }
 
 /** Length in bytes of the canonical encoding of `v`, without allocating it. */

@@ -1,3 +1,5 @@
+import { allocBytes, growBytes, trimBytes } from '@trellis/utils'
+
 const encoder = new TextEncoder()
 
 /**
@@ -8,17 +10,17 @@ export class Writer {
   private buf: Uint8Array
   private pos = 0
 
+  // The buffer comes from the shared byte pool: a short-lived writer costs no malloc, and finish()
+  // hands back the unused capacity when nothing was allocated since.
   constructor(initialSize = 256) {
-    this.buf = new Uint8Array(initialSize)
+    this.buf = allocBytes(Math.max(1, initialSize))
   }
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return
     let size = this.buf.length * 2
     while (size < this.pos + n) size *= 2
-    const next = new Uint8Array(size)
-    next.set(this.buf.subarray(0, this.pos))
-    this.buf = next
+    this.buf = growBytes(this.buf, size, this.pos)
   }
 
   u8(v: number): this {
@@ -87,7 +89,21 @@ export class Writer {
     return this
   }
 
+  /** A copy of the bytes written so far (from the pool); the writer stays usable (scratch writers). */
+  copy(): Uint8Array {
+    const n = this.pos
+    const out = allocBytes(n)
+    const buf = this.buf
+    if (n <= 64) for (let i = 0; i < n; i++) out[i] = buf[i] as number
+    else out.set(buf.subarray(0, n))
+    return out
+  }
+
+  /**
+   * The bytes written, as an exact-length array that may share its memory with the pool (see
+   * `allocBytes`: copy what is kept for long). The writer must not be used afterwards.
+   */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.pos)
+    return trimBytes(this.buf, this.pos)
   }
 }

@@ -22,9 +22,13 @@ const HASH_LENGTH = 32
 // sha256 copies its input, so one scratch buffer serves every node hash (the code is synchronous).
 const nodeScratch = new Uint8Array(1 + 2 * HASH_LENGTH)
 
+// Leaves (txs, receipts) are mostly small: they are prefixed in one reused buffer.
+const leafScratch = new Uint8Array(4096)
+
 /** The RFC 6962 leaf hash SHA-256(0x00 ‖ leafData). */
 export function merkleLeafHash(leafData: Uint8Array): Uint8Array {
-  const buf = new Uint8Array(1 + leafData.length)
+  const buf = leafData.length < leafScratch.length ? leafScratch.subarray(0, 1 + leafData.length) : new Uint8Array(1 + leafData.length)
+  buf[0] = 0
   buf.set(leafData, 1)
   return sha256(buf)
 }

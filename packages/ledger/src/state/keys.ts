@@ -1,5 +1,5 @@
 import { sha256 } from '@trellis/crypto'
-import { utf8ToBytes } from '@trellis/utils'
+import { allocBytes, utf8ToBytes } from '@trellis/utils'
 
 /**
  * The ledger-wide key of a contract's state entry: `contract ‖ 0x00 ‖ key`. Contract names cannot
@@ -8,7 +8,7 @@ import { utf8ToBytes } from '@trellis/utils'
 export function stateKey(contract: string, key: string): Uint8Array {
   const c = utf8ToBytes(contract)
   const k = utf8ToBytes(key)
-  const out = new Uint8Array(c.length + 1 + k.length)
+  const out = allocBytes(c.length + 1 + k.length)
   out.set(c, 0)
   out.set(k, c.length + 1)
   return out

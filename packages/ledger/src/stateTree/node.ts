@@ -9,7 +9,7 @@
  * child nodes hold at least two leaves). A weight-0 position hashes to zero, a weight-1 position to
  * the hash of its only leaf, and a weight-2 position to SHA-256(0x01 ‖ left ‖ right).
  */
-import { toUint8Array } from '@trellis/utils'
+import { allocBytes, toUint8Array } from '@trellis/utils'
 import { HASH_LENGTH, stateInternalHash, ZERO_HASH } from './hash.js'
 
 /** Tag byte of the (only) node format: a 16-ary internal node with inline leaves. */
@@ -78,7 +78,7 @@ function readU64(b: Uint8Array, off: number): number {
  */
 export function nodeKeyOf(version: number, key: Uint8Array, nibbleCount: number): Uint8Array {
   const n = (nibbleCount + 1) >> 1
-  const out = new Uint8Array(9 + n)
+  const out = allocBytes(9 + n)
   writeU64(out, 0, version)
   out[8] = nibbleCount
   out.set(key.subarray(0, n), 9)

@@ -12,6 +12,7 @@ import {
   Reader,
   type Receipt,
   readReceipt,
+  type SignedTx,
   StateTree,
   stateKeyHash,
   Writer,
@@ -33,7 +34,7 @@ import {
   receiptsKey,
   treeKey,
   txIndexKey,
-  u32,
+  txPosition,
   u64,
 } from './layout.js'
 import { RecentTxFilter } from './recentTxFilter.js'
@@ -386,11 +387,11 @@ export class ChainStore {
     const rw = new Writer(64 * c.receiptBytes.length + 8).varint(c.receiptBytes.length)
     for (const r of c.receiptBytes) rw.bytes(r)
     ops.push({ type: 'put', key: receiptsKey(header.height), value: rw.finish() })
-    ops.push({ type: 'put', key: blockHashKey(c.hash), value: u64(header.height) })
     const hb = u64(header.height)
-    c.block.txs.forEach((tx, i) => {
-      ops.push({ type: 'put', key: txIndexKey(tx.id), value: concatBytes(hb, u32(i)) })
-    })
+    ops.push({ type: 'put', key: blockHashKey(c.hash), value: hb })
+    const txs = c.block.txs
+    for (let i = 0; i < txs.length; i++)
+      ops.push({ type: 'put', key: txIndexKey((txs[i] as SignedTx).id), value: txPosition(header.height, i) })
     // Latest values: only the last write per key in the block matters.
     const last = new Map<string, StateWrite>()
     for (const w of c.writes) {

@@ -1,4 +1,4 @@
-import { concatBytes } from '@trellis/utils'
+import { allocBytes } from '@trellis/utils'
 
 // Key layout of the node's KV store (docs/spec/storage-layout.md). One-byte prefixes keep each index
 // in its own ordered range; heights are big-endian so ranges iterate in height order.
@@ -21,9 +21,25 @@ export const META = {
   genesis: Uint8Array.of(PREFIX.meta, 0x67), // 'Mg'
 } as const
 
+// Keys and values are built in pooled arrays (allocBytes) and filled byte by byte: LevelDB's binding
+// would otherwise move each small on-heap array to a malloc'd buffer before reading it.
+
+/** Writes a non-negative safe integer as 8 big-endian bytes at `off`. */
+function putU64(b: Uint8Array, off: number, n: number): void {
+  putU32(b, off, Math.floor(n / 0x1_0000_0000))
+  putU32(b, off + 4, n >>> 0)
+}
+
+function putU32(b: Uint8Array, off: number, n: number): void {
+  b[off] = n >>> 24
+  b[off + 1] = (n >>> 16) & 255
+  b[off + 2] = (n >>> 8) & 255
+  b[off + 3] = n & 255
+}
+
 export function u64(n: number): Uint8Array {
-  const b = new Uint8Array(8)
-  new DataView(b.buffer).setBigUint64(0, BigInt(n))
+  const b = allocBytes(8)
+  putU64(b, 0, n)
   return b
 }
 
@@ -31,9 +47,11 @@ export function readU64(b: Uint8Array, offset = 0): number {
   return Number(new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(offset))
 }
 
-export function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4)
-  new DataView(b.buffer).setUint32(0, n)
+/** The tx-index value: u64 height ‖ u32 index in the block. */
+export function txPosition(height: number, index: number): Uint8Array {
+  const b = allocBytes(12)
+  putU64(b, 0, height)
+  putU32(b, 8, index)
   return b
 }
 
@@ -41,43 +59,47 @@ export function readU32(b: Uint8Array, offset = 0): number {
   return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(offset)
 }
 
-export const blockKey = (h: number) => concatBytes(Uint8Array.of(PREFIX.block), u64(h))
-export const certKey = (h: number) => concatBytes(Uint8Array.of(PREFIX.cert), u64(h))
-export const receiptsKey = (h: number) => concatBytes(Uint8Array.of(PREFIX.receipts), u64(h))
-export const blockHashKey = (hash: Uint8Array) => concatBytes(Uint8Array.of(PREFIX.blockHash), hash)
-export const txIndexKey = (id: Uint8Array) => {
-  const k = new Uint8Array(33)
-  k[0] = PREFIX.txIndex
-  k.set(id, 1)
+function heightKey(prefix: number, h: number): Uint8Array {
+  const k = allocBytes(9)
+  k[0] = prefix
+  putU64(k, 1, h)
   return k
 }
+
 function prefixed(prefix: number, b: Uint8Array): Uint8Array {
-  const k = new Uint8Array(1 + b.length)
+  const k = allocBytes(1 + b.length)
   k[0] = prefix
   k.set(b, 1)
   return k
 }
+
+export const blockKey = (h: number) => heightKey(PREFIX.block, h)
+export const certKey = (h: number) => heightKey(PREFIX.cert, h)
+export const receiptsKey = (h: number) => heightKey(PREFIX.receipts, h)
+export const blockHashKey = (hash: Uint8Array) => prefixed(PREFIX.blockHash, hash)
+export const txIndexKey = (id: Uint8Array) => prefixed(PREFIX.txIndex, id)
 
 export const latestKey = (stateKey: Uint8Array) => prefixed(PREFIX.latest, stateKey)
 export const treeKey = (nodeKey: Uint8Array) => prefixed(PREFIX.tree, nodeKey)
 
 /** The prefix under which all history entries of one state key sort by (height, txIndex). */
 export function historyPrefix(stateKey: Uint8Array): Uint8Array {
-  const p = new Uint8Array(3 + stateKey.length)
+  const p = allocBytes(3 + stateKey.length)
   p[0] = PREFIX.history
-  new DataView(p.buffer).setUint16(1, stateKey.length)
+  p[1] = stateKey.length >>> 8
+  p[2] = stateKey.length & 255
   p.set(stateKey, 3)
   return p
 }
 
 export function historyKey(stateKey: Uint8Array, height: number, txIndex: number): Uint8Array {
-  const k = new Uint8Array(3 + stateKey.length + 12)
-  const v = new DataView(k.buffer)
+  const n = stateKey.length
+  const k = allocBytes(3 + n + 12)
   k[0] = PREFIX.history
-  v.setUint16(1, stateKey.length)
+  k[1] = n >>> 8
+  k[2] = n & 255
   k.set(stateKey, 3)
-  v.setUint32(3 + stateKey.length, Math.floor(height / 2 ** 32))
-  v.setUint32(7 + stateKey.length, height >>> 0)
-  v.setUint32(11 + stateKey.length, txIndex)
+  putU64(k, 3 + n, height)
+  putU32(k, 11 + n, txIndex)
   return k
 }

@@ -596,7 +596,7 @@ export class ContractExecutor implements Executor {
             cost: 0,
           }
           receipts.push(receipt)
-          receiptBytes.push(writeReceipt(receiptWriter.reset(), receipt).finish())
+          receiptBytes.push(writeReceipt(receiptWriter.reset(), receipt).copy())
           continue
         }
         let state: TxState
@@ -637,7 +637,7 @@ export class ContractExecutor implements Executor {
         }
         blockGas += receipt.cost
         receipts.push(receipt)
-        receiptBytes.push(writeReceipt(receiptWriter.reset(), receipt).finish())
+        receiptBytes.push(writeReceipt(receiptWriter.reset(), receipt).copy())
       }
     } finally {
       for (const i of instances.values()) i.dispose()

@@ -71,7 +71,7 @@ export function createProgram(): Command {
       .option('--data <dir>', 'data directory', DEFAULT_DATA)
       .option('--host <host>', 'API listen address', '127.0.0.1')
       .option('--port <port>', 'API port (0 = any free port)', '7700')
-      .option('--block-interval <ms>', 'longest wait before a non-full block is cut', '200')
+      .option('--block-interval <ms>', 'longest wait before a non-full block is cut', '100')
       .option('--block-txs <n>', 'cut a block as soon as this many txs wait (at most the chain maxBlockTxs)', '2000')
       .option('--no-sync', 'do not fsync each block (throwaway chains only)')
       .option('--workers <n>', 'signature-verification worker threads')

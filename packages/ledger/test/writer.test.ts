@@ -57,3 +57,19 @@ describe('Writer on the byte pool', () => {
     )
   })
 })
+
+describe('Writer misuse', () => {
+  it('fails on a write or a second finish() after finish()', () => {
+    const w = new Writer(16).varint(5)
+    expect(Array.from(w.finish())).toEqual([5])
+    expect(() => w.u8(1)).toThrow(/after finish/)
+    expect(() => w.varint(1)).toThrow(/after finish/)
+    expect(() => w.finish()).toThrow(/twice/)
+  })
+
+  it('treats a bad initial size as the default and still grows', () => {
+    const w = new Writer(Number.NaN).raw(new Uint8Array(1000).fill(3))
+    expect(w.finish().length).toBe(1000)
+    expect(new Writer(0).string('abc').finish().length).toBe(4)
+  })
+})

@@ -18,7 +18,9 @@ let used = 0
 
 /** A zero-filled byte array of length `n` (a view into a shared slab when `n` ≤ 4 KiB). */
 export function allocBytes(n: number): Uint8Array {
-  if (n > MAX_POOLED_BYTES) return new Uint8Array(n)
+  // Anything but a small non-negative integer (NaN, fractions, negatives: bugs upstream) gets the
+  // plain constructor's behaviour and never touches the pool's bookkeeping.
+  if (!(Number.isInteger(n) && n >= 0 && n <= MAX_POOLED_BYTES)) return new Uint8Array(n)
   if (used + n > SLAB_BYTES) {
     slab = new ArrayBuffer(SLAB_BYTES)
     used = 0
@@ -49,7 +51,10 @@ export function trimBytes(b: Uint8Array, n: number): Uint8Array {
  * latest allocation and the slab has room, otherwise a copy into a new allocation.
  */
 export function growBytes(b: Uint8Array, n: number, keep = b.length): Uint8Array {
+  if (!(Number.isInteger(n) && n >= b.length && Number.isInteger(keep) && keep >= 0 && keep <= b.length))
+    throw new RangeError(`growBytes: cannot grow ${b.length} bytes to ${n} keeping ${keep}`)
   if (b.buffer === slab && b.byteOffset + b.length === used && b.byteOffset + n <= SLAB_BYTES) {
+    if (keep < b.length) b.fill(0, keep)
     used = b.byteOffset + n
     return new Uint8Array(slab, b.byteOffset, n)
   }

@@ -70,12 +70,15 @@ describe('hex', () => {
     )
   })
 
-  it("agrees with Node's Buffer hex codec (property)", () => {
+  it("agrees with Node's Buffer hex codec, also for views at an offset (property)", () => {
     fc.assert(
-      fc.property(bytesArb, (b) => {
+      fc.property(bytesArb, fc.nat(40), (b, offset) => {
         const h = bytesToHex(b)
         expect(h).toBe(Buffer.from(b).toString('hex'))
         expect(plain(hexToBytes(h))).toEqual(plain(Buffer.from(h, 'hex')))
+        const backing = new Uint8Array(offset + b.length + 3).fill(0xaa)
+        backing.set(b, offset)
+        expect(bytesToHex(backing.subarray(offset, offset + b.length))).toBe(h)
       }),
     )
   })

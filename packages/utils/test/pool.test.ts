@@ -118,3 +118,22 @@ describe('byte pool', () => {
     expect(plain(h)).toEqual([...new Array(8).fill(1), ...new Array(120).fill(0)])
   })
 })
+
+describe('byte pool, misuse', () => {
+  it('leaves the pool untouched for sizes that are not small non-negative integers', () => {
+    const before = allocBytes(8)
+    expect(allocBytes(Number.NaN).length).toBe(0)
+    expect(allocBytes(2.5).length).toBe(2)
+    expect(() => allocBytes(-1)).toThrow(RangeError)
+    const after = allocBytes(8)
+    expect(after.buffer).toBe(before.buffer)
+    expect(after.byteOffset).toBe(before.byteOffset + 8)
+  })
+
+  it('grow refuses to shrink and clears what it does not keep', () => {
+    const b = allocBytes(8).fill(7)
+    expect(() => growBytes(b, 4)).toThrow(RangeError)
+    expect(() => growBytes(b, 16, 9)).toThrow(RangeError)
+    expect(Array.from(growBytes(b, 16, 2))).toEqual([7, 7, ...new Array(14).fill(0)])
+  })
+})

@@ -89,7 +89,15 @@ function privateKeyObject(priv: PrivateKey): KeyObject {
   const id = priv.alg + Buffer.from(priv.bytes).toString('latin1')
   return cached(privateKeyCache, id, () => {
     if (priv.alg === SignatureAlgorithm.Ed25519) {
-      return createPrivateKey({ key: Buffer.from(concatBytes(ED25519_PKCS8, priv.bytes)), format: 'der', type: 'pkcs8' })
+      // Built in a buffer of its own and wiped after use: secret bytes never go to the shared byte pool.
+      const der = Buffer.alloc(ED25519_PKCS8.length + priv.bytes.length)
+      der.set(ED25519_PKCS8, 0)
+      der.set(priv.bytes, ED25519_PKCS8.length)
+      try {
+        return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
+      } finally {
+        der.fill(0)
+      }
     }
     const { uncompressed } = p256Points(priv.bytes)
     return createPrivateKey({

@@ -17,7 +17,8 @@ export function certificateFromPem(pem: string): Uint8Array {
   const body = (blocks[0]?.[1] ?? '').replace(/[ \t\r\n]/g, '')
   let der: Uint8Array
   try {
-    der = base64ToBytes(body)
+    // Its own buffer (not the shared byte pool): certificates are kept for long by callers.
+    der = base64ToBytes(body).slice()
   } catch (cause) {
     return malformed('the CERTIFICATE PEM block is not base64', cause)
   }

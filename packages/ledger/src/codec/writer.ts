@@ -1,6 +1,9 @@
 import { allocBytes, growBytes, trimBytes } from '@trellis/utils'
 
 const encoder = new TextEncoder()
+// A finished writer's buffer: any further write or finish() fails instead of reaching into memory
+// the pool may already have handed to someone else.
+const FINISHED = new Uint8Array(0)
 
 /**
  * Append-only byte writer for the canonical encoding (docs/spec/encoding.md). Integers are unsigned
@@ -13,12 +16,13 @@ export class Writer {
   // The buffer comes from the shared byte pool: a short-lived writer costs no malloc, and finish()
   // hands back the unused capacity when nothing was allocated since.
   constructor(initialSize = 256) {
-    this.buf = allocBytes(Math.max(1, initialSize))
+    this.buf = allocBytes(Number.isSafeInteger(initialSize) && initialSize > 0 ? initialSize : 256)
   }
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return
-    let size = this.buf.length * 2
+    if (this.buf === FINISHED) throw new Error('Writer used after finish()')
+    let size = Math.max(64, this.buf.length * 2)
     while (size < this.pos + n) size *= 2
     this.buf = growBytes(this.buf, size, this.pos)
   }
@@ -104,6 +108,10 @@ export class Writer {
    * `allocBytes`: copy what is kept for long). The writer must not be used afterwards.
    */
   finish(): Uint8Array {
-    return trimBytes(this.buf, this.pos)
+    if (this.buf === FINISHED) throw new Error('Writer.finish() called twice')
+    const out = trimBytes(this.buf, this.pos)
+    this.buf = FINISHED
+    this.pos = 0
+    return out
   }
 }

@@ -1,5 +1,5 @@
 import { type PrivateKey, type PublicKey, publicKeyFromBytes, publicKeyFromPrivate, publicKeyToBytes, sha256, sign } from '@trellis/crypto'
-import { concatBytes, copyBytes, equalBytes, TrellisError } from '@trellis/utils'
+import { concatBytes, equalBytes, TrellisError } from '@trellis/utils'
 import { Reader } from '../codec/reader.js'
 import { readValueFrom, type Value, writeValueTo } from '../codec/value.js'
 import { Writer } from '../codec/writer.js'
@@ -126,7 +126,9 @@ export function encodeSignedTx(tx: SignedTx): Uint8Array {
 export function decodeSignedTx(bytes: Uint8Array): SignedTx {
   // One private copy of the wire bytes; the body bytes and the signature are views into it (a tx
   // lives in the mempool for up to a block or two: fewer objects per tx is less work for the GC).
-  const own = copyBytes(bytes)
+  // Its own buffer, not the byte pool: a pending tx would pin a shared slab, and the mempool's byte
+  // limit would no longer bound its memory (ADR 0015).
+  const own = new Uint8Array(bytes)
   const r = new Reader(own)
   try {
     const body = readTxBody(r)

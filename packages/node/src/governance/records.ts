@@ -200,7 +200,8 @@ export const KEYS = {
     let k = aclKeys.get(contract)
     if (k === undefined) {
       if (aclKeys.size >= 1024) aclKeys.clear()
-      k = key(`acl:${contract}`)
+      // A copy with its own buffer: kept for the process's life, it must not pin a pooled slab.
+      k = key(`acl:${contract}`).slice()
       aclKeys.set(contract, k)
     }
     return k

@@ -132,6 +132,20 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out
 }
 
+/** Writes an unsigned 32-bit integer as 4 big-endian bytes at `off`. */
+export function writeU32BE(b: Uint8Array, off: number, n: number): void {
+  b[off] = n >>> 24
+  b[off + 1] = (n >>> 16) & 255
+  b[off + 2] = (n >>> 8) & 255
+  b[off + 3] = n & 255
+}
+
+/** Writes a non-negative safe integer as 8 big-endian bytes at `off` (no DataView, so no `.buffer`). */
+export function writeU64BE(b: Uint8Array, off: number, n: number): void {
+  writeU32BE(b, off, Math.floor(n / 0x1_0000_0000))
+  writeU32BE(b, off + 4, n >>> 0)
+}
+
 /** Byte-wise equality. */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false

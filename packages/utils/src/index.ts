@@ -11,6 +11,8 @@ export {
   isHex,
   toUint8Array,
   utf8ToBytes,
+  writeU32BE,
+  writeU64BE,
 } from './bytes.js'
 export { isTrellisError, TrellisError } from './errors.js'
 export { allocBytes, copyBytes, growBytes, trimBytes } from './pool.js'

@@ -4,9 +4,9 @@
 // on the node's hot path that was about a tenth of the main thread. A view into a slab costs one
 // small heap object.
 //
-// The price: a view keeps its whole slab alive. Keep pooled arrays short-lived (encodings, keys and
-// txs on their way to storage); copy with `slice()` what a cache keeps for long. Never transfer
-// (postMessage) or detach the `.buffer` of a pooled array: other arrays share it.
+// The price: a view keeps its whole slab alive. Keep pooled arrays short-lived (encodings and keys on
+// their way to storage); copy with `slice()` what is kept for long. Never transfer (postMessage) or
+// detach the `.buffer` of a pooled array: other arrays share it.
 
 const SLAB_BYTES = 64 * 1024
 /** Larger arrays get their own buffer. */
@@ -32,7 +32,8 @@ export function allocBytes(n: number): Uint8Array {
 
 /**
  * The first `n` bytes of `b` as an exact-length array, for a buffer filled up to `n` (a writer's
- * output); `b` must be an array {@link allocBytes} or {@link growBytes} returned, not a subarray of one. When `b` is the pool's latest allocation, its unused tail goes back to the pool (zeroed);
+ * output); `b` must be an array {@link allocBytes} or {@link growBytes} returned, not a subarray of
+ * one. When `b` is the pool's latest allocation, its unused tail goes back to the pool (zeroed);
  * otherwise a pooled `b` yields a view and an unpooled one a right-sized copy, so a large buffer's
  * spare capacity is not kept alive.
  */
@@ -47,8 +48,8 @@ export function trimBytes(b: Uint8Array, n: number): Uint8Array {
 
 /**
  * `b` (an array {@link allocBytes} or {@link growBytes} returned) grown to `n` bytes (n ≥ b.length),
- * its first `keep` bytes kept: in place when `b` is the pool's
- * latest allocation and the slab has room, otherwise a copy into a new allocation.
+ * its first `keep` bytes kept and the rest zero: in place when `b` is the pool's latest allocation
+ * and the slab has room, otherwise a copy into a new allocation.
  */
 export function growBytes(b: Uint8Array, n: number, keep = b.length): Uint8Array {
   if (!(Number.isInteger(n) && n >= b.length && Number.isInteger(keep) && keep >= 0 && keep <= b.length))

@@ -12,6 +12,8 @@ import {
   TrellisError,
   toUint8Array,
   utf8ToBytes,
+  writeU32BE,
+  writeU64BE,
 } from '@trellis/utils'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -420,5 +422,22 @@ describe('toUint8Array', () => {
     expect(u.byteLength).toBe(3)
     buf[0] = 42
     expect(u[0]).toBe(42)
+  })
+})
+
+describe('big-endian integer writers', () => {
+  it('write what DataView writes, at any offset (property)', () => {
+    fc.assert(
+      fc.property(fc.maxSafeNat(), fc.integer({ min: 0, max: 0xffffffff }), fc.nat(8), (n64, n32, off) => {
+        const a = new Uint8Array(off + 12)
+        writeU64BE(a, off, n64)
+        writeU32BE(a, off + 8, n32)
+        const b = new Uint8Array(off + 12)
+        const v = new DataView(b.buffer)
+        v.setBigUint64(off, BigInt(n64))
+        v.setUint32(off + 8, n32)
+        expect(plain(a)).toEqual(plain(b))
+      }),
+    )
   })
 })

@@ -1,4 +1,4 @@
-import { allocBytes, growBytes, trimBytes } from '@trellis/utils'
+import { allocBytes, copyBytes, growBytes, trimBytes } from '@trellis/utils'
 
 const encoder = new TextEncoder()
 // A finished writer's buffer: any further write or finish() fails instead of reaching into memory
@@ -95,12 +95,7 @@ export class Writer {
 
   /** A copy of the bytes written so far (from the pool); the writer stays usable (scratch writers). */
   copy(): Uint8Array {
-    const n = this.pos
-    const out = allocBytes(n)
-    const buf = this.buf
-    if (n <= 64) for (let i = 0; i < n; i++) out[i] = buf[i] as number
-    else out.set(buf.subarray(0, n))
-    return out
+    return copyBytes(this.buf.subarray(0, this.pos))
   }
 
   /**

@@ -9,7 +9,7 @@
  * child nodes hold at least two leaves). A weight-0 position hashes to zero, a weight-1 position to
  * the hash of its only leaf, and a weight-2 position to SHA-256(0x01 ‖ left ‖ right).
  */
-import { allocBytes, toUint8Array } from '@trellis/utils'
+import { allocBytes, toUint8Array, writeU64BE } from '@trellis/utils'
 import { HASH_LENGTH, stateInternalHash, ZERO_HASH } from './hash.js'
 
 /** Tag byte of the (only) node format: a 16-ary internal node with inline leaves. */
@@ -50,19 +50,6 @@ function storedMaskOf(leafMask: number, internalMask: number): number {
   return mask
 }
 
-function writeU64(b: Uint8Array, off: number, v: number): void {
-  const hi = Math.floor(v / 0x1_0000_0000)
-  const lo = v >>> 0
-  b[off] = hi >>> 24
-  b[off + 1] = (hi >>> 16) & 255
-  b[off + 2] = (hi >>> 8) & 255
-  b[off + 3] = hi & 255
-  b[off + 4] = lo >>> 24
-  b[off + 5] = (lo >>> 16) & 255
-  b[off + 6] = (lo >>> 8) & 255
-  b[off + 7] = lo & 255
-}
-
 /** The u64 big-endian at `off`, or -1 when it exceeds Number.MAX_SAFE_INTEGER. */
 function readU64(b: Uint8Array, off: number): number {
   const hi = (((b[off] as number) << 24) | ((b[off + 1] as number) << 16) | ((b[off + 2] as number) << 8) | (b[off + 3] as number)) >>> 0
@@ -79,7 +66,7 @@ function readU64(b: Uint8Array, off: number): number {
 export function nodeKeyOf(version: number, key: Uint8Array, nibbleCount: number): Uint8Array {
   const n = (nibbleCount + 1) >> 1
   const out = allocBytes(9 + n)
-  writeU64(out, 0, version)
+  writeU64BE(out, 0, version)
   out[8] = nibbleCount
   out.set(key.subarray(0, n), 9)
   if (nibbleCount & 1) out[8 + n] = (out[8 + n] as number) & 0xf0
@@ -371,7 +358,7 @@ export class NodeDraft {
           bytes.set(own.value, off + HASH_LENGTH)
           bytes.set(own.hash, off + 2 * HASH_LENGTH)
         } else if (own?.kind === 2) {
-          writeU64(bytes, off, own.version)
+          writeU64BE(bytes, off, own.version)
           bytes.set(own.hash, off + 8)
         }
         off += length

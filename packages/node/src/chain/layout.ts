@@ -1,4 +1,4 @@
-import { allocBytes } from '@trellis/utils'
+import { allocBytes, writeU32BE, writeU64BE } from '@trellis/utils'
 
 // Key layout of the node's KV store (docs/spec/storage-layout.md). One-byte prefixes keep each index
 // in its own ordered range; heights are big-endian so ranges iterate in height order.
@@ -24,22 +24,9 @@ export const META = {
 // Keys and values are built in pooled arrays (allocBytes) and filled byte by byte: LevelDB's binding
 // would otherwise move each small on-heap array to a malloc'd buffer before reading it.
 
-/** Writes a non-negative safe integer as 8 big-endian bytes at `off`. */
-function putU64(b: Uint8Array, off: number, n: number): void {
-  putU32(b, off, Math.floor(n / 0x1_0000_0000))
-  putU32(b, off + 4, n >>> 0)
-}
-
-function putU32(b: Uint8Array, off: number, n: number): void {
-  b[off] = n >>> 24
-  b[off + 1] = (n >>> 16) & 255
-  b[off + 2] = (n >>> 8) & 255
-  b[off + 3] = n & 255
-}
-
 export function u64(n: number): Uint8Array {
   const b = allocBytes(8)
-  putU64(b, 0, n)
+  writeU64BE(b, 0, n)
   return b
 }
 
@@ -50,8 +37,8 @@ export function readU64(b: Uint8Array, offset = 0): number {
 /** The tx-index value: u64 height ‖ u32 index in the block. */
 export function txPosition(height: number, index: number): Uint8Array {
   const b = allocBytes(12)
-  putU64(b, 0, height)
-  putU32(b, 8, index)
+  writeU64BE(b, 0, height)
+  writeU32BE(b, 8, index)
   return b
 }
 
@@ -62,7 +49,7 @@ export function readU32(b: Uint8Array, offset = 0): number {
 function heightKey(prefix: number, h: number): Uint8Array {
   const k = allocBytes(9)
   k[0] = prefix
-  putU64(k, 1, h)
+  writeU64BE(k, 1, h)
   return k
 }
 
@@ -99,7 +86,7 @@ export function historyKey(stateKey: Uint8Array, height: number, txIndex: number
   k[1] = n >>> 8
   k[2] = n & 255
   k.set(stateKey, 3)
-  putU64(k, 3 + n, height)
-  putU32(k, 11 + n, txIndex)
+  writeU64BE(k, 3 + n, height)
+  writeU32BE(k, 11 + n, txIndex)
   return k
 }

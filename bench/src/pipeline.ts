@@ -25,17 +25,23 @@ const { values } = parseArgs({
     backlog: { type: 'string', default: '4000' },
     batch: { type: 'string', default: '500' },
     workers: { type: 'string', default: '2' },
+    // As `trellis` nodes run (ADR 0016); 0 to compare without.
+    'background-nice': { type: 'string', default: '10' },
   },
 })
 const total = Number(values.txs)
 const warmup = Number(values.warmup)
 const backlog = Number(values.backlog)
 const batchSize = Number(values.batch)
+const nice = Number(values['background-nice'])
 if (
-  ![total, warmup, backlog, batchSize, Number(values.signers), Number(values.workers)].every((n) => Number.isInteger(n) && n >= 0) ||
-  warmup >= total
+  ![total, warmup, backlog, batchSize, Number(values.signers), Number(values.workers), nice].every((n) => Number.isInteger(n) && n >= 0) ||
+  warmup >= total ||
+  nice > 19
 )
-  throw new Error('usage: node bench/dist/pipeline.js [--txs N] [--warmup N<txs] [--signers N] [--backlog N] [--batch N] [--workers N]')
+  throw new Error(
+    'usage: node bench/dist/pipeline.js [--txs N] [--warmup N<txs] [--signers N] [--backlog N] [--batch N] [--workers N] [--background-nice 0..19]',
+  )
 
 const validator = generateKeyPair()
 const now = Date.now()
@@ -70,7 +76,7 @@ for (let i = 0; i < total; i++) {
 
 const dir = await mkdtemp(join(tmpdir(), 'trellis-pipeline-'))
 const node = await TrellisNode.open(
-  { ...defaultNodeOptions, dataDir: dir, verifyWorkers: Number(values.workers) },
+  { ...defaultNodeOptions, dataDir: dir, verifyWorkers: Number(values.workers), backgroundNiceness: nice },
   {
     logger: pino({ level: 'silent' }),
     genesis,

@@ -75,6 +75,7 @@ export function createProgram(): Command {
       .option('--block-txs <n>', 'cut a block as soon as this many txs wait (at most the chain maxBlockTxs)', '2000')
       .option('--no-sync', 'do not fsync each block (throwaway chains only)')
       .option('--workers <n>', 'signature-verification worker threads')
+      .option('--background-nice <n>', "nice value of the node's other threads, so its main thread wins the CPU (Linux; 0 = off)", '10')
       .option('--log-file <file>', 'write the JSON log to a file instead of stdout')
 
   nodeOpts(program.command('dev').description('create (first run) and start a local single-validator chain'))

@@ -96,6 +96,35 @@ describe('canonical value encoding', () => {
     }
   })
 
+  it('keeps keys such as "__proto__" as own data in decoded and converted maps, never as the prototype', () => {
+    const keyArb = fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty', '0', '10', 'a', 'é')
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(keyArb, valueArb), { selector: ([k]) => k, maxLength: 6 }), (entries) => {
+        const src: Record<string, Value> = {}
+        for (const [k, v] of entries) Object.defineProperty(src, k, { value: v, enumerable: true, writable: true, configurable: true })
+        const bytes = encodeValue(src)
+        const values = [decodeValue(bytes), valueFromJSON(valueToJSON(src))]
+        const jsons = [valueToJSON(decodeValue(bytes)), valueToJSON(src)]
+        for (const m of [...values, ...jsons] as object[]) {
+          expect(Object.getPrototypeOf(m)).toBe(Object.prototype)
+          expect(Object.keys(m).sort()).toEqual(entries.map(([k]) => k).sort())
+          for (const [k] of entries) expect(Object.getOwnPropertyDescriptor(m, k)?.enumerable).toBe(true)
+        }
+        for (const v of values) expect(encodeValue(v)).toEqual(bytes)
+        for (const j of jsons) expect(encodeValue(valueFromJSON(j))).toEqual(bytes)
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('refuses invalid UTF-8 in a map key, short or long', () => {
+    for (const key of [[0xff], [0x61, 0xc3], new Array(40).fill(0x61).concat([0x80])]) {
+      const bytes = Uint8Array.of(0x07, 1, key.length, ...key, 0x00)
+      expect(() => decodeValue(bytes)).toThrow(/invalid UTF-8 in map key/)
+    }
+  })
+
   it('refuses invalid UTF-8 in a string, also in short ones', () => {
     for (const body of [[0xff], [0x61, 0xc3], [0xed, 0xa0, 0x80], new Array(100).fill(0x61).concat([0x80])]) {
       const bytes = Uint8Array.of(...new Writer(4).varint(body.length).finish(), ...body)

@@ -38,6 +38,7 @@ import { ValidatorSchedule } from './consensus/schedule.js'
 import { ConsensusDriver } from './consensus/driver.js'
 import { defaultP2POptions, P2PNetwork } from '@trellis/p2p'
 import { SigVerifier } from './verify/sigVerifier.js'
+import { lowerOtherThreadsPriority } from './threadPriority.js'
 
 /** Outcome of submitting one tx. */
 export type SubmitResult =
@@ -221,7 +222,7 @@ export class TrellisNode {
       await store.close()
       throw err
     }
-    const verifier = new SigVerifier({ workers: options.verifyWorkers, chunkSize: 512 })
+    const verifier = new SigVerifier({ workers: options.verifyWorkers, chunkSize: 512, niceness: options.backgroundNiceness })
     let node: TrellisNode
     try {
       node = new TrellisNode(
@@ -254,7 +255,12 @@ export class TrellisNode {
     } else {
       node.producer.start()
     }
-    node.sweepTimer = setInterval(() => node.mempool.sweepExpired(node.clock()), 1000)
+    lowerOtherThreadsPriority(options.backgroundNiceness)
+    node.sweepTimer = setInterval(() => {
+      node.mempool.sweepExpired(node.clock())
+      // Threads started since (libuv's pool grows on demand) get the background priority too.
+      lowerOtherThreadsPriority(options.backgroundNiceness)
+    }, 1000)
     node.sweepTimer.unref()
     if (node.metrics !== null) await node.refreshCaCerts()
     modules.logger.info({ chainId: modules.genesis.chainId, height: chain.head.height }, 'node started')

@@ -29,6 +29,14 @@ export interface NodeOptions {
   readonly syncWrites: boolean
   /** Signature-verification worker threads (default: one per core). */
   readonly verifyWorkers: number
+  /**
+   * Nice value given to the process's other threads (signature workers, GC helpers, libuv's pool,
+   * LevelDB's compaction) so that the main thread, the node's serial path, wins the CPU (ADR 0016).
+   * Linux only, and only when the node runs on the process's main thread. 0 (the default for an
+   * embedded node: they are the host application's threads too) leaves them alone; `trellis`
+   * nodes use 10.
+   */
+  readonly backgroundNiceness: number
   readonly mempool: MempoolOptions
   /** Largest accepted HTTP body (batches of txs). */
   readonly maxBodyBytes: number
@@ -51,6 +59,7 @@ export const defaultNodeOptions: Omit<NodeOptions, 'dataDir'> = {
   createEmptyBlocks: false,
   syncWrites: true,
   verifyWorkers: 2,
+  backgroundNiceness: 0,
   mempool: defaultMempoolOptions,
   maxBodyBytes: 32 * 1024 * 1024,
   waitTimeoutMs: 30_000,

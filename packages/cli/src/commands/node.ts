@@ -13,6 +13,7 @@ export interface NodeFlags {
   sync: boolean
   logFile?: string
   workers?: string
+  backgroundNice: string
   network?: string
 }
 
@@ -32,6 +33,7 @@ async function runNode(dataDir: string, password: string, flags: NodeFlags, dev:
     targetBlockTxs: intFlag(flags.blockTxs, 'block-txs', 1, 1_000_000),
     syncWrites: flags.sync,
     ...(flags.workers === undefined ? {} : { verifyWorkers: intFlag(flags.workers, 'workers', 0, 64) }),
+    backgroundNiceness: intFlag(flags.backgroundNice, 'background-nice', 0, 19),
     ...(flags.network === undefined ? {} : { networkFile: resolve(flags.network) }),
   }
   const port = intFlag(flags.port, 'port', 0, 65535)

@@ -71,6 +71,25 @@ function writeValue(w: Writer, v: Value, depth: number): void {
   } else invalid(`unsupported type ${typeof v}`)
 }
 
+/** A map key from its UTF-8 bytes (short ASCII without a decoder call). */
+function mapKey(r: Reader, kb: Uint8Array): string {
+  if (kb.length <= 32) {
+    let ascii = true
+    for (let i = 0; i < kb.length; i++) {
+      if ((kb[i] as number) > 0x7f) {
+        ascii = false
+        break
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, kb as unknown as number[])
+  }
+  try {
+    return keyDecoder.decode(kb)
+  } catch {
+    return r.fail('invalid UTF-8 in map key')
+  }
+}
+
 function readValue(r: Reader, depth: number): Value {
   if (depth > MAX_VALUE_DEPTH) r.fail(`nested deeper than ${MAX_VALUE_DEPTH}`)
   const tag = r.u8()
@@ -100,22 +119,19 @@ function readValue(r: Reader, depth: number): Value {
     }
     case TAG.map: {
       const n = r.count(2)
-      // A null-prototype object: keys such as "__proto__" are data, never prototype pollution.
-      const out: Record<string, Value> = Object.create(null)
+      // A plain object built by assignment keeps V8's fast properties (maps of the same shape share
+      // one hidden class); only "__proto__" is defined as data, so it can never set the prototype.
+      const out: Record<string, Value> = {}
       let prev: Uint8Array | undefined
       for (let i = 0; i < n; i++) {
-        const kb = r.bytes()
+        const kb = r.bytesView()
         if (prev !== undefined && compareBytes(prev, kb) >= 0) r.fail('map keys not strictly ascending')
         prev = kb
-        let k: string
-        try {
-          k = keyDecoder.decode(kb)
-        } catch {
-          r.fail('invalid UTF-8 in map key')
-        }
-        out[k] = readValue(r, depth + 1)
+        const k = mapKey(r, kb)
+        const v = readValue(r, depth + 1)
+        putOwn(out, k, v)
       }
-      return Object.setPrototypeOf(out, Object.prototype) as Record<string, Value>
+      return out
     }
     default:
       return r.fail(`unknown value tag ${tag}`)
@@ -185,6 +201,15 @@ export function decodeValue(bytes: Uint8Array): Value {
   return v
 }
 
+/**
+ * Sets an own data property. Assignment keeps V8's fast properties; "__proto__" (the one accessor
+ * on Object.prototype) is defined instead, so a key of that name is data and never a prototype.
+ */
+function putOwn<T>(out: Record<string, T>, k: string, v: T): void {
+  if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
+  else out[k] = v
+}
+
 /** A JSON-compatible form of a value: byte strings become `{ "$bytes": "<base64>" }`. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
 
@@ -194,9 +219,7 @@ export function valueToJSON(v: Value): JsonValue {
   if (Array.isArray(v)) return v.map(valueToJSON)
   if (v !== null && typeof v === 'object') {
     const out: Record<string, JsonValue> = {}
-    for (const [k, x] of Object.entries(v as Record<string, Value>)) {
-      Object.defineProperty(out, k, { value: valueToJSON(x), enumerable: true, writable: true, configurable: true })
-    }
+    for (const [k, x] of Object.entries(v as Record<string, Value>)) putOwn(out, k, valueToJSON(x))
     return out
   }
   return v as JsonValue
@@ -226,9 +249,7 @@ export function valueFromJSON(j: unknown, depth = 0): Value {
       }
     }
     const out: Record<string, Value> = {}
-    for (const k of keys) {
-      Object.defineProperty(out, k, { value: valueFromJSON(rec[k], depth + 1), enumerable: true, writable: true, configurable: true })
-    }
+    for (const k of keys) putOwn(out, k, valueFromJSON(rec[k], depth + 1))
     return out
   }
   return invalid(`unsupported JSON type ${typeof j}`)

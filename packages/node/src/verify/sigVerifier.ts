@@ -7,6 +7,8 @@ export interface SigVerifierOptions {
   readonly workers: number
   /** Largest batch one worker gets at a time. */
   readonly chunkSize: number
+  /** Nice value of the worker threads (Linux; 0 leaves them at the main thread's priority). */
+  readonly niceness?: number
 }
 
 interface WorkerSlot {
@@ -37,7 +39,7 @@ export class SigVerifier {
 
   constructor(private readonly options: SigVerifierOptions) {
     for (let i = 0; i < options.workers; i++) {
-      const worker = new Worker(workerUrl())
+      const worker = new Worker(workerUrl(), { workerData: { niceness: options.niceness ?? 0 } })
       const slot: WorkerSlot = { worker, pending: 0 }
       worker.on('message', (m: { id: number; ok: Uint8Array }) => {
         const w = this.waiting.get(m.id)

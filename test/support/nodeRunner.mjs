@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs a node from an initialised data directory as its own process, for the fault suites:
 //   TRELLIS_KEY_PASSWORD=… node test/support/nodeRunner.mjs --data <dir> [--port 0] [--block-interval 20]
-//     [--network <network.json>] [--fast-consensus 1]
+//     [--network <network.json>] [--fast-consensus 1] [--background-nice N]
 // Prints one JSON line `{"url":…,"pid":…,"height":…}` on stdout once the API listens; logs go to stderr.
 // Runs the built node (`npx tsc -b packages/node` first). SIGTERM/SIGINT close it gracefully.
 import { pino } from 'pino'
@@ -27,6 +27,7 @@ const { node, url } = await startNode({
   port: Number(flag('port', '0')),
   blockIntervalMs: Number(flag('block-interval', '20')),
   verifyWorkers: Number(flag('verify-workers', '1')),
+  backgroundNiceness: Number(flag('background-nice', '0')),
   ...(flag('network') === undefined ? {} : { networkFile: flag('network') }),
   // Shorter consensus timeouts keep fault suites quick (a dead proposer costs one propose timeout).
   ...(flag('fast-consensus') === undefined

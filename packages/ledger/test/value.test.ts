@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
@@ -34,6 +36,8 @@ const valueArb: fc.Arbitrary<Value> = fc.letrec<{ value: Value }>((tie) => ({
 })).value
 
 const utf8 = new TextEncoder()
+// Child processes run the built package (npm test builds first).
+const LEDGER_DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url))
 
 describe('canonical value encoding', () => {
   it('writes every string as its varint byte length and UTF-8 bytes, and reads it back', () => {
@@ -112,14 +116,52 @@ describe('canonical value encoding', () => {
         }
         for (const v of values) expect(encodeValue(v)).toEqual(bytes)
         for (const j of jsons) expect(encodeValue(valueFromJSON(j))).toEqual(bytes)
-        expect(({} as Record<string, unknown>).polluted).toBeUndefined()
       }),
       { numRuns: 300 },
     )
   })
 
-  it('refuses invalid UTF-8 in a map key, short or long', () => {
-    for (const key of [[0xff], [0x61, 0xc3], new Array(40).fill(0x61).concat([0x80])]) {
+  it('keeps a key as own data when Object.prototype has a setter or is frozen for that name', () => {
+    // A child process: the setter must be on Object.prototype before the codec loads, and a frozen
+    // prototype cannot be thawed for the other tests.
+    const setter = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const calls = []
+         Object.defineProperty(Object.prototype, 'trap', { set: (v) => calls.push(v), get: () => 'inherited', configurable: true })
+         const { decodeValue, encodeValue, valueFromJSON, valueToJSON } = await import(${JSON.stringify(LEDGER_DIST)})
+         const bytes = encodeValue(Object.defineProperty({}, 'trap', { value: 'data', enumerable: true }))
+         const maps = [decodeValue(bytes), valueFromJSON(JSON.parse('{"trap":"data"}')), valueToJSON(decodeValue(bytes))]
+         console.log(JSON.stringify([maps.map((m) => Object.getOwnPropertyDescriptor(m, 'trap')?.value), maps.every((m) => Buffer.from(encodeValue(m)).equals(bytes)), calls]))`,
+      ],
+      { encoding: 'utf8' },
+    )
+    expect(JSON.parse(setter)).toEqual([['data', 'data', 'data'], true, []])
+    // A frozen prototype makes inherited names read-only: assignment to them would throw.
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { decodeValue, encodeValue, valueFromJSON } from ${JSON.stringify(LEDGER_DIST)}
+         Object.freeze(Object.prototype)
+         const v = valueFromJSON({ constructor: 1, toString: 2, valueOf: 3 })
+         const back = decodeValue(encodeValue(v))
+         console.log(JSON.stringify([Object.keys(back), back.constructor, Object.getPrototypeOf(back) === Object.prototype]))`,
+      ],
+      { encoding: 'utf8' },
+    )
+    expect(JSON.parse(out)).toEqual([['constructor', 'toString', 'valueOf'], 1, true])
+  })
+
+  it('decodes ASCII map keys around the fast path length bound, and refuses invalid UTF-8 in any', () => {
+    for (const n of [0, 1, 31, 32, 33, 64]) {
+      const k = 'k'.repeat(n)
+      expect(Object.keys(decodeValue(encodeValue({ [k]: 1 })))).toEqual([k])
+    }
+    for (const key of [[0x80], [0xff], [0x61, 0xc3], new Array(31).fill(0x61).concat([0x80]), new Array(40).fill(0x61).concat([0x80])]) {
       const bytes = Uint8Array.of(0x07, 1, key.length, ...key, 0x00)
       expect(() => decodeValue(bytes)).toThrow(/invalid UTF-8 in map key/)
     }

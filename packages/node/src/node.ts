@@ -38,6 +38,7 @@ import { ValidatorSchedule } from './consensus/schedule.js'
 import { ConsensusDriver } from './consensus/driver.js'
 import { defaultP2POptions, P2PNetwork } from '@trellis/p2p'
 import { SigVerifier } from './verify/sigVerifier.js'
+import { isMainThread } from 'node:worker_threads'
 import { lowerOtherThreadsPriority } from './threadPriority.js'
 
 /** Outcome of submitting one tx. */
@@ -222,7 +223,11 @@ export class TrellisNode {
       await store.close()
       throw err
     }
-    const verifier = new SigVerifier({ workers: options.verifyWorkers, chunkSize: 512, niceness: options.backgroundNiceness })
+    const verifier = new SigVerifier({
+      workers: options.verifyWorkers,
+      chunkSize: 512,
+      niceness: isMainThread ? options.backgroundNiceness : 0,
+    })
     let node: TrellisNode
     try {
       node = new TrellisNode(
@@ -255,7 +260,12 @@ export class TrellisNode {
     } else {
       node.producer.start()
     }
-    lowerOtherThreadsPriority(options.backgroundNiceness)
+    const reniced = lowerOtherThreadsPriority(options.backgroundNiceness)
+    if (options.backgroundNiceness > 0)
+      modules.logger.info(
+        { niceness: options.backgroundNiceness, threads: reniced },
+        reniced > 0 ? 'background threads run at a lower priority than the main thread' : 'background thread priority unchanged',
+      )
     node.sweepTimer = setInterval(() => {
       node.mempool.sweepExpired(node.clock())
       // Threads started since (libuv's pool grows on demand) get the background priority too.

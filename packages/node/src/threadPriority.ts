@@ -55,7 +55,8 @@ export function lowerOtherThreadsPriority(niceness: number): number {
   if (process.platform !== 'linux' || !isMainThread || !(niceness > 0)) return 0
   let changed = 0
   try {
-    const self = ownThreadId()
+    // On Linux the main thread's id is the process id.
+    const self = process.pid
     for (const name of readdirSync(TASK_DIR)) {
       const tid = Number(name)
       if (tid !== self && Number.isSafeInteger(tid) && tid > 0 && renice(tid, niceness)) changed++

@@ -201,12 +201,19 @@ export function decodeValue(bytes: Uint8Array): Value {
   return v
 }
 
+// The names Object.prototype has when this module loads: "__proto__", "constructor", "toString"…
+// and whatever the environment added before (setters included). A `k in out` test per key would
+// also see later additions, but it doubles the cost of decoding a map (keys read from bytes are not
+// yet internalised strings).
+const INHERITED = new Set(Object.getOwnPropertyNames(Object.prototype))
+
 /**
- * Sets an own data property. Assignment keeps V8's fast properties; "__proto__" (the one accessor
- * on Object.prototype) is defined instead, so a key of that name is data and never a prototype.
+ * Sets an own data property on a fresh object. Assignment keeps V8's fast properties. An inherited
+ * name is defined instead: assigning it could set the prototype, call a setter, or throw when
+ * Object.prototype is frozen.
  */
 function putOwn<T>(out: Record<string, T>, k: string, v: T): void {
-  if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
+  if (INHERITED.has(k)) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
   else out[k] = v
 }
 

@@ -3,6 +3,7 @@ import type { LedgerErrorType } from '../errors.js'
 
 // ignoreBOM: a leading U+FEFF is content; stripping it would let two byte strings decode to one string.
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const EMPTY = new Uint8Array(0)
 
 /**
  * Strict reader for the canonical encoding: rejects truncation, non-minimal varints, integers above
@@ -67,8 +68,12 @@ export class Reader {
     return copyBytes(this.bytesView(max))
   }
 
+  /** The bytes of the string read last (a view into the input). */
+  lastStringBytes: Uint8Array = EMPTY
+
   string(max = Number.MAX_SAFE_INTEGER): string {
     const b = this.bytesView(max)
+    this.lastStringBytes = b
     // Short ASCII (names, ids, hex: nearly every string) is read without a copy or a decoder call.
     if (b.length <= 64) {
       let ascii = true

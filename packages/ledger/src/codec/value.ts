@@ -18,7 +18,6 @@ function invalid(reason: string): never {
   throw new TrellisError<LedgerErrorType>({ code: 'ENCODING_INVALID', reason, offset: -1 }, `invalid value: ${reason}`)
 }
 
-const keyDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 const SURROGATE = /[\uD800-\uDFFF]/
 
 // Map keys sort by their UTF-8 bytes, which is code-point order. UTF-16 code-unit order (JavaScript's
@@ -71,25 +70,6 @@ function writeValue(w: Writer, v: Value, depth: number): void {
   } else invalid(`unsupported type ${typeof v}`)
 }
 
-/** A map key from its UTF-8 bytes (short ASCII without a decoder call). */
-function mapKey(r: Reader, kb: Uint8Array): string {
-  if (kb.length <= 32) {
-    let ascii = true
-    for (let i = 0; i < kb.length; i++) {
-      if ((kb[i] as number) > 0x7f) {
-        ascii = false
-        break
-      }
-    }
-    if (ascii) return String.fromCharCode.apply(null, kb as unknown as number[])
-  }
-  try {
-    return keyDecoder.decode(kb)
-  } catch {
-    return r.fail('invalid UTF-8 in map key')
-  }
-}
-
 function readValue(r: Reader, depth: number): Value {
   if (depth > MAX_VALUE_DEPTH) r.fail(`nested deeper than ${MAX_VALUE_DEPTH}`)
   const tag = r.u8()
@@ -124,10 +104,10 @@ function readValue(r: Reader, depth: number): Value {
       const out: Record<string, Value> = {}
       let prev: Uint8Array | undefined
       for (let i = 0; i < n; i++) {
-        const kb = r.bytesView()
+        const k = r.string()
+        const kb = r.lastStringBytes
         if (prev !== undefined && compareBytes(prev, kb) >= 0) r.fail('map keys not strictly ascending')
         prev = kb
-        const k = mapKey(r, kb)
         const v = readValue(r, depth + 1)
         putOwn(out, k, v)
       }

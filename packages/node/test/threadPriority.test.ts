@@ -124,23 +124,29 @@ describe.runIf(process.platform === 'linux' && base <= 12)('thread priority', ()
 
     it('runs its other threads (signature workers, GC helpers, libuv, LevelDB) at --background-nice, also those started later', async () => {
       const { pid, child } = await start(base + 4)
-      const first = niceOfAll(pid)
-      expect(first[String(pid)]).toBe(base)
-      const others = Object.keys(first).filter((t) => t !== String(pid))
-      expect(others.length).toBeGreaterThan(4)
-      for (const t of others) expect(first[t]).toBe(base + 4)
-      // The one-second sweep and inheritance cover threads started since.
-      await new Promise((r) => setTimeout(r, 1500))
-      const later = niceOfAll(pid)
-      for (const [t, n] of Object.entries(later)) expect(n).toBe(t === String(pid) ? base : base + 4)
-      await stop(child)
+      try {
+        const first = niceOfAll(pid)
+        expect(first[String(pid)]).toBe(base)
+        const others = Object.keys(first).filter((t) => t !== String(pid))
+        expect(others.length).toBeGreaterThan(4)
+        for (const t of others) expect(first[t]).toBe(base + 4)
+        // The one-second sweep and inheritance cover threads started since.
+        await new Promise((r) => setTimeout(r, 1500))
+        const later = niceOfAll(pid)
+        for (const [t, n] of Object.entries(later)) expect(n).toBe(t === String(pid) ? base : base + 4)
+      } finally {
+        await stop(child)
+      }
     })
 
     it('leaves every thread alone with --background-nice 0 (the library default)', async () => {
       const { pid, child } = await start(0)
-      await new Promise((r) => setTimeout(r, 1200))
-      expect(Object.values(niceOfAll(pid)).every((n) => n === base)).toBe(true)
-      await stop(child)
+      try {
+        await new Promise((r) => setTimeout(r, 1200))
+        expect(Object.values(niceOfAll(pid)).every((n) => n === base)).toBe(true)
+      } finally {
+        await stop(child)
+      }
     })
   })
 })

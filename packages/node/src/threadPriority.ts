@@ -2,8 +2,8 @@ import { readdirSync, readlinkSync } from 'node:fs'
 import { getPriority, setPriority } from 'node:os'
 import { isMainThread } from 'node:worker_threads'
 
-// The node's main thread is its serial path: admission, execution, the state tree, roots and the
-// storage batch all run there, while the other threads (signature workers, V8's GC helpers, libuv's
+// The node's main thread is its serial path: admission, execution, the state tree, roots and
+// building the storage batch all run there, while the other threads (signature workers, V8's GC helpers, libuv's
 // pool, LevelDB's compaction) have slack. On a machine with few cores they all compete for the CPU,
 // and under load the main thread spent ~30 % of its time waiting in the run queue (docs/adr/0016).
 // Lowering the others' priority lets the main thread run whenever it can. Linux only: there

@@ -99,8 +99,8 @@ function readValue(r: Reader, depth: number): Value {
     }
     case TAG.map: {
       const n = r.count(2)
-      // A plain object built by assignment keeps V8's fast properties (maps of the same shape share
-      // one hidden class); only "__proto__" is defined as data, so it can never set the prototype.
+      // A plain object filled by putOwn keeps V8's fast properties (maps of the same shape share one
+      // hidden class); inherited names such as "__proto__" become own data, never the prototype.
       const out: Record<string, Value> = {}
       let prev: Uint8Array | undefined
       for (let i = 0; i < n; i++) {

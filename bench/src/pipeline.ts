@@ -12,7 +12,6 @@ import { parseArgs } from 'node:util'
 import { generateKeyPair, type KeyPair } from '@trellis/crypto'
 import { defaultChainParams, type Genesis, type SignedTx, signTx } from '@trellis/ledger'
 import { defaultNodeOptions, TrellisNode } from '@trellis/node'
-import { createLevelStore } from '@trellis/storage'
 import { bytesToHex } from '@trellis/utils'
 import { pino } from 'pino'
 import { readProcessCpu } from './metrics.js'
@@ -81,7 +80,6 @@ const node = await TrellisNode.open(
     logger: pino({ level: 'silent' }),
     genesis,
     validatorKey: validator.privateKey,
-    store: await createLevelStore({ path: join(dir, 'db') }),
     metrics: false,
   },
 )

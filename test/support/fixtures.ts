@@ -173,8 +173,9 @@ export async function openMemoryChain(genesis: Genesis): Promise<ChainStore> {
 }
 
 /**
- * Builds the commit of an executed block on top of `chain`'s head the way the protocol defines it
- * (docs/spec): roots over txs, receipts and the state tree, certified by the single validator.
+ * Builds the commit of an executed block on top of `chain`'s tip (its head, unless blocks are being
+ * written) the way the protocol defines it (docs/spec): roots over txs, receipts and the state tree,
+ * certified by the single validator.
  */
 export function buildCommit(
   chain: ChainStore,
@@ -183,7 +184,7 @@ export function buildCommit(
   txs: readonly SignedTx[],
   exec: BlockExecution,
 ): BlockCommit {
-  const head = chain.head
+  const head = chain.tip
   const height = head.height + 1
   const { chainId } = chain.genesis
   const last = new Map<string, StateUpdate>()

@@ -20,6 +20,8 @@ export function dataDirPaths(dataDir: string) {
     genesis: join(dataDir, 'genesis.json'),
     validatorKey: join(dataDir, 'keys', 'validator.json'),
     db: join(dataDir, 'db'),
+    /** Blocks, certificates, receipts and state-tree nodes (docs/spec/storage-layout.md). */
+    archive: join(dataDir, 'archive'),
     log: join(dataDir, 'node.log'),
   }
 }

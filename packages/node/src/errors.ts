@@ -22,3 +22,4 @@ export type NodeErrorType =
   | { code: 'READ_AUTH_REQUIRED' }
   | { code: 'READ_AUTH_INVALID'; reason: string }
   | { code: 'GENESIS_MISMATCH'; expected: string; got: string }
+  | { code: 'STORE_FORMAT_UNSUPPORTED'; found: number | null; expected: number }

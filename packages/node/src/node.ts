@@ -57,11 +57,25 @@ export interface NodeModules {
   readonly logger: Logger
   readonly genesis: Genesis
   readonly validatorKey: PrivateKey
-  /** Defaults to LevelDB in `<dataDir>/db`. */
+  /** Defaults to LevelDB in `<dataDir>/db`. The node closes it when it stops. */
   readonly store?: KVStore
+  /**
+   * Blocks, certificates, receipts and state-tree nodes (see {@link ChainStore}). Defaults to `store`
+   * when that is given, else to LevelDB in `<dataDir>/archive`. The node closes it when it stops.
+   */
+  readonly archive?: KVStore
   readonly executor?: Executor
   readonly clock?: () => number
   readonly metrics?: boolean
+}
+
+/** Closes the main store and, when it is another one, the archive (both, even if one fails). */
+async function closeStores(store: KVStore, archive: KVStore | undefined): Promise<void> {
+  try {
+    await store.close()
+  } finally {
+    if (archive !== undefined && archive !== store) await archive.close()
+  }
 }
 
 function nodeError(type: NodeErrorType, message: string): TrellisError<NodeErrorType> {
@@ -193,12 +207,15 @@ export class TrellisNode {
 
   /** Opens the chain (creating it from the genesis on first start) and starts producing blocks. */
   static async open(options: NodeOptions, modules: NodeModules): Promise<TrellisNode> {
-    const store = modules.store ?? (await createLevelStore({ path: dataDirPaths(options.dataDir).db }))
+    const paths = dataDirPaths(options.dataDir)
+    const store = modules.store ?? (await createLevelStore({ path: paths.db }))
     let chain: ChainStore
+    let archive: KVStore | undefined
     try {
-      chain = await ChainStore.open(store, modules.genesis, (modules.clock ?? Date.now)())
+      archive = modules.archive ?? modules.store ?? (await createLevelStore({ path: paths.archive }))
+      chain = await ChainStore.open(store, modules.genesis, (modules.clock ?? Date.now)(), archive)
     } catch (err) {
-      await store.close()
+      await closeStores(store, archive)
       throw err
     }
     let executor: Executor
@@ -213,14 +230,14 @@ export class TrellisNode {
           params: modules.genesis.params,
         }))
     } catch (err) {
-      await store.close()
+      await closeStores(store, archive)
       throw err
     }
     const schedule = new ValidatorSchedule(modules.genesis.validators, publicKeyFromPrivate(modules.validatorKey), modules.genesis.params)
     try {
       await schedule.refresh(chain)
     } catch (err) {
-      await store.close()
+      await closeStores(store, archive)
       throw err
     }
     const verifier = new SigVerifier({
@@ -243,7 +260,7 @@ export class TrellisNode {
       )
     } catch (err) {
       await verifier.close()
-      await store.close()
+      await closeStores(store, archive)
       throw err
     }
     if (node.consensus !== undefined && node.p2p !== undefined) {
@@ -253,7 +270,7 @@ export class TrellisNode {
         node.dialNew?.()
       } catch (err) {
         await verifier.close()
-        await store.close()
+        await closeStores(store, archive)
         throw err
       }
       node.consensus.start()
@@ -523,7 +540,7 @@ export class TrellisNode {
         await this.p2p?.close()
         await this.verifier.close()
       } finally {
-        await this.chain.store.close()
+        await closeStores(this.chain.store, this.chain.archive)
       }
     }
     this.logger.info({ height: this.chain.head.height }, 'node stopped')

@@ -21,6 +21,8 @@ import type { BatchOp, KVStore } from '@trellis/storage'
 import { bytesToHex, compareBytes, concatBytes, equalBytes, TrellisError } from '@trellis/utils'
 import type { NodeErrorType } from '../errors.js'
 import {
+  ARCHIVE_END,
+  archiveFrom,
   blockHashKey,
   blockKey,
   certKey,
@@ -32,6 +34,7 @@ import {
   readU32,
   readU64,
   receiptsKey,
+  STORE_FORMAT,
   treeKey,
   txIndexKey,
   txPosition,
@@ -49,7 +52,7 @@ export interface StateWrite {
   readonly txId: Uint8Array
 }
 
-/** Everything a block commits, written in ONE atomic batch. */
+/** Everything a block commits (see {@link ChainStore.commit} for how it is written). */
 export interface BlockCommit {
   readonly block: Block
   readonly hash: Uint8Array
@@ -93,10 +96,14 @@ function encodeHistoryValue(w: StateWrite): Uint8Array {
   return concatBytes(Uint8Array.of(w.value === null ? 1 : 0), w.txId, w.value ?? new Uint8Array(0))
 }
 
+/** Deletes at most this many archive records per batch when removing those above the head. */
+const CLEANUP_BATCH = 10_000
+
 /**
  * The node's persistent chain: blocks, certificates, receipts, indexes, latest state, per-key history
- * and state-tree nodes, over one KV store. A block and everything it changes are committed in one
- * atomic batch that also moves the head, so a crash at any moment leaves the previous head intact.
+ * and state-tree nodes. The append-only records (blocks, certificates, receipts, tree nodes) go to
+ * the `archive` store, the indexes, latest values, history and the head to the main `store`; both may
+ * be the same store. A crash at any moment leaves the previous head intact (see {@link commit}).
  */
 export class ChainStore {
   readonly tree: StateTree
@@ -106,7 +113,10 @@ export class ChainStore {
   private readonly stateKeys = new StateKeyFilter()
 
   private constructor(
+    /** Indexes, latest values, history, the head, and the consensus write-ahead log. */
     readonly store: KVStore,
+    /** Blocks, certificates, receipts and state-tree nodes (may be `store` itself). */
+    readonly archive: KVStore,
     readonly genesis: Genesis,
     readonly genesisHash: Uint8Array,
     now: number,
@@ -124,19 +134,29 @@ export class ChainStore {
   private static readonly NODE_CACHE_SIZE = 100_000
 
   /**
-   * The block being written (at most one): its latest values and state-tree nodes, so the producer can
-   * execute the next block on top of it while its batch is written. Reads through the chain's own
-   * methods never see it — everything they return is durable.
+   * The blocks being written, oldest first: their latest values and state-tree nodes, so the producer
+   * can execute the next block on top of them while their batches are written. Reads through the
+   * chain's own methods never see them — everything they return is durable.
    */
-  private pending: PendingBlock | undefined
+  private pending: PendingBlock[] = []
+  /** The last archive write issued, settled either way: archive writes are issued in height order. */
+  private archiveQueue: Promise<unknown> = Promise.resolve()
+  private _lastWriteFailure: unknown
+
+  /** The error of the last commit that failed, if any: why blocks being written left the tip. */
+  get lastWriteFailure(): unknown {
+    return this._lastWriteFailure
+  }
 
   private getTreeNode(k: Uint8Array): Uint8Array | undefined {
     const id = byteKey(k)
-    const staged = this.pending?.nodes.get(id)
-    if (staged !== undefined) return staged
+    for (let i = this.pending.length - 1; i >= 0; i--) {
+      const staged = (this.pending[i] as PendingBlock).nodes.get(id)
+      if (staged !== undefined) return staged
+    }
     const hit = this.nodeCache.get(id)
     if (hit !== undefined) return hit
-    const v = this.store.get(treeKey(k))
+    const v = this.archive.get(treeKey(k))
     if (v !== undefined) this.cacheNode(id, v)
     return v
   }
@@ -154,26 +174,49 @@ export class ChainStore {
   }
 
   /**
-   * Opens the chain in `store`, initialising it from `genesis` when empty.
-   * @throws TrellisError GENESIS_MISMATCH when the store belongs to another chain | CHAIN_CORRUPT
+   * Opens the chain in `store` (and `archive`, by default the same store), initialising it from
+   * `genesis` when empty. Archive records above the head — a block whose archive write landed but whose
+   * main write did not — are deleted.
+   * @throws TrellisError GENESIS_MISMATCH when the store belongs to another chain | STORE_FORMAT_UNSUPPORTED
+   * when it was written by an incompatible version | CHAIN_CORRUPT
    */
-  static async open(store: KVStore, genesis: Genesis, now: number = Date.now()): Promise<ChainStore> {
+  static async open(store: KVStore, genesis: Genesis, now: number = Date.now(), archive: KVStore = store): Promise<ChainStore> {
     const gHash = genesisHash(genesis)
     const stored = store.get(META.genesis)
     if (stored === undefined) {
-      // Version 0 of the state tree is the empty genesis state.
-      const t = new StateTree({ getNode: (k: Uint8Array) => store.get(treeKey(k)) })
+      // Version 0 of the state tree is the empty genesis state. The archive is written first, as by
+      // every commit: the main store never names a record the archive lacks.
+      const t = new StateTree({ getNode: (k: Uint8Array) => archive.get(treeKey(k)) })
       const { writes } = t.update(null, 0, [])
-      const ops: BatchOp[] = writes.map(([k, v]) => ({ type: 'put', key: treeKey(k), value: v }))
-      ops.push({ type: 'put', key: META.genesis, value: gHash }, { type: 'put', key: META.head, value: u64(0) })
-      await store.write(ops, { sync: true })
+      const treeOps: BatchOp[] = writes.map(([k, v]) => ({ type: 'put', key: treeKey(k), value: v }))
+      const format = new Uint8Array(4)
+      new DataView(format.buffer).setUint32(0, STORE_FORMAT)
+      const ops: BatchOp[] = [
+        { type: 'put', key: META.format, value: format },
+        { type: 'put', key: META.genesis, value: gHash },
+        { type: 'put', key: META.head, value: u64(0) },
+      ]
+      if (archive === store) await store.write([...treeOps, ...ops], { sync: true })
+      else {
+        await archive.write(treeOps, { sync: true })
+        await store.write(ops, { sync: true })
+      }
     } else if (!equalBytes(stored, gHash)) {
       throw new TrellisError<NodeErrorType>(
         { code: 'GENESIS_MISMATCH', expected: bytesToHex(stored), got: bytesToHex(gHash) },
         'the data directory holds a different chain than this genesis',
       )
+    } else {
+      const f = store.get(META.format)
+      const found = f?.length === 4 ? readU32(f) : null
+      if (found !== STORE_FORMAT) {
+        throw new TrellisError<NodeErrorType>(
+          { code: 'STORE_FORMAT_UNSUPPORTED', found, expected: STORE_FORMAT },
+          `the data directory was written in storage format ${found ?? 1}; this version reads format ${STORE_FORMAT} only (start a new data directory)`,
+        )
+      }
     }
-    const cs = new ChainStore(store, genesis, gHash, now, {
+    const cs = new ChainStore(store, archive, genesis, gHash, now, {
       height: 0,
       hash: gHash,
       header: undefined,
@@ -181,6 +224,7 @@ export class ChainStore {
       timestamp: genesis.genesisTime,
     })
     cs._head = cs.loadHead()
+    if (archive !== store) await cs.deleteArchiveAbove(cs._head.height)
     cs.warmRecentTxs(now)
     await cs.loadStateKeys()
     return cs
@@ -193,6 +237,17 @@ export class ChainStore {
     for await (const [k] of this.store.iterate({ gte: start, lt: end })) this.stateKeys.add(stateKeyHash(k.subarray(1)))
   }
 
+  /** Deletes every archive record above `height` (written by a commit whose main write never landed). */
+  private async deleteArchiveAbove(height: number): Promise<void> {
+    for (;;) {
+      const ops: BatchOp[] = []
+      for await (const [k] of this.archive.iterate({ gte: archiveFrom(height + 1), lt: ARCHIVE_END, limit: CLEANUP_BATCH }))
+        ops.push({ type: 'del', key: k })
+      if (ops.length === 0) return
+      await this.archive.write(ops, { sync: true })
+    }
+  }
+
   private loadHead(): ChainHead {
     const h = this.store.get(META.head)
     if (h === undefined) corrupt('no head')
@@ -200,9 +255,10 @@ export class ChainStore {
     if (height === 0) {
       return { height: 0, hash: this.genesisHash, header: undefined, stateRoot: this.tree.root(0), timestamp: this.genesis.genesisTime }
     }
-    const block = this.getBlock(height)
-    if (block === undefined) corrupt(`head block ${height} missing`)
-    if (this.store.get(certKey(height)) === undefined) corrupt(`certificate of head block ${height} missing`)
+    const b = this.archive.get(blockKey(height))
+    if (b === undefined) corrupt(`head block ${height} missing`)
+    const block = decodeBlock(b)
+    if (this.archive.get(certKey(height)) === undefined) corrupt(`certificate of head block ${height} missing`)
     const hash = headerHash(block.header)
     return { height, hash, header: block.header, stateRoot: block.header.stateRoot, timestamp: block.header.timestamp }
   }
@@ -223,24 +279,26 @@ export class ChainStore {
   }
 
   /**
-   * The chain's tip for building the next block: the block being written when there is one, else the
-   * head. Only block production builds on it; everything else reads the durable {@link head}.
+   * The chain's tip for building the next block: the last block being written when there is one, else
+   * the head. Only block production builds on it; everything else reads the durable {@link head}.
    */
   get tip(): ChainHead {
-    return this.pending?.head ?? this._head
+    return this.pending.at(-1)?.head ?? this._head
   }
 
-  /** State as of {@link tip}: the latest values including those of the block being written. */
+  /** State as of {@link tip}: the latest values including those of the blocks being written. */
   readonly tipState: {
     getLatest(stateKey: Uint8Array): Uint8Array | undefined
     scanLatest(lower: Uint8Array, upper: Uint8Array, reverse: boolean, limit: number): Promise<Array<[Uint8Array, Uint8Array]>>
   } = {
     scanLatest: (lower, upper, reverse, limit) => this.scanLatest(lower, upper, reverse, limit, true),
     getLatest: (stateKey) => {
-      const p = this.pending
-      if (p !== undefined) {
-        const v = p.latest.get(byteKey(stateKey))
-        if (v !== undefined) return v ?? undefined
+      if (this.pending.length > 0) {
+        const id = byteKey(stateKey)
+        for (let i = this.pending.length - 1; i >= 0; i--) {
+          const v = (this.pending[i] as PendingBlock).latest.get(id)
+          if (v !== undefined) return v ?? undefined
+        }
       }
       return this.getLatest(stateKey)
     },
@@ -248,7 +306,7 @@ export class ChainStore {
 
   /**
    * Latest values of state keys in `[lower, upper)` (byte order), at most `limit`, as of the durable
-   * head — or, with `tip`, including the block being written.
+   * head — or, with `tip`, including the blocks being written.
    */
   async scanLatest(
     lower: Uint8Array,
@@ -257,22 +315,21 @@ export class ChainStore {
     limit: number,
     tip = false,
   ): Promise<Array<[Uint8Array, Uint8Array]>> {
-    // The pending block is captured before the store is read: whether or not its batch has landed by
-    // then, overlaying its writes gives the tip's state.
-    const pending = tip ? this.pending : undefined
-    const overlay: Array<[Uint8Array, Uint8Array | null]> = []
-    if (pending !== undefined) {
-      for (const [id, v] of pending.latest) {
+    // The pending blocks are captured before the store is read: whether or not their batches have
+    // landed by then, overlaying their writes (older first, so newer ones win) gives the tip's state.
+    const overlay = new Map<string, [Uint8Array, Uint8Array | null]>()
+    for (const p of tip ? this.pending : []) {
+      for (const [id, v] of p.latest) {
         const k = byteKeyBytes(id)
-        if (compareBytes(k, lower) >= 0 && compareBytes(k, upper) < 0) overlay.push([k, v])
+        if (compareBytes(k, lower) >= 0 && compareBytes(k, upper) < 0) overlay.set(id, [k, v])
       }
     }
-    const deleted = overlay.filter(([, v]) => v === null).length
+    const deleted = [...overlay.values()].filter(([, v]) => v === null).length
     const base: Array<[Uint8Array, Uint8Array]> = []
     for await (const [k, v] of this.store.iterate({ gte: latestKey(lower), lt: latestKey(upper), reverse, limit: limit + deleted })) {
       base.push([k.subarray(1), v])
     }
-    return mergeOverlay(base, overlay, reverse, limit)
+    return mergeOverlay(base, [...overlay.values()], reverse, limit)
   }
 
   /** Where a committed tx is, or undefined. */
@@ -312,8 +369,12 @@ export class ChainStore {
     }
   }
 
+  // The archive may hold the block being committed (and, after a crash, records of a block that was
+  // never committed): reads above the head find nothing.
+
   getBlock(height: number): Block | undefined {
-    const b = this.store.get(blockKey(height))
+    if (height > this._head.height) return undefined
+    const b = this.archive.get(blockKey(height))
     return b === undefined ? undefined : decodeBlock(b)
   }
 
@@ -323,13 +384,15 @@ export class ChainStore {
   }
 
   getCertificate(height: number): CommitCertificate | undefined {
-    const c = this.store.get(certKey(height))
+    if (height > this._head.height) return undefined
+    const c = this.archive.get(certKey(height))
     return c === undefined ? undefined : decodeCertificate(c)
   }
 
   /** The encoded receipts of a block (the receipt-root leaves) and their decoded form. */
   getReceipts(height: number): { bytes: Uint8Array[]; receipts: Receipt[] } | undefined {
-    const raw = this.store.get(receiptsKey(height))
+    if (height > this._head.height) return undefined
+    const raw = this.archive.get(receiptsKey(height))
     if (raw === undefined) return undefined
     const r = new Reader(raw)
     const n = r.count()
@@ -373,20 +436,35 @@ export class ChainStore {
   }
 
   /**
-   * Writes a block and all it changes atomically, then moves the head. The block becomes the
-   * {@link tip} synchronously, before the write completes, so the next block can be executed on top of
-   * it meanwhile; a second commit must wait until this one has resolved.
+   * Writes a block and all it changes, then moves the head. The block becomes the {@link tip}
+   * synchronously, before the write completes, so the next block can be executed — and committed — on
+   * top of it meanwhile. Blocks become durable, and the head moves, in height order. When a block's
+   * write fails, the blocks committed on top of it fail too and leave the tip.
+   *
+   * With one store, each block is one atomic batch. With a separate archive, a block's archive batch
+   * (block, certificate, receipts, tree nodes) is written first — with `sync`, durably — and its main
+   * batch (indexes, latest values, history, head) only once that and the block below are written; the
+   * next block's archive batch may be written meanwhile. Each batch is atomic, so after a crash the
+   * main store's head names a block whose archive records are all there; archive records above the
+   * head are deleted on {@link open}.
    */
   async commit(c: BlockCommit, options: { sync: boolean }): Promise<void> {
     const { header } = c.block
-    if (this.pending !== undefined) corrupt(`commit of height ${header.height} while block ${this.pending.head.height} is being written`)
-    if (header.height !== this._head.height + 1) corrupt(`commit of height ${header.height} on head ${this._head.height}`)
-    const ops: BatchOp[] = []
-    ops.push({ type: 'put', key: blockKey(header.height), value: encodeBlock(c.block) })
-    ops.push({ type: 'put', key: certKey(header.height), value: encodeCertificate(c.certificate) })
+    const tip = this.tip
+    if (header.height !== tip.height + 1) corrupt(`commit of height ${header.height} on tip ${tip.height}`)
+    const archiveOps: BatchOp[] = []
+    archiveOps.push({ type: 'put', key: blockKey(header.height), value: encodeBlock(c.block) })
+    archiveOps.push({ type: 'put', key: certKey(header.height), value: encodeCertificate(c.certificate) })
     const rw = new Writer(64 * c.receiptBytes.length + 8).varint(c.receiptBytes.length)
     for (const r of c.receiptBytes) rw.bytes(r)
-    ops.push({ type: 'put', key: receiptsKey(header.height), value: rw.finish() })
+    archiveOps.push({ type: 'put', key: receiptsKey(header.height), value: rw.finish() })
+    const nodes = new Map<string, Uint8Array>()
+    for (const [k, v] of c.treeWrites) {
+      nodes.set(byteKey(k), v)
+      archiveOps.push({ type: 'put', key: treeKey(k), value: v })
+    }
+    const shared = this.archive === this.store
+    const ops: BatchOp[] = shared ? archiveOps : []
     const hb = u64(header.height)
     ops.push({ type: 'put', key: blockHashKey(c.hash), value: hb })
     const txs = c.block.txs
@@ -403,19 +481,33 @@ export class ChainStore {
       latest.set(k, w.value)
       ops.push(w.value === null ? { type: 'del', key: latestKey(w.stateKey) } : { type: 'put', key: latestKey(w.stateKey), value: w.value })
     }
-    const nodes = new Map<string, Uint8Array>()
-    for (const [k, v] of c.treeWrites) {
-      nodes.set(byteKey(k), v)
-      ops.push({ type: 'put', key: treeKey(k), value: v })
-    }
     ops.push({ type: 'put', key: META.head, value: hb })
     const head: ChainHead = { height: header.height, hash: c.hash, header, stateRoot: header.stateRoot, timestamp: header.timestamp }
-    this.pending = { head, latest, nodes }
-    try {
+    const below = this.pending.at(-1)
+    const archived = shared ? undefined : this.archiveQueue.then(() => this.archive.write(archiveOps, { sync: options.sync }))
+    if (archived !== undefined) this.archiveQueue = archived.catch(() => undefined)
+    const written = (async () => {
+      await archived
+      // A block is only committed on top of its parent: when that write failed, this one fails too.
+      await below?.written
       await this.store.write(ops, { sync: options.sync })
-    } finally {
-      this.pending = undefined
+    })()
+    const entry: PendingBlock = { head, latest, nodes, written }
+    this.pending.push(entry)
+    try {
+      await written
+    } catch (err) {
+      // This block and those built on it (unless a failure below removed them already) leave the tip.
+      const i = this.pending.indexOf(entry)
+      if (i >= 0) {
+        this.pending.length = i
+        this._lastWriteFailure = err
+      }
+      throw err
     }
+    // Main writes complete in height order, so this block is the oldest pending one.
+    if (this.pending[0] !== entry) corrupt(`block ${header.height} written before the blocks below it`)
+    this.pending.shift()
     for (const k of c.treeStale ?? []) this.nodeCache.delete(byteKey(k))
     // Copies: a written node is a view into its block's 1 MiB arena chunk, and the cache keeps nodes
     // of many blocks (superseded ones leave it), which would keep all those chunks alive.
@@ -429,6 +521,8 @@ export class ChainStore {
 
 interface PendingBlock {
   readonly head: ChainHead
+  /** Settles when the block's main batch is written (or its write, or a lower block's, failed). */
+  readonly written: Promise<void>
   /** Last value per state key (by {@link byteKey}); null = deleted. */
   readonly latest: ReadonlyMap<string, Uint8Array | null>
   readonly nodes: ReadonlyMap<string, Uint8Array>

@@ -1,17 +1,18 @@
 import { allocBytes, writeU32BE, writeU64BE } from '@trellis/utils'
 
-// Key layout of the node's KV store (docs/spec/storage-layout.md). One-byte prefixes keep each index
+// Key layout of the node's KV stores (docs/spec/storage-layout.md). One-byte prefixes keep each index
 // in its own ordered range; heights are big-endian so ranges iterate in height order.
+//
+// The archive records (blocks, certificates, receipts, state-tree nodes) are written once and never
+// change. Their keys start with the height, so each block's records sort after all earlier ones: in
+// their own LevelDB, every flushed file covers a new key range and compaction only moves it down.
 export const PREFIX = {
-  meta: 0x4d, // 'M' + name                      → meta values (head height, genesis hash)
-  block: 0x42, // 'B' + u64 height                → block (header + txs)
-  cert: 0x43, // 'C' + u64 height                 → commit certificate
-  receipts: 0x52, // 'R' + u64 height             → the block's receipts, length-prefixed, in tx order
+  archive: 0x41, // 'A' + u64 height + kind (+ rest) → see ARCHIVE
+  meta: 0x4d, // 'M' + name                      → meta values (head height, genesis hash, format)
   blockHash: 0x48, // 'H' + hash                  → u64 height
   txIndex: 0x58, // 'X' + tx id                   → u64 height ‖ u32 index   (also the replay index)
   latest: 0x56, // 'V' + state key                → latest value bytes (absent when deleted)
   history: 0x59, // 'Y' + u16 len ‖ state key ‖ u64 height ‖ u32 txIndex → u8 deleted ‖ tx id ‖ value
-  tree: 0x53, // 'S' + state-tree node key        → state-tree node
   wal: 0x57, // 'W' + name                        → consensus write-ahead log (state, last signature)
   evidence: 0x45, // 'E' + u64 height ‖ u32 round ‖ u8 type ‖ u32 validator → duplicate-vote evidence
 } as const
@@ -19,6 +20,18 @@ export const PREFIX = {
 export const META = {
   head: Uint8Array.of(PREFIX.meta, 0x68), // 'Mh'
   genesis: Uint8Array.of(PREFIX.meta, 0x67), // 'Mg'
+  format: Uint8Array.of(PREFIX.meta, 0x66), // 'Mf'
+} as const
+
+/** The storage format this code writes and reads (META.format holds it as a u32). */
+export const STORE_FORMAT = 2
+
+/** Kind byte after the height of an archive key. */
+export const ARCHIVE = {
+  block: 0x42, // 'A' + u64 height + 'B'          → block (header + txs)
+  cert: 0x43, // 'A' + u64 height + 'C'           → commit certificate
+  receipts: 0x52, // 'A' + u64 height + 'R'       → the block's receipts, length-prefixed, in tx order
+  tree: 0x53, // 'A' + u64 version + 'S' + u8 nibble count + path → state-tree node
 } as const
 
 // Keys and values are built in pooled arrays (allocBytes) and filled byte by byte: LevelDB's binding
@@ -46,10 +59,11 @@ export function readU32(b: Uint8Array, offset = 0): number {
   return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(offset)
 }
 
-function heightKey(prefix: number, h: number): Uint8Array {
-  const k = allocBytes(9)
-  k[0] = prefix
+function archiveKey(kind: number, h: number): Uint8Array {
+  const k = allocBytes(10)
+  k[0] = PREFIX.archive
   writeU64BE(k, 1, h)
+  k[9] = kind
   return k
 }
 
@@ -60,14 +74,31 @@ function prefixed(prefix: number, b: Uint8Array): Uint8Array {
   return k
 }
 
-export const blockKey = (h: number) => heightKey(PREFIX.block, h)
-export const certKey = (h: number) => heightKey(PREFIX.cert, h)
-export const receiptsKey = (h: number) => heightKey(PREFIX.receipts, h)
+export const blockKey = (h: number) => archiveKey(ARCHIVE.block, h)
+export const certKey = (h: number) => archiveKey(ARCHIVE.cert, h)
+export const receiptsKey = (h: number) => archiveKey(ARCHIVE.receipts, h)
+/** The first archive key of height `h` (every record of `h` and above sorts at or after it). */
+export function archiveFrom(h: number): Uint8Array {
+  const k = allocBytes(9)
+  k[0] = PREFIX.archive
+  writeU64BE(k, 1, h)
+  return k
+}
+/** Upper bound (exclusive) of all archive keys. */
+export const ARCHIVE_END = Uint8Array.of(PREFIX.archive + 1)
 export const blockHashKey = (hash: Uint8Array) => prefixed(PREFIX.blockHash, hash)
 export const txIndexKey = (id: Uint8Array) => prefixed(PREFIX.txIndex, id)
 
 export const latestKey = (stateKey: Uint8Array) => prefixed(PREFIX.latest, stateKey)
-export const treeKey = (nodeKey: Uint8Array) => prefixed(PREFIX.tree, nodeKey)
+/** Archive key of a state-tree node: its key (u64 version ‖ count ‖ path) with the kind after the version. */
+export function treeKey(nodeKey: Uint8Array): Uint8Array {
+  const k = allocBytes(2 + nodeKey.length)
+  k[0] = PREFIX.archive
+  k.set(nodeKey.subarray(0, 8), 1)
+  k[9] = ARCHIVE.tree
+  k.set(nodeKey.subarray(8), 10)
+  return k
+}
 
 /** The prefix under which all history entries of one state key sort by (height, txIndex). */
 export function historyPrefix(stateKey: Uint8Array): Uint8Array {

@@ -9,7 +9,8 @@ import {
   validatorSetHash,
   voteSignBytes,
 } from '@trellis/ledger'
-import { bytesToHex } from '@trellis/utils'
+import type { NodeErrorType } from '../errors.js'
+import { bytesToHex, equalBytes, TrellisError } from '@trellis/utils'
 import type { Logger } from 'pino'
 import type { ChainStore } from '../chain/chainStore.js'
 import type { Executor } from '../executor/types.js'
@@ -66,6 +67,8 @@ export class BlockProducer {
   private readonly validatorSetHash: Uint8Array
   /** The write of the last built block, with its post-commit steps; rejects if the write failed. */
   private writing: Promise<CommittedBlock> | undefined
+  /** The write of the block before it (possibly still in progress too). */
+  private writingBelow: Promise<CommittedBlock> | undefined
 
   constructor(
     private readonly options: BlockProducerOptions,
@@ -89,6 +92,7 @@ export class BlockProducer {
     this.running = false
     this.wake?.()
     await this.loop?.catch(() => undefined)
+    await this.writingBelow?.catch(() => undefined)
     await this.writing?.catch(() => undefined)
   }
 
@@ -137,6 +141,7 @@ export class BlockProducer {
       this.lastBlockAt = clock()
       await this.buildNext()
     }
+    await this.writingBelow
     await this.writing
   }
 
@@ -147,10 +152,11 @@ export class BlockProducer {
   }
 
   /**
-   * Builds the next block on the chain's tip — which may be the previous block while its batch is
-   * still being written: execution of block N+1 overlaps the storage write of block N — then starts
-   * its write once the previous one is durable. Resolves when the write has started, with the promise
-   * of the committed block. A failed write rejects that promise and every later build.
+   * Builds the next block on the chain's tip — which may be the previous block while its batches are
+   * still being written: execution of block N+1 overlaps the storage writes of block N — then starts
+   * its write once block N-1 is durable (block N's may still be in progress). Resolves when the write
+   * has started, with the promise of the committed block. A failed write rejects that promise and every
+   * later build.
    */
   private async buildNext(): Promise<{ readonly writing: Promise<CommittedBlock> } | undefined> {
     const { chain, mempool, executor, clock, metrics } = this.m
@@ -166,8 +172,8 @@ export class BlockProducer {
       return undefined
     }
     const chainId = chain.genesis.chainId
-    // When the block under it fails to be written meanwhile, that failure is the one to report.
-    const under = this.writing
+    // When a block under it fails to be written meanwhile, that failure is the one to report.
+    const under = [this.writingBelow, this.writing]
     const { block, hash, exec, treeWrites, treeStale, excluded } = await buildBlock({
       chain,
       executor,
@@ -181,7 +187,7 @@ export class BlockProducer {
       txTimeLimitMs: TX_TIME_LIMIT_MS.produce,
       blockTimeLimitMs: BLOCK_TIME_LIMIT_MS,
     }).catch(async (err: unknown) => {
-      if (under !== undefined) await under
+      for (const u of under) await u
       throw err
     })
     if (excluded.length > 0) {
@@ -208,9 +214,20 @@ export class BlockProducer {
       signatures: [{ validatorIndex: this.m.validatorIndex, signature }],
     }
     const executed = performance.now()
-    // LevelDB applies batches in order, but the chain store takes one block in flight at a time.
-    const previous = this.writing
-    if (previous !== undefined) await previous
+    // Two blocks are written at a time: this one's archive batch can be written while the previous
+    // block's main batch is (the chain store orders them). More would only queue up.
+    const before = this.writingBelow
+    if (before !== undefined) await before
+    // The block this one is built on left the tip: its write failed, and that is the error to report.
+    if (!equalBytes(chain.tip.hash, block.header.prevHash)) {
+      throw (
+        chain.lastWriteFailure ??
+        new TrellisError<NodeErrorType>(
+          { code: 'CHAIN_CORRUPT', reason: `block ${height - 1} left the tip` },
+          'the parent block left the chain tip',
+        )
+      )
+    }
     const commit = async (): Promise<CommittedBlock> => {
       const writeStarted = performance.now()
       await chain.commit(
@@ -229,8 +246,9 @@ export class BlockProducer {
       return committed
     }
     const writing = commit()
-    // Failures surface where the promise is awaited (the next build, run() or stop()).
+    // Failures surface where the promise is awaited (the next builds, run() or stop()).
     writing.catch(() => undefined)
+    this.writingBelow = this.writing
     this.writing = writing
     // Wrapped: an async function returning the promise itself would wait for it.
     return { writing }

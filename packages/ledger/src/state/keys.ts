@@ -6,6 +6,26 @@ import { allocBytes, utf8ToBytes } from '@trellis/utils'
  * contain 0x00, so contracts' key spaces never overlap.
  */
 export function stateKey(contract: string, key: string): Uint8Array {
+  // ASCII names and keys (the usual case) are written straight into one pooled array: encoding each
+  // string first cost two more arrays per state access, and above 64 bytes each had a malloc'd
+  // backing store (ADR 0015).
+  const cn = contract.length
+  const kn = key.length
+  const ascii = allocBytes(cn + 1 + kn)
+  for (let i = 0; i < cn; i++) {
+    const ch = contract.charCodeAt(i)
+    if (ch > 0x7f) return utf8StateKey(contract, key)
+    ascii[i] = ch
+  }
+  for (let i = 0, o = cn + 1; i < kn; i++) {
+    const ch = key.charCodeAt(i)
+    if (ch > 0x7f) return utf8StateKey(contract, key)
+    ascii[o + i] = ch
+  }
+  return ascii
+}
+
+function utf8StateKey(contract: string, key: string): Uint8Array {
   const c = utf8ToBytes(contract)
   const k = utf8ToBytes(key)
   const out = allocBytes(c.length + 1 + k.length)

@@ -247,6 +247,7 @@ describe('4-validator network of real processes', () => {
 
     // A wiped node (empty database, same keys) catches up from scratch.
     await rm(join(dataDir(3), 'db'), { recursive: true, force: true })
+    await rm(join(dataDir(3), 'archive'), { recursive: true, force: true })
     await start(3)
     h = await height(0)
     await waitHeight(3, h, 40_000, 'wiped node catches up')

@@ -15,7 +15,7 @@ import {
   verifyStateProof,
 } from '@trellis/ledger'
 import { type BatchOp, createMemoryStore, type KVStore } from '@trellis/storage'
-import { bytesToHex, TrellisError } from '@trellis/utils'
+import { bytesToHex, hexToBytes, TrellisError } from '@trellis/utils'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
@@ -30,7 +30,7 @@ import {
   replayBlock,
   testKey,
 } from '../../../test/support/fixtures.js'
-import { ARCHIVE_END, archiveFrom, blockKey, META, PREFIX, STORE_FORMAT } from '../src/chain/layout.js'
+import { ARCHIVE_END, archiveFrom, blockKey, META, PREFIX, STORE_FORMAT, txIndexKey } from '../src/chain/layout.js'
 import { ContractExecutor, ChainStore, type HistoryEntry, notaryContract } from '../src/index.js'
 
 const validator = testKey(0)
@@ -335,13 +335,13 @@ describe('ChainStore with a separate archive', () => {
     await executeAndCommit(chain, await newExecutor(), validator, GENESIS_TIME + 1, [kvSet('a', 1)])
     const before = await dump(archive)
     const junk: BatchOp[] = []
+    // Orphans of the two blocks a producer writes at once (heights 2 and 3 on head 1).
     for (let i = 0; i < 25_000; i++) {
       const k = new Uint8Array(14)
-      k.set(archiveFrom(2 + (i % 7)))
+      k.set(archiveFrom(2 + (i % 2)))
       new DataView(k.buffer).setUint32(10, i)
       junk.push({ type: 'put', key: k, value: Uint8Array.of(i & 255) })
     }
-    junk.push({ type: 'put', key: Uint8Array.of(PREFIX.archive, 0xff, 0xff), value: Uint8Array.of(1) })
     await archive.write(junk)
     const reopened = await ChainStore.open(main, genesis, GENESIS_TIME, archive)
     expect(reopened.head).toEqual(chain.head)
@@ -349,6 +349,74 @@ describe('ChainStore with a separate archive', () => {
     let left = 0
     for await (const _ of archive.iterate({ gte: archiveFrom(2), lt: ARCHIVE_END })) left++
     expect(left).toBe(0)
+  })
+
+  it('refuses, deleting nothing, an archive with records far above the head (a main store older than its archive)', async () => {
+    const main = createMemoryStore()
+    const archive = createMemoryStore()
+    const chain = await ChainStore.open(main, genesis, GENESIS_TIME, archive)
+    const ex = await newExecutor()
+    await executeAndCommit(chain, ex, validator, GENESIS_TIME + 1, [kvSet('a', 1)])
+    const oldMain = await dump(main)
+    for (let h = 2; h <= 4; h++) await executeAndCommit(chain, ex, validator, GENESIS_TIME + h, [kvSet('a', h)])
+    // The main store goes back to height 1 (a restored backup); the archive keeps blocks 2-4.
+    const restored = createMemoryStore()
+    await restored.write(oldMain.map((e) => ({ type: 'put', key: hexToBytes(e.split('=')[0]!), value: hexToBytes(e.split('=')[1]!) })))
+    const archiveBefore = await dump(archive)
+    expect(await errorCode(ChainStore.open(restored, genesis, GENESIS_TIME, archive))).toBe('CHAIN_CORRUPT')
+    expect(await dump(archive)).toEqual(archiveBefore)
+  })
+
+  it('refuses an archive of another chain, and one with blocks next to an empty main store', async () => {
+    const archive = createMemoryStore()
+    const chain = await ChainStore.open(createMemoryStore(), genesis, GENESIS_TIME, archive)
+    await executeAndCommit(chain, await newExecutor(), validator, GENESIS_TIME + 1, [kvSet('a', 1)])
+    const archiveBefore = await dump(archive)
+    const other = makeGenesis(validator, { chainId: 'other-chain' })
+    expect(await errorCode(ChainStore.open(createMemoryStore(), other, GENESIS_TIME, archive))).toBe('GENESIS_MISMATCH')
+    expect(await errorCode(ChainStore.open(createMemoryStore(), genesis, GENESIS_TIME, archive))).toBe('CHAIN_CORRUPT')
+    expect(await dump(archive)).toEqual(archiveBefore)
+    // An archive with only the genesis records (a crash while a new chain was being created) is reused.
+    const fresh = createMemoryStore()
+    await ChainStore.open(createMemoryStore(), genesis, GENESIS_TIME, fresh)
+    expect((await ChainStore.open(createMemoryStore(), genesis, GENESIS_TIME, fresh)).head.height).toBe(0)
+  })
+
+  it('does not report a tx or block hash as committed before the head has moved to its block', async () => {
+    const inner = createMemoryStore()
+    let release: (() => void) | undefined
+    let landed = 0
+    // A store whose writes land at once but report completion only when released: the window between
+    // LevelDB applying a batch and its callback moving the head.
+    const main = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'write') {
+          return async (ops: readonly BatchOp[], o?: { sync?: boolean }) => {
+            await target.write(ops, o)
+            landed++
+            if (release === undefined) return
+            await new Promise<void>((resolve) => (release = resolve))
+          }
+        }
+        const v = Reflect.get(target, prop, receiver)
+        return typeof v === 'function' ? v.bind(target) : v
+      },
+    })
+    const chain = await ChainStore.open(main, genesis, GENESIS_TIME, createMemoryStore())
+    const txs = [kvSet('a', 1)]
+    const exec = await (await newExecutor()).executeBlock({ chainId: genesis.chainId, height: 1, timestamp: GENESIS_TIME + 1, txs }, chain)
+    const c = buildCommit(chain, validator, GENESIS_TIME + 1, txs, exec)
+    release = () => undefined
+    const before = landed
+    const w = chain.commit(c, { sync: true })
+    while (landed === before) await new Promise((r) => setTimeout(r, 1))
+    expect(inner.get(txIndexKey(txs[0]!.id))).toBeDefined()
+    expect(chain.txLocation(txs[0]!.id)).toBeUndefined()
+    expect(chain.heightOfHash(c.hash)).toBeUndefined()
+    release()
+    await w
+    expect(chain.txLocation(txs[0]!.id)).toEqual({ height: 1, index: 0 })
+    expect(chain.heightOfHash(c.hash)).toBe(1)
   })
 
   it('property: with crashes between or during the two writes, the chain equals one that never crashed', async () => {

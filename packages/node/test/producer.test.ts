@@ -177,6 +177,37 @@ describe('pipelined production', () => {
     expect(r.chain.tip.height).toBe(0)
     expect(r.committed).toHaveLength(0)
   })
+
+  it('after a failed write, builds nothing more, even on a tip that looks intact, and reports that failure', async () => {
+    const g = gatedStore()
+    const r = await rig({ store: g.store })
+    r.mempool.add(kvSet('g', 1, 5))
+    await r.producer.produce()
+    g.hold()
+    r.mempool.add(kvSet('g', 2, 6))
+    const failing = r.producer.produce()
+    g.fail()
+    expect(
+      await failing.then(
+        () => 'ok',
+        (e: { code?: string }) => e.code,
+      ),
+    ).toBe('STORAGE_WRITE_FAILED')
+    // Block 1 is durable and the tip again; block 2's tx is still in flight in the mempool.
+    expect(r.chain.tip.height).toBe(1)
+    g.hold()
+    g.open()
+    r.mempool.add(kvSet('g', 3, 7))
+    const writes = g.writesStarted()
+    expect(
+      await r.producer.produce().then(
+        () => 'ok',
+        (e: { code?: string }) => e.code,
+      ),
+    ).toBe('STORAGE_WRITE_FAILED')
+    expect(g.writesStarted()).toBe(writes)
+    expect(r.chain.head.height).toBe(1)
+  })
 })
 
 describe('BlockProducer.produce', () => {

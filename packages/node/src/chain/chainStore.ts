@@ -23,6 +23,7 @@ import type { NodeErrorType } from '../errors.js'
 import {
   ARCHIVE_END,
   archiveFrom,
+  archiveGenesisKey,
   blockHashKey,
   blockKey,
   certKey,
@@ -98,6 +99,11 @@ function encodeHistoryValue(w: StateWrite): Uint8Array {
 
 /** Deletes at most this many archive records per batch when removing those above the head. */
 const CLEANUP_BATCH = 10_000
+/**
+ * Blocks a producer writes at once: after a crash, archive records at most this far above the head
+ * are orphans of unfinished commits; records further up mean the main store is older than the archive.
+ */
+const MAX_BLOCKS_IN_FLIGHT = 2
 
 /**
  * The node's persistent chain: blocks, certificates, receipts, indexes, latest state, per-key history
@@ -184,11 +190,13 @@ export class ChainStore {
     const gHash = genesisHash(genesis)
     const stored = store.get(META.genesis)
     if (stored === undefined) {
+      if (archive !== store) await checkArchive(archive, gHash, true)
       // Version 0 of the state tree is the empty genesis state. The archive is written first, as by
       // every commit: the main store never names a record the archive lacks.
       const t = new StateTree({ getNode: (k: Uint8Array) => archive.get(treeKey(k)) })
       const { writes } = t.update(null, 0, [])
       const treeOps: BatchOp[] = writes.map(([k, v]) => ({ type: 'put', key: treeKey(k), value: v }))
+      treeOps.push({ type: 'put', key: archiveGenesisKey(), value: gHash })
       const format = new Uint8Array(4)
       new DataView(format.buffer).setUint32(0, STORE_FORMAT)
       const ops: BatchOp[] = [
@@ -215,6 +223,7 @@ export class ChainStore {
           `the data directory was written in storage format ${found ?? 1}; this version reads format ${STORE_FORMAT} only (start a new data directory)`,
         )
       }
+      if (archive !== store) await checkArchive(archive, gHash, false)
     }
     const cs = new ChainStore(store, archive, genesis, gHash, now, {
       height: 0,
@@ -237,8 +246,19 @@ export class ChainStore {
     for await (const [k] of this.store.iterate({ gte: start, lt: end })) this.stateKeys.add(stateKeyHash(k.subarray(1)))
   }
 
-  /** Deletes every archive record above `height` (written by a commit whose main write never landed). */
+  /**
+   * Deletes every archive record above `height`, written by commits whose main write never landed.
+   * Records further above than the blocks a producer writes at once are refused instead: then the main
+   * store is older than the archive (restored from a backup, or another node's), and deleting would
+   * destroy committed blocks.
+   */
   private async deleteArchiveAbove(height: number): Promise<void> {
+    for await (const [k] of this.archive.iterate({ gte: archiveFrom(height + 1), lt: ARCHIVE_END, reverse: true, limit: 1 })) {
+      const top = readU64(k, 1)
+      if (top > height + MAX_BLOCKS_IN_FLIGHT) {
+        corrupt(`the archive holds records up to height ${top}, far above the head ${height}: the main store is older than the archive`)
+      }
+    }
     for (;;) {
       const ops: BatchOp[] = []
       for await (const [k] of this.archive.iterate({ gte: archiveFrom(height + 1), lt: ARCHIVE_END, limit: CLEANUP_BATCH }))
@@ -332,10 +352,14 @@ export class ChainStore {
     return mergeOverlay(base, [...overlay.values()], reverse, limit)
   }
 
-  /** Where a committed tx is, or undefined. */
+  /** Where a committed tx is, or undefined (also while its block's head move is pending). */
   txLocation(id: Uint8Array): { height: number; index: number } | undefined {
     const v = this.store.get(txIndexKey(id))
-    return v === undefined ? undefined : { height: readU64(v), index: readU32(v, 8) }
+    if (v === undefined) return undefined
+    // The main batch lands before the head moves (in its completion callback): a read in between sees
+    // the index entry, but not yet the block.
+    const height = readU64(v)
+    return height > this._head.height ? undefined : { height, index: readU32(v, 8) }
   }
 
   /**
@@ -380,7 +404,9 @@ export class ChainStore {
 
   heightOfHash(hash: Uint8Array): number | undefined {
     const v = this.store.get(blockHashKey(hash))
-    return v === undefined ? undefined : readU64(v)
+    if (v === undefined) return undefined
+    const height = readU64(v)
+    return height > this._head.height ? undefined : height
   }
 
   getCertificate(height: number): CommitCertificate | undefined {
@@ -508,6 +534,7 @@ export class ChainStore {
     // Main writes complete in height order, so this block is the oldest pending one.
     if (this.pending[0] !== entry) corrupt(`block ${header.height} written before the blocks below it`)
     this.pending.shift()
+    this._lastWriteFailure = undefined
     for (const k of c.treeStale ?? []) this.nodeCache.delete(byteKey(k))
     // Copied: a written node is a view into its block's 1 MiB arena chunk, and the cache keeps nodes
     // of many blocks (superseded ones leave it), which would keep all those chunks alive. One array
@@ -557,6 +584,27 @@ export function mergeOverlay(
     .filter((e): e is [Uint8Array, Uint8Array] => e[1] !== null)
     .sort((a, b) => sign * compareBytes(a[0], b[0]))
     .slice(0, limit)
+}
+
+/**
+ * Refuses an archive that belongs to another chain, or one that holds blocks while the main store is
+ * empty (a wiped or missing main store: starting over would delete those blocks).
+ */
+async function checkArchive(archive: KVStore, gHash: Uint8Array, mainEmpty: boolean): Promise<void> {
+  const marker = archive.get(archiveGenesisKey())
+  if (marker !== undefined && !equalBytes(marker, gHash)) {
+    throw new TrellisError<NodeErrorType>(
+      { code: 'GENESIS_MISMATCH', expected: bytesToHex(marker), got: bytesToHex(gHash) },
+      'the archive holds a different chain than this genesis',
+    )
+  }
+  if (!mainEmpty) {
+    if (marker === undefined) corrupt('the archive has no genesis record: it is not this chain archive')
+    return
+  }
+  for await (const [k] of archive.iterate({ gte: archiveFrom(1), lt: ARCHIVE_END, limit: 1 })) {
+    corrupt(`the main store is empty but the archive holds blocks (from height ${readU64(k, 1)}): remove both to start over`)
+  }
 }
 
 function decodeHistory(k: Uint8Array, v: Uint8Array, prefixLength: number): HistoryEntry {

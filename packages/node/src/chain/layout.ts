@@ -32,6 +32,7 @@ export const ARCHIVE = {
   cert: 0x43, // 'A' + u64 height + 'C'           → commit certificate
   receipts: 0x52, // 'A' + u64 height + 'R'       → the block's receipts, length-prefixed, in tx order
   tree: 0x53, // 'A' + u64 version + 'S' + u8 nibble count + path → state-tree node
+  genesis: 0x47, // 'A' + u64 0 + 'G'             → genesis hash (which chain the archive belongs to)
 } as const
 
 // Keys and values are built in pooled arrays (allocBytes) and filled byte by byte: LevelDB's binding
@@ -77,6 +78,7 @@ function prefixed(prefix: number, b: Uint8Array): Uint8Array {
 export const blockKey = (h: number) => archiveKey(ARCHIVE.block, h)
 export const certKey = (h: number) => archiveKey(ARCHIVE.cert, h)
 export const receiptsKey = (h: number) => archiveKey(ARCHIVE.receipts, h)
+export const archiveGenesisKey = () => archiveKey(ARCHIVE.genesis, 0)
 /** The first archive key of height `h` (every record of `h` and above sorts at or after it). */
 export function archiveFrom(h: number): Uint8Array {
   const k = allocBytes(9)

@@ -69,6 +69,8 @@ export class BlockProducer {
   private writing: Promise<CommittedBlock> | undefined
   /** The write of the block before it (possibly still in progress too). */
   private writingBelow: Promise<CommittedBlock> | undefined
+  /** The first write that failed: production stops there, and every later build reports it. */
+  private writeFailure: { readonly error: unknown } | undefined
 
   constructor(
     private readonly options: BlockProducerOptions,
@@ -151,6 +153,10 @@ export class BlockProducer {
     return built === undefined ? undefined : await built.writing
   }
 
+  private throwIfWriteFailed(): void {
+    if (this.writeFailure !== undefined) throw this.writeFailure.error
+  }
+
   /**
    * Builds the next block on the chain's tip — which may be the previous block while its batches are
    * still being written: execution of block N+1 overlaps the storage writes of block N — then starts
@@ -159,6 +165,7 @@ export class BlockProducer {
    * later build.
    */
   private async buildNext(): Promise<{ readonly writing: Promise<CommittedBlock> } | undefined> {
+    this.throwIfWriteFailed()
     const { chain, mempool, executor, clock, metrics } = this.m
     const started = performance.now()
     const tip = chain.tip
@@ -218,6 +225,9 @@ export class BlockProducer {
     // block's main batch is (the chain store orders them). More would only queue up.
     const before = this.writingBelow
     if (before !== undefined) await before
+    // A block written meanwhile failed (possibly the one this block is built on): nothing more is
+    // committed, even on a tip that looks intact, since that block's txs are still in flight.
+    this.throwIfWriteFailed()
     // The block this one is built on left the tip: its write failed, and that is the error to report.
     if (!equalBytes(chain.tip.hash, block.header.prevHash)) {
       throw (
@@ -247,7 +257,9 @@ export class BlockProducer {
     }
     const writing = commit()
     // Failures surface where the promise is awaited (the next builds, run() or stop()).
-    writing.catch(() => undefined)
+    writing.catch((error: unknown) => {
+      this.writeFailure ??= { error }
+    })
     this.writingBelow = this.writing
     this.writing = writing
     // Wrapped: an async function returning the promise itself would wait for it.

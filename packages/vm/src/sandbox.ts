@@ -285,12 +285,19 @@ export class Sandbox {
   private spare: QuickJSWASMModule | undefined
   private loadingSpare: Promise<void> | undefined
 
-  private constructor(private qjs: QuickJSWASMModule) {}
+  private constructor(
+    private qjs: QuickJSWASMModule,
+    /** @internal Whether instances route host calls through the fast path (when the engine allows it). */
+    readonly fastHostCalls: boolean,
+  ) {}
 
-  /** A sandbox with its own WebAssembly engine instance (and a spare). */
-  static async create(): Promise<Sandbox> {
+  /**
+   * A sandbox with its own WebAssembly engine instance (and a spare). `fastHostCalls: false` keeps
+   * every host call on quickjs-emscripten's public path: same results and gas, slower (for tests).
+   */
+  static async create(options: { readonly fastHostCalls?: boolean } = {}): Promise<Sandbox> {
     const [main, spare] = await Promise.all([newQuickJSWASMModule(), newQuickJSWASMModule()])
-    const sb = new Sandbox(main)
+    const sb = new Sandbox(main, options.fastHostCalls ?? true)
     sb.spare = spare
     return sb
   }
@@ -396,6 +403,8 @@ export class ContractInstance {
   private bridge: QuickJSHandle | undefined
   private spent = false
   private disposed = false
+  /** The host-call fast path, when the engine build supports it. */
+  private readonly fast: FastHostCalls | undefined
   /** Host function names installed so far (installed on first use of each name). */
   private readonly hostObject: QuickJSHandle
   private readonly installed = new Set<string>()
@@ -418,20 +427,44 @@ export class ContractInstance {
       return m.outOfGas || m.timedOut
     })
     this.ctx = this.runtime.newContext()
+    this.fast = sandbox.fastHostCalls ? installFastHostCalls(this.ctx) : undefined
     this.hostObject = this.ctx.newObject()
     this.ctx.setProp(this.ctx.global, '__host', this.hostObject)
     // The prelude's meter for built-ins: charges work units, fails once the budget is spent.
-    const meterFn = this.ctx.newFunction('__meter', (units: QuickJSHandle) => {
+    this.defineHostFunction('__meter', (args) => {
       const m = this.meter
-      const n = Number(this.ctx.typeof(units) === 'string' ? this.ctx.getString(units) : 0)
-      if (m === undefined) return { error: this.ctx.newError({ name: 'OutOfGas', message: 'out of gas' }) }
+      if (m === undefined) return OUT_OF_GAS
+      const n = Number(args[0] ?? '')
       m.gas += (Number.isFinite(n) && n > 0 ? n : 0) * GAS.perWorkUnit
       if (m.gas > m.limit) m.outOfGas = true
       if (m.deadline !== undefined && performance.now() > m.deadline) m.timedOut = true
-      return m.outOfGas || m.timedOut ? { error: this.ctx.newError({ name: 'OutOfGas', message: 'out of gas' }) } : this.ctx.undefined
+      return m.outOfGas || m.timedOut ? OUT_OF_GAS : undefined
     })
-    this.ctx.setProp(this.hostObject, '__meter', meterFn)
-    meterFn.dispose()
+  }
+
+  /**
+   * Defines `__host[name]`. `impl` receives the arguments as strings (any other value as '') and
+   * answers a string, null, undefined or an error to throw in the contract. With the fast path
+   * (see {@link installFastHostCalls}) the call skips quickjs-emscripten's handle machinery.
+   */
+  private defineHostFunction(name: string, impl: HostDispatch): void {
+    const ctx = this.ctx
+    const slow = (...handles: QuickJSHandle[]) => {
+      const r = impl(handles.map((h) => (ctx.typeof(h) === 'string' ? (ctx.getString(h) as string) : '')))
+      if (r === undefined) return ctx.undefined
+      if (r === null) return ctx.null
+      if (typeof r === 'string') return ctx.newString(r)
+      return { error: ctx.newError(r) }
+    }
+    const fn = ctx.newFunction(name, slow)
+    this.fast?.handlers.set(slow, impl)
+    ctx.setProp(this.hostObject, name, fn)
+    fn.dispose()
+  }
+
+  /** Whether host calls take the fast path (see {@link installFastHostCalls}). */
+  get fastHostCalls(): boolean {
+    return this.fast !== undefined
   }
 
   /** False once a call has spent the instance, or its engine was replaced. */
@@ -541,28 +574,25 @@ export class ContractInstance {
   private installHostFunction(name: string): void {
     if (this.installed.has(name)) return
     this.installed.add(name)
-    const ctx = this.ctx
-    const fn = ctx.newFunction(name, (...handles: QuickJSHandle[]) => {
+    this.defineHostFunction(name, (args) => {
       const m = this.meter
       const impl = m?.host[name]
-      if (m === undefined || impl === undefined) return { error: ctx.newError({ name: 'HostError', message: `no host function ${name}` }) }
+      if (m === undefined || impl === undefined) return { name: 'HostError', message: `no host function ${name}` }
       const addGas = (g: number): boolean => {
         m.gas += g
         if (m.gas > m.limit) m.outOfGas = true
         return m.outOfGas
       }
       const charge = (bytes: number): boolean => addGas(GAS.perHostCall + bytes * GAS.perByte)
-      const args = handles.map((h) => (ctx.typeof(h) === 'string' ? (ctx.getString(h) as string) : ''))
       let bytes = 0
       for (const a of args) bytes += a.length
-      if (charge(bytes)) return { error: ctx.newError({ name: 'OutOfGas', message: 'out of gas' }) }
+      if (charge(bytes)) return OUT_OF_GAS
       try {
         const r = impl(...args)
         const out = r !== null && typeof r === 'object' ? r.result : r
-        if (r !== null && typeof r === 'object' && addGas(r.gas))
-          return { error: ctx.newError({ name: 'OutOfGas', message: 'out of gas' }) }
-        if (out !== null && charge(out.length)) return { error: ctx.newError({ name: 'OutOfGas', message: 'out of gas' }) }
-        return out === null ? ctx.null : ctx.newString(out)
+        if (r !== null && typeof r === 'object' && addGas(r.gas)) return OUT_OF_GAS
+        if (out !== null && charge(out.length)) return OUT_OF_GAS
+        return out
       } catch (err) {
         if (err instanceof HostError && err.gas > 0) addGas(err.gas)
         // Only Trellis errors carry deterministic messages (V8's wording changes between versions).
@@ -570,11 +600,9 @@ export class ContractInstance {
         const message = err instanceof TrellisError ? err.message : 'the host function failed'
         m.hostFailure ??= { code, message }
         // The contract sees an exception it can catch, but the run fails anyway (see callMetered()).
-        return { error: ctx.newError({ name: 'HostError', message: `${code}: ${message}` }) }
+        return { name: 'HostError', message: `${code}: ${message}` }
       }
     })
-    ctx.setProp(this.hostObject, name, fn)
-    fn.dispose()
   }
 
   private failure(error: QuickJSHandle, meter: CallMeter, loading: boolean): RunResult {
@@ -632,6 +660,132 @@ export class ContractInstance {
       this.sandbox.markBroken(this.qjs)
     }
   }
+}
+
+/** What a host function answers the contract: a value, or an error thrown in the contract. */
+type HostAnswer = string | null | undefined | { readonly name: string; readonly message: string }
+type HostDispatch = (args: readonly string[]) => HostAnswer
+
+const OUT_OF_GAS = { name: 'OutOfGas', message: 'out of gas' } as const
+
+/**
+ * The parts of quickjs-emscripten (0.32) that the fast path uses below its public API. Its context
+ * routes every call of a host function through `cToHostCallbacks.callFunction`, which wraps the
+ * call in a generator-driven scope and a handle per argument: about 15 µs a crossing, as much as
+ * the contract's own work in a state read. The fast path reads and writes the values with the FFI
+ * calls those handles would make, and nothing else.
+ */
+interface EngineInternals {
+  readonly ffi: {
+    QTS_ArgvGetJSValueConstPointer(argv: number, index: number): number
+    QTS_Typeof(ctx: number, value: number): number
+    QTS_GetString(ctx: number, value: number): number
+    QTS_FreeCString(ctx: number, str: number): void
+    QTS_NewString(ctx: number, str: number): number
+    QTS_DupValuePointer(ctx: number, value: number): number
+    QTS_GetNull(): number
+    QTS_Throw(ctx: number, error: number): number
+  }
+  readonly module: {
+    readonly HEAPU8: Uint8Array
+    UTF8ToString(ptr: number): string
+    lengthBytesUTF8(s: string): number
+    stringToUTF8(s: string, ptr: number, maxBytes: number): void
+    _malloc(bytes: number): number
+    _free(ptr: number): void
+  }
+  readonly ctx: { readonly value: number }
+  getFunction(id: number): unknown
+  readonly cToHostCallbacks: { callFunction: (ctx: number, thisPtr: number, argc: number, argv: number, fnId: number) => number }
+}
+
+interface FastHostCalls {
+  /** Host functions (as given to `newFunction`) that the fast path dispatches, with their logic. */
+  readonly handlers: Map<unknown, HostDispatch>
+}
+
+const ENGINE_FUNCTIONS = [
+  'QTS_ArgvGetJSValueConstPointer',
+  'QTS_Typeof',
+  'QTS_GetString',
+  'QTS_FreeCString',
+  'QTS_NewString',
+  'QTS_DupValuePointer',
+  'QTS_GetNull',
+  'QTS_Throw',
+] as const
+const MODULE_FUNCTIONS = ['UTF8ToString', 'lengthBytesUTF8', 'stringToUTF8', '_malloc', '_free'] as const
+
+function engineInternals(context: QuickJSContext): EngineInternals | undefined {
+  const c = context as unknown as Partial<Record<keyof EngineInternals, unknown>>
+  const ffi = c.ffi as Record<string, unknown> | undefined
+  const mod = c.module as Record<string, unknown> | undefined
+  const cb = c.cToHostCallbacks as Record<string, unknown> | undefined
+  const ptr = (c.ctx as { value?: unknown } | undefined)?.value
+  if (ffi === undefined || mod === undefined || cb === undefined || typeof ptr !== 'number') return undefined
+  if (typeof c.getFunction !== 'function' || typeof cb.callFunction !== 'function') return undefined
+  if (!ENGINE_FUNCTIONS.every((f) => typeof ffi[f] === 'function')) return undefined
+  if (!MODULE_FUNCTIONS.every((f) => typeof mod[f] === 'function') || !(mod.HEAPU8 instanceof Uint8Array)) return undefined
+  return context as unknown as EngineInternals
+}
+
+/**
+ * Routes the context's host-function calls that have a registered {@link HostDispatch} through a
+ * direct path: arguments read as strings (anything else as ''), the answer written back as one
+ * value, with the same results as the public API's path (which other host functions keep).
+ */
+function installFastHostCalls(context: QuickJSContext): FastHostCalls | undefined {
+  const e = engineInternals(context)
+  if (e === undefined) return undefined
+  const { ffi, module } = e
+  const ctx = e.ctx.value
+  const handlers = new Map<unknown, HostDispatch>()
+  const original = e.cToHostCallbacks.callFunction
+  const readArg = (argv: number, i: number): string => {
+    const v = ffi.QTS_ArgvGetJSValueConstPointer(argv, i)
+    // QTS_Typeof answers a heap copy of the typeof string: "string" and "symbol" start with 's'.
+    const t = ffi.QTS_Typeof(ctx, v)
+    const heap = module.HEAPU8
+    const isString = heap[t] === 0x73 && heap[t + 1] === 0x74
+    module._free(t)
+    if (!isString) return ''
+    const s = ffi.QTS_GetString(ctx, v)
+    try {
+      return module.UTF8ToString(s)
+    } finally {
+      ffi.QTS_FreeCString(ctx, s)
+    }
+  }
+  e.cToHostCallbacks.callFunction = (ctxPtr, thisPtr, argc, argv, fnId) => {
+    const impl = ctxPtr === ctx ? handlers.get(e.getFunction(fnId)) : undefined
+    if (impl === undefined) return original(ctxPtr, thisPtr, argc, argv, fnId)
+    const args = new Array<string>(argc)
+    for (let i = 0; i < argc; i++) args[i] = readArg(argv, i)
+    let answer = impl(args)
+    // The engine takes over the returned value and frees the pointer; a null pointer means undefined.
+    if (answer === undefined) return 0
+    if (answer === null) return ffi.QTS_DupValuePointer(ctx, ffi.QTS_GetNull())
+    if (typeof answer === 'string') {
+      const bytes = module.lengthBytesUTF8(answer) + 1
+      const p = module._malloc(bytes)
+      if (p !== 0) {
+        try {
+          module.stringToUTF8(answer, p, bytes)
+          return ffi.QTS_NewString(ctx, p)
+        } finally {
+          module._free(p)
+        }
+      }
+      answer = { name: 'InternalError', message: 'out of memory' }
+    }
+    const err = context.newError(answer)
+    try {
+      return ffi.QTS_Throw(ctx, err.value)
+    } finally {
+      err.dispose()
+    }
+  }
+  return { handlers }
 }
 
 function fail(code: VmErrorCode, message: string, gasUsed: number): RunResult {

@@ -192,3 +192,65 @@ describe('sandbox: hostile code fails deterministically with a clear code', () =
     expect(await run(`function main() { return 1 + 1 }`)).toMatchObject({ ok: true, value: 2 })
   })
 })
+
+describe('sandbox: host calls', () => {
+  it('take the fast path on this engine build (a dependency upgrade that changes its internals fails here)', () => {
+    const instance = sandbox.instantiate('function main() { return 1 }')
+    try {
+      expect(instance.fastHostCalls).toBe(true)
+    } finally {
+      instance.dispose()
+    }
+  })
+
+  it('answer exactly as the public path does: arguments, results, thrown errors and gas (property)', async () => {
+    const publicPath = await Sandbox.create({ fastHostCalls: false })
+    // UTF-16 code units, lone surrogates included.
+    const text = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 40 })
+    const arg = fc.oneof(
+      text.map((s) => ({ kind: 'string', s })),
+      fc.constantFrom({ kind: 'number' }, { kind: 'null' }, { kind: 'undefined' }, { kind: 'object' }, { kind: 'symbol' }),
+    )
+    const answer = fc.oneof(
+      text.map((s) => ({ kind: 'string', s })),
+      fc.constantFrom({ kind: 'null' }, { kind: 'hostError' }, { kind: 'bug' }),
+    )
+    const code = `function main(a) {
+      const out = []
+      for (const c of a.calls) {
+        const args = c.map((x) => x.kind === 'string' ? x.s : x.kind === 'number' ? 42 : x.kind === 'null' ? null
+          : x.kind === 'undefined' ? undefined : x.kind === 'object' ? { toString() { return 'obj' } } : Symbol('s'))
+        try {
+          const r = __host.echo(...args)
+          out.push(r === null ? 'null' : r === undefined ? 'undefined' : typeof r + ' ' + r)
+        } catch (e) { out.push('caught ' + e.name + ': ' + e.message) }
+      }
+      return out
+    }`
+    const runOn = async (sb: Sandbox, calls: unknown[], answers: Array<{ kind: string; s?: string }>) => {
+      const seen: string[][] = []
+      let i = 0
+      const host: HostFunctions = {
+        echo: (...args) => {
+          seen.push(args)
+          const a = answers[i++ % answers.length] as { kind: string; s?: string }
+          if (a.kind === 'hostError') throw new HostError('LIMIT', 'no more')
+          if (a.kind === 'bug') throw new TypeError('a bug in the host')
+          return a.kind === 'null' ? null : (a.s as string)
+        },
+      }
+      return { result: await sb.run(code, 'main', JSON.stringify({ calls }), host), seen }
+    }
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(arg, { maxLength: 3 }), { minLength: 1, maxLength: 6 }),
+        fc.array(answer, { minLength: 1, maxLength: 4 }),
+        async (calls, answers) => {
+          const fast = await runOn(sandbox, calls, answers)
+          expect(fast).toEqual(await runOn(publicPath, calls, answers))
+        },
+      ),
+      { numRuns: 150 },
+    )
+  })
+})

@@ -32,7 +32,8 @@ function load(ctx: QueryContext, assetId: string): Asset {
 
 function loadOwned(ctx: CallContext, assetId: string): Asset {
   const a = load(ctx, assetId)
-  ensure(a.owner === ctx.caller.id, 'NOT_OWNER', `asset ${assetId} belongs to ${a.owner}, not to ${ctx.caller.id}`)
+  // Messages as functions: built only when the check fails.
+  ensure(a.owner === ctx.caller.id, 'NOT_OWNER', () => `asset ${assetId} belongs to ${a.owner}, not to ${ctx.caller.id}`)
   return a
 }
 
@@ -45,7 +46,7 @@ export default defineContract({
   description: 'Create, update, transfer and list assets; only an asset’s owner may change it',
   methods: {
     create: call({ args: s.object({ id, ...fields }), description: 'Create an asset owned by the signer' }, (ctx, a) => {
-      ensure(!ctx.state.has(assetKey(ctx, a.id)), 'ASSET_EXISTS', `asset ${a.id} already exists`)
+      ensure(!ctx.state.has(assetKey(ctx, a.id)), 'ASSET_EXISTS', () => `asset ${a.id} already exists`)
       const asset: Asset = { ...a, owner: ctx.caller.id, createdAt: ctx.block.timestamp, updatedAt: ctx.block.timestamp }
       save(ctx, asset)
       ctx.state.put(ownerKey(ctx, asset.owner, a.id), 1)
@@ -80,7 +81,7 @@ export default defineContract({
       { args: s.object({ id, newOwner: s.string({ min: 1, max: 256 }) }), description: 'Give an asset to another identity (owner only)' },
       (ctx, a) => {
         const asset = loadOwned(ctx, a.id)
-        ensure(a.newOwner !== asset.owner, 'SAME_OWNER', `asset ${a.id} already belongs to ${a.newOwner}`)
+        ensure(a.newOwner !== asset.owner, 'SAME_OWNER', () => `asset ${a.id} already belongs to ${a.newOwner}`)
         ctx.state.delete(ownerKey(ctx, asset.owner, a.id))
         ctx.state.put(ownerKey(ctx, a.newOwner, a.id), 1)
         save(ctx, { ...asset, owner: a.newOwner, updatedAt: ctx.block.timestamp })

@@ -110,11 +110,15 @@ export class ReadState {
   /** A composite key: parts joined so that `range({ prefix: [first parts] })` finds them in order. */
   key(...parts: string[]): string {
     if (parts.length === 0) throw new ContractError('KEY_INVALID', 'a composite key needs at least one part')
-    for (const p of parts) {
+    let key = ''
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]
       if (typeof p !== 'string' || p.length === 0 || p.includes(SEP))
         throw new ContractError('KEY_INVALID', 'composite key parts must be non-empty strings without U+0000')
+      // `+`, not join(): the prelude meters built-in calls, and a key's parts are few and short.
+      key = i === 0 ? p : key + SEP + p
     }
-    return parts.join(SEP)
+    return key
   }
 
   /** The parts of a composite key. */
@@ -167,8 +171,8 @@ export class ContractError extends Error {
 }
 
 /** Throws a {@link ContractError} unless `condition` holds. */
-export function ensure(condition: unknown, code: string, message: string): asserts condition {
-  if (!condition) throw new ContractError(code, message)
+export function ensure(condition: unknown, code: string, message: string | (() => string)): asserts condition {
+  if (!condition) throw new ContractError(code, typeof message === 'string' ? message : message())
 }
 
 export interface MethodDef<A, R, K extends 'call' | 'query' = 'call' | 'query'> {
@@ -285,6 +289,20 @@ function reset(): void {
   count = 0
 }
 
+// Event names checked and quoted so far (a contract emits a few names many times).
+const eventNames = new Map<string, string>()
+const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/
+
+function eventName(name: string): string {
+  const known = eventNames.get(name)
+  if (known !== undefined) return known
+  if (typeof name !== 'string' || !EVENT_NAME.test(name))
+    throw new ContractError('EVENT_NAME_INVALID', 'event names are 1-64 letters, digits, _ . -, starting with a letter')
+  const quoted = JSON.stringify(name)
+  if (eventNames.size < 256) eventNames.set(name, quoted)
+  return quoted
+}
+
 function host(): Host {
   const h = (globalThis as { __host?: Host }).__host
   if (h === undefined) throw new Error('@trellis/contract only runs inside the Trellis sandbox')
@@ -367,11 +385,10 @@ export function __entry(def: ContractDefinition<Record<string, MethodDef<any, an
       return JSON.parse(host().call(JSON.stringify({ contract, method, args: a, readOnly: false }))) as Json
     },
     emit: (name: string, payload: Storable = null) => {
-      if (typeof name !== 'string' || !/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(name))
-        throw new ContractError('EVENT_NAME_INVALID', 'event names are 1-64 letters, digits, _ . -, starting with a letter')
+      const quoted = eventName(name)
       const json = JSON.stringify(payload) as string | undefined
       if (json === undefined) throw new ContractError('VALUE_INVALID', `the payload of event "${name}" is not a storable JSON value`)
-      pending[count++] = '["e",' + JSON.stringify(name) + ',' + json + ']'
+      pending[count++] = '["e",' + quoted + ',' + json + ']'
     },
   }
   const result = m.handler(ctx as CallContext, args)

@@ -114,7 +114,8 @@ export const s = {
     return schema(d, (v, path) => {
       if (!Array.isArray(v)) throw new SchemaError(path, `expected an array, got ${describe(v)}`)
       if (opts.max !== undefined && v.length > opts.max) throw new SchemaError(path, `may have at most ${opts.max} items`)
-      return v.map((x, i) => items.parse(x, `${path}[${i}]`))
+      // `+`, not template literals: the sandbox meters String.prototype.concat, which templates compile to.
+      return v.map((x, i) => items.parse(x, path + '[' + i + ']'))
     })
   },
   object<S extends Record<string, Schema<unknown>>>(shape: S): Schema<Flatten<ObjectOf<S>>> {
@@ -134,7 +135,7 @@ export const s = {
           if (sub.descriptor.type !== 'optional') throw new SchemaError(`${path}.${k}`, 'is required')
           continue
         }
-        out[k] = sub.parse(v[k], `${path}.${k}`)
+        out[k] = sub.parse(v[k], path + '.' + k)
       }
       return out as Flatten<ObjectOf<S>>
     })
@@ -146,7 +147,7 @@ export const s = {
       const entries = Object.keys(v)
       if (opts.max !== undefined && entries.length > opts.max) throw new SchemaError(path, `may have at most ${opts.max} entries`)
       const out: Record<string, T> = {}
-      for (const k of entries) out[k] = values.parse(v[k], `${path}.${k}`)
+      for (const k of entries) out[k] = values.parse(v[k], path + '.' + k)
       return out
     })
   },

@@ -1,0 +1,113 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ContractArtifact } from '@trellis/cli'
+import { type Receipt, ReceiptStatus, valueToJSON } from '@trellis/ledger'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { contractArtifact, ContractHarness } from '../support/contracts.js'
+import { testKey } from '../support/fixtures.js'
+
+// The authoring library's own checks, through the real sandbox and executor: composite keys, event
+// names (checked once, then remembered per instance) and `ensure` with eager and lazy messages. The
+// calls of one block share a contract instance, so the remembered names are exercised too.
+
+const SOURCE = `import { call, defineContract, ensure, query, s } from '@trellis/contract'
+export default defineContract({
+  version: '1.0.0',
+  methods: {
+    keyed: call({ args: s.object({ parts: s.array(s.string()) }) }, (ctx, a) => {
+      const key = ctx.state.key(...a.parts)
+      ctx.state.put(key, a.parts.length)
+      return { key, split: ctx.state.splitKey(key), stored: ctx.state.get(key) ?? null }
+    }),
+    emit: call({ args: s.object({ names: s.array(s.string()) }) }, (ctx, a) => {
+      for (const n of a.names) ctx.emit(n, { n })
+      return a.names.length
+    }),
+    check: call({ args: s.object({ ok: s.boolean(), lazy: s.boolean() }) }, (ctx, a) => {
+      if (a.lazy) ensure(a.ok, 'LAZY_FAILED', () => 'built ' + 'lazily')
+      else ensure(a.ok, 'EAGER_FAILED', 'built eagerly')
+      return 'passed'
+    }),
+    read: query({ args: s.object({ parts: s.array(s.string()) }) }, (ctx, a) => ctx.state.get(ctx.state.key(...a.parts)) ?? null),
+  },
+})
+`
+
+let dir: string
+let artifact: ContractArtifact
+const user = testKey(401)
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'trellis-library-'))
+  const path = join(dir, 'lib.ts')
+  writeFileSync(path, SOURCE)
+  artifact = await contractArtifact(path)
+}, 60_000)
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const outcome = (r: Receipt) => (r.status === ReceiptStatus.Ok ? valueToJSON(r.returnValue) : `${r.errorCode}: ${r.errorMessage}`)
+
+describe('contract library', () => {
+  it('composite keys join their parts with U+0000, split back, and refuse empty parts or parts containing U+0000', async () => {
+    const h = await ContractHarness.create()
+    expect((await h.deploy('lib', artifact)).status).toBe(ReceiptStatus.Ok)
+    const rs = await h.block([
+      h.tx(user, 'lib', 'keyed', { parts: ['asset', 'a-1'] }),
+      h.tx(user, 'lib', 'keyed', { parts: ['owner', 'alice', 'a-1'] }),
+      h.tx(user, 'lib', 'keyed', { parts: ['solo'] }),
+      h.tx(user, 'lib', 'keyed', { parts: ['a', ''] }),
+      h.tx(user, 'lib', 'keyed', { parts: ['a', 'b\u0000c'] }),
+      h.tx(user, 'lib', 'keyed', { parts: [] }),
+    ])
+    expect(rs.map(outcome)).toEqual([
+      { key: 'asset\u0000a-1', split: ['asset', 'a-1'], stored: 2 },
+      { key: 'owner\u0000alice\u0000a-1', split: ['owner', 'alice', 'a-1'], stored: 3 },
+      { key: 'solo', split: ['solo'], stored: 1 },
+      'KEY_INVALID: composite key parts must be non-empty strings without U+0000',
+      'KEY_INVALID: composite key parts must be non-empty strings without U+0000',
+      'KEY_INVALID: a composite key needs at least one part',
+    ])
+    expect(valueToJSON((await h.query('lib', 'read', { parts: ['owner', 'alice', 'a-1'] })).result)).toBe(3)
+  })
+
+  it('event names are checked on every call, also after a valid name was remembered', async () => {
+    const h = await ContractHarness.create()
+    await h.deploy('lib', artifact)
+    const rs = await h.block([
+      h.tx(user, 'lib', 'emit', { names: ['Moved', 'Moved', 'Asset.Created'] }),
+      h.tx(user, 'lib', 'emit', { names: ['Moved', '9bad'] }),
+      h.tx(user, 'lib', 'emit', { names: ['Moved'] }),
+      h.tx(user, 'lib', 'emit', { names: ['Moved', 'has space'] }),
+    ])
+    expect(rs.map(outcome)).toEqual([
+      3,
+      'EVENT_NAME_INVALID: event names are 1-64 letters, digits, _ . -, starting with a letter',
+      1,
+      'EVENT_NAME_INVALID: event names are 1-64 letters, digits, _ . -, starting with a letter',
+    ])
+    expect(rs[0]?.events.map((e) => [e.name, valueToJSON(e.data)])).toEqual([
+      ['Moved', { n: 'Moved' }],
+      ['Moved', { n: 'Moved' }],
+      ['Asset.Created', { n: 'Asset.Created' }],
+    ])
+    // A failed call's events are dropped with its writes.
+    expect(rs[1]?.events).toEqual([])
+    expect(rs[2]?.events.map((e) => e.name)).toEqual(['Moved'])
+  })
+
+  it('ensure takes its message as text or as a function called only when the check fails', async () => {
+    const h = await ContractHarness.create()
+    await h.deploy('lib', artifact)
+    const rs = await h.block([
+      h.tx(user, 'lib', 'check', { ok: true, lazy: true }),
+      h.tx(user, 'lib', 'check', { ok: false, lazy: true }),
+      h.tx(user, 'lib', 'check', { ok: true, lazy: false }),
+      h.tx(user, 'lib', 'check', { ok: false, lazy: false }),
+    ])
+    expect(rs.map(outcome)).toEqual(['passed', 'LAZY_FAILED: built lazily', 'passed', 'EAGER_FAILED: built eagerly'])
+  })
+})

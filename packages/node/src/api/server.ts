@@ -18,7 +18,6 @@ import {
   encodeCertificate,
   encodeHeader,
   headerToJSON,
-  merkleProof,
   merkleProofToJSON,
   receiptToJSON,
   type StateValueProofJSON,
@@ -36,6 +35,7 @@ import { z } from 'zod'
 import type { NodeErrorType } from '../errors.js'
 import { asTrellisError, type CommitNotice, type TrellisNode } from '../node.js'
 import { serveEventStream } from './sse.js'
+import { TxProofCache } from './txProofCache.js'
 import { chainQueryView } from '../executor/queryView.js'
 import type { Reader } from '../executor/types.js'
 
@@ -142,6 +142,7 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
   })
 
   const { chain } = node
+  const proofCache = new TxProofCache(chain)
   /** Authenticated readers of requests (members-only chains). */
   const readers = new WeakMap<FastifyRequest, Reader>()
   /** Signatures of signed reads seen within the time window, oldest first (replay protection). */
@@ -328,11 +329,9 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
     const id = hexToBytes(params.id as string)
     const loc = chain.txLocation(id)
     if (loc === undefined) throw notFound({ code: 'TX_NOT_FOUND', id: params.id as string }, `no committed transaction ${params.id}`)
-    const block = chain.getBlock(loc.height)
-    const receipts = chain.getReceipts(loc.height)
-    const cert = chain.getCertificate(loc.height)
-    if (block === undefined || receipts === undefined || cert === undefined)
-      throw new TrellisError({ code: 'INTERNAL' }, 'block data missing')
+    const data = proofCache.get(loc.height)
+    if (data === undefined) throw new TrellisError({ code: 'INTERNAL' }, 'block data missing')
+    const { block, receipts, certificate: cert } = data
     const tx = block.txs[loc.index]
     const receipt = receipts.receipts[loc.index]
     if (tx === undefined || receipt === undefined) throw new TrellisError({ code: 'INTERNAL' }, 'tx index out of range')
@@ -342,13 +341,8 @@ export async function createApiServer(node: TrellisNode): Promise<FastifyInstanc
       index: loc.index,
       tx: bytesToBase64(tx.bytes),
       receipt: bytesToBase64(receipts.bytes[loc.index] as Uint8Array),
-      txProof: merkleProofToJSON(
-        merkleProof(
-          block.txs.map((t) => t.bytes),
-          loc.index,
-        ),
-      ),
-      receiptProof: merkleProofToJSON(merkleProof(receipts.bytes, loc.index)),
+      txProof: merkleProofToJSON(data.txTree.proof(loc.index)),
+      receiptProof: merkleProofToJSON(data.receiptTree.proof(loc.index)),
       header: bytesToBase64(encodeHeader(block.header)),
       certificate: bytesToBase64(encodeCertificate(cert)),
     }

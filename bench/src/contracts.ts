@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Contract execution cost, in process (no HTTP, no consensus): the sandbox's cost per call and per
 // state access, and the executor's rate on asset-transfer blocks. See bench/README.md.
-import { writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
@@ -43,6 +44,22 @@ class MemoryState implements StateReader {
     }
   }
 }
+
+/** A contract whose methods each do one library operation, with asset-transfer's `transfer` arguments. */
+const OPS_CONTRACT = `import { call, defineContract, s } from '@trellis/contract'
+const args = s.object({ id: s.string({ min: 1, max: 64, pattern: '^[A-Za-z0-9_.:-]+$' }), newOwner: s.string({ min: 1, max: 256 }) })
+const asset = (a: { id: string; newOwner: string }) => ({ id: a.id, color: 'blue', size: 10, appraisedValue: 1000, owner: a.newOwner, createdAt: 1, updatedAt: 2 })
+export default defineContract({
+  version: '1.0.0',
+  methods: {
+    untyped: call({ args: s.any() }, () => null),
+    nothing: call({ args }, () => null),
+    get: call({ args }, (ctx, a) => ctx.state.get(ctx.state.key('asset', a.id)) ?? null),
+    put: call({ args }, (ctx, a) => { ctx.state.put(ctx.state.key('asset', a.id), asset(a)); return null }),
+    emit: call({ args }, (ctx, a) => { ctx.emit('AssetTransferred', { id: a.id, from: a.newOwner, to: a.newOwner }); return null }),
+  },
+})
+`
 
 function perCallMicros(n: number, f: () => void): number {
   // A quarter of the calls again first: V8 optimises the host-side glue only after a few thousand.
@@ -137,6 +154,39 @@ async function main(): Promise<void> {
   for (const txs of transferBlocks) transferMs.push(await run(txs))
   const bestTransfer = Math.min(...transferMs)
   const medianTransfer = [...transferMs].sort((a, b) => a - b)[Math.floor(transferMs.length / 2)] as number
+
+  // 3. What one operation of the authoring library costs through the whole executor path (schema
+  // check, sandbox, host bridge, journal, receipt): blocks of calls that do nothing else, each
+  // with the transfer's arguments. The methods take turns, `blocks` rounds (at least 3), and each
+  // keeps its fastest block: on a noisy machine, noise only ever adds time.
+  const dir = await mkdtemp(join(tmpdir(), 'trellis-bench-ops-'))
+  let ops: Record<string, number | null>
+  try {
+    await writeFile(join(dir, 'ops.ts'), OPS_CONTRACT)
+    const opsArtifact = await buildContract(join(dir, 'ops.ts'))
+    await run([tx(admin, 'trellis', 'deploy', { name: 'ops', code: opsArtifact.code })])
+    const perCall: Record<string, number> = {}
+    for (let b = 0; b < Math.max(3, blocks); b++) {
+      for (const method of ['untyped', 'nothing', 'get', 'put', 'emit']) {
+        const txs = Array.from({ length: blockSize }, (_, i) =>
+          tx(keys[i % signers] as KeyPair, 'ops', method, { id: `asset-${i}`, newOwner: ids[(i + 1) % signers] }),
+        )
+        const us = ((await run(txs)) * 1000) / blockSize
+        perCall[method] = Math.min(perCall[method] ?? Infinity, us)
+      }
+    }
+    const base = perCall.nothing as number
+    ops = {
+      callWithoutArgsSchemaUs: round(perCall.untyped as number, 1),
+      callUs: round(base, 1),
+      argsSchemaUs: round(base - (perCall.untyped as number), 1),
+      getUs: round((perCall.get as number) - base, 1),
+      putUs: round((perCall.put as number) - base, 1),
+      emitUs: round((perCall.emit as number) - base, 1),
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
   const result = {
     machine: `${process.platform} ${process.arch}, Node ${process.version}`,
     sandbox: {
@@ -154,6 +204,7 @@ async function main(): Promise<void> {
       transferUsPerTxBest: round((bestTransfer * 1000) / blockSize, 1),
       executorTransfersPerSecondMedian: round((blockSize * 1000) / medianTransfer, 0),
     },
+    libraryOperations: ops,
   }
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
   if (values.json !== undefined) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`)

@@ -403,6 +403,8 @@ export class ContractExecutor implements Executor {
   /** Contract code and manifests by code hash: immutable, so caching them is always correct. */
   private readonly codeCache = new Map<string, string>()
   private readonly manifestCache = new Map<string, ContractManifest>()
+  /** Decoded contract records by name, with the bytes they were decoded from (see {@link record}). */
+  private readonly records = new Map<string, { readonly raw: Uint8Array; readonly rec: ContractRecord }>()
 
   private constructor(
     private readonly sandbox: Sandbox,
@@ -720,7 +722,7 @@ export class ContractExecutor implements Executor {
     }
     const raw = state.read(recordKey(contract))
     if (raw === undefined) return { ok: false, code: 'CONTRACT_NOT_FOUND', message: `no contract named "${contract}"`, gas: 0 }
-    const rec = parseRecord(raw)
+    const rec = this.record(contract, raw)
     if (kind === 'call' && rec.status !== 'active')
       return { ok: false, code: statusCode(rec.status), message: statusMessage(contract, rec.status), gas: 0 }
     return this.runDeployed(
@@ -733,6 +735,20 @@ export class ContractExecutor implements Executor {
       block,
       gas,
     )
+  }
+
+  /**
+   * The contract record stored as `raw`, decoded once while the stored bytes stay the same: every
+   * call reads its contract's record, which changes only with lifecycle txs. Compared by content (a
+   * copy is kept), so a changed record is always decoded again.
+   */
+  private record(contract: string, raw: Uint8Array): ContractRecord {
+    const hit = this.records.get(contract)
+    if (hit !== undefined && equalBytes(hit.raw, raw)) return hit.rec
+    const rec = parseRecord(raw)
+    if (this.records.size >= 1024) this.records.clear()
+    this.records.set(contract, { raw: raw.slice(), rec })
+    return rec
   }
 
   /** A contract's code (cached by hash). Not charged as a state read: loading is priced per call. */

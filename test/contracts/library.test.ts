@@ -25,7 +25,8 @@ export default defineContract({
       return a.names.length
     }),
     check: call({ args: s.object({ ok: s.boolean(), lazy: s.boolean() }) }, (ctx, a) => {
-      if (a.lazy) ensure(a.ok, 'LAZY_FAILED', () => 'built ' + 'lazily')
+      // The function throws if it is called although the check holds.
+      if (a.lazy) ensure(a.ok, 'LAZY_FAILED', () => { if (a.ok) throw new Error('called eagerly'); return 'built lazily' })
       else ensure(a.ok, 'EAGER_FAILED', 'built eagerly')
       return 'passed'
     }),
@@ -82,12 +83,16 @@ describe('contract library', () => {
       h.tx(user, 'lib', 'emit', { names: ['Moved', '9bad'] }),
       h.tx(user, 'lib', 'emit', { names: ['Moved'] }),
       h.tx(user, 'lib', 'emit', { names: ['Moved', 'has space'] }),
+      h.tx(user, 'lib', 'emit', { names: ['Moved', '__proto__'] }),
+      h.tx(user, 'lib', 'emit', { names: ['Moved', 'constructor'] }),
     ])
     expect(rs.map(outcome)).toEqual([
       3,
       'EVENT_NAME_INVALID: event names are 1-64 letters, digits, _ . -, starting with a letter',
       1,
       'EVENT_NAME_INVALID: event names are 1-64 letters, digits, _ . -, starting with a letter',
+      'EVENT_NAME_INVALID: event names are 1-64 letters, digits, _ . -, starting with a letter',
+      2,
     ])
     expect(rs[0]?.events.map((e) => [e.name, valueToJSON(e.data)])).toEqual([
       ['Moved', { n: 'Moved' }],

@@ -172,7 +172,7 @@ export class ContractError extends Error {
 
 /** Throws a {@link ContractError} unless `condition` holds. */
 export function ensure(condition: unknown, code: string, message: string | (() => string)): asserts condition {
-  if (!condition) throw new ContractError(code, typeof message === 'string' ? message : message())
+  if (!condition) throw new ContractError(code, typeof message === 'function' ? message() : message)
 }
 
 export interface MethodDef<A, R, K extends 'call' | 'query' = 'call' | 'query'> {

@@ -405,6 +405,8 @@ export class ContractInstance {
   private disposed = false
   /** The host-call fast path, when the engine build supports it. */
   private readonly fast: FastHostCalls | undefined
+  /** What made the host bridge fail during the running call (see installFastHostCalls). */
+  private trap: { readonly err: unknown } | undefined
   /** Host function names installed so far (installed on first use of each name). */
   private readonly hostObject: QuickJSHandle
   private readonly installed = new Set<string>()
@@ -427,7 +429,11 @@ export class ContractInstance {
       return m.outOfGas || m.timedOut
     })
     this.ctx = this.runtime.newContext()
-    this.fast = sandbox.fastHostCalls ? installFastHostCalls(this.ctx) : undefined
+    this.fast = sandbox.fastHostCalls
+      ? installFastHostCalls(this.ctx, (err) => {
+          this.trap ??= { err }
+        })
+      : undefined
     this.hostObject = this.ctx.newObject()
     this.ctx.setProp(this.ctx.global, '__host', this.hostObject)
     // The prelude's meter for built-ins: charges work units, fails once the budget is spent.
@@ -450,10 +456,17 @@ export class ContractInstance {
   private defineHostFunction(name: string, impl: HostDispatch): void {
     const ctx = this.ctx
     const slow = (...handles: QuickJSHandle[]) => {
-      const r = impl(handles.map((h) => (ctx.typeof(h) === 'string' ? (ctx.getString(h) as string) : '')))
-      if (r === undefined) return ctx.undefined
-      if (r === null) return ctx.null
-      if (typeof r === 'string') return ctx.newString(r)
+      let r: HostAnswer
+      try {
+        r = impl(handles.map((h) => (ctx.typeof(h) === 'string' ? (ctx.getString(h) as string) : '')))
+        if (r === undefined) return ctx.undefined
+        if (r === null) return ctx.null
+        if (typeof r === 'string') return ctx.newString(r)
+      } catch (err) {
+        // As on the fast path: a failing bridge ends the run as an engine trap.
+        this.trap ??= { err }
+        r = { name: 'InternalError', message: 'host failure' }
+      }
       return { error: ctx.newError(r) }
     }
     const fn = ctx.newFunction(name, slow)
@@ -465,6 +478,11 @@ export class ContractInstance {
   /** Whether host calls take the fast path (see {@link installFastHostCalls}). */
   get fastHostCalls(): boolean {
     return this.fast !== undefined
+  }
+
+  /** @internal Host calls the fast path has dispatched. */
+  get fastHostCallCount(): number {
+    return this.fast?.dispatched ?? 0
   }
 
   /** False once a call has spent the instance, or its engine was replaced. */
@@ -481,8 +499,10 @@ export class ContractInstance {
   call(entry: string, argsJson: string, provider: HostProvider, gas: number, deadline?: number): RunResult {
     if (!this.usable) throw new Error('this contract instance is spent: instantiate a new one')
     const limit = gas
-    // The same charge whether or not this instance already evaluated the code: a call's gas must not
-    // depend on the node's instance history (a fresh node and a warm one compute the same receipts).
+    // The same charge whether or not this instance already evaluated the code. A call's gas does
+    // depend on the calls this instance ran before it (the first call also runs the code's top
+    // level; module state such as the library's caches carries over), which is why every validator
+    // gives each instance the same calls in the same order (see instantiate()).
     const charge = GAS.base + this.code.length * GAS.perCodeByte + argsJson.length * GAS.perByte
     const meter: CallMeter = {
       gas: charge,
@@ -496,9 +516,13 @@ export class ContractInstance {
     const host = typeof provider === 'function' ? provider({ remaining: () => Math.max(0, meter.limit - meter.gas) }) : provider
     ;(meter as { host: HostFunctions }).host = host
     this.meter = meter
+    this.trap = undefined
     let r: RunResult
     try {
       r = this.callMetered(entry, argsJson, meter)
+      // The host bridge failed mid-call: the same trap as an exception out of the engine.
+      const trap = this.trap as { readonly err: unknown } | undefined
+      if (trap !== undefined) throw trap.err
     } catch (err) {
       // The host's native stack overflowed inside the engine (a trap): the engine is discarded.
       this.spent = true
@@ -702,6 +726,8 @@ interface EngineInternals {
 interface FastHostCalls {
   /** Host functions (as given to `newFunction`) that the fast path dispatches, with their logic. */
   readonly handlers: Map<unknown, HostDispatch>
+  /** Calls dispatched so far (tests check that the path is taken, not only installed). */
+  dispatched: number
 }
 
 const ENGINE_FUNCTIONS = [
@@ -734,12 +760,13 @@ function engineInternals(context: QuickJSContext): EngineInternals | undefined {
  * direct path: arguments read as strings (anything else as ''), the answer written back as one
  * value, with the same results as the public API's path (which other host functions keep).
  */
-function installFastHostCalls(context: QuickJSContext): FastHostCalls | undefined {
+function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) => void): FastHostCalls | undefined {
   const e = engineInternals(context)
   if (e === undefined) return undefined
   const { ffi, module } = e
   const ctx = e.ctx.value
-  const handlers = new Map<unknown, HostDispatch>()
+  const fast: FastHostCalls = { handlers: new Map<unknown, HostDispatch>(), dispatched: 0 }
+  const handlers = fast.handlers
   const original = e.cToHostCallbacks.callFunction
   const readArg = (argv: number, i: number): string => {
     const v = ffi.QTS_ArgvGetJSValueConstPointer(argv, i)
@@ -759,16 +786,19 @@ function installFastHostCalls(context: QuickJSContext): FastHostCalls | undefine
   e.cToHostCallbacks.callFunction = (ctxPtr, thisPtr, argc, argv, fnId) => {
     const impl = ctxPtr === ctx ? handlers.get(e.getFunction(fnId)) : undefined
     if (impl === undefined) return original(ctxPtr, thisPtr, argc, argv, fnId)
-    const args = new Array<string>(argc)
-    for (let i = 0; i < argc; i++) args[i] = readArg(argv, i)
-    let answer = impl(args)
-    // The engine takes over the returned value and frees the pointer; a null pointer means undefined.
-    if (answer === undefined) return 0
-    if (answer === null) return ffi.QTS_DupValuePointer(ctx, ffi.QTS_GetNull())
-    if (typeof answer === 'string') {
-      const bytes = module.lengthBytesUTF8(answer) + 1
-      const p = module._malloc(bytes)
-      if (p !== 0) {
+    fast.dispatched++
+    let answer: HostAnswer
+    try {
+      const args = new Array<string>(argc)
+      for (let i = 0; i < argc; i++) args[i] = readArg(argv, i)
+      answer = impl(args)
+      // The engine takes over the returned value and frees the pointer; a null pointer means undefined.
+      if (answer === undefined) return 0
+      if (answer === null) return ffi.QTS_DupValuePointer(ctx, ffi.QTS_GetNull())
+      if (typeof answer === 'string') {
+        const bytes = module.lengthBytesUTF8(answer) + 1
+        const p = module._malloc(bytes)
+        if (p === 0) throw new Error('the engine heap cannot grow')
         try {
           module.stringToUTF8(answer, p, bytes)
           return ffi.QTS_NewString(ctx, p)
@@ -776,16 +806,28 @@ function installFastHostCalls(context: QuickJSContext): FastHostCalls | undefine
           module._free(p)
         }
       }
-      answer = { name: 'InternalError', message: 'out of memory' }
+    } catch (err) {
+      // The bridge itself failed (the host's own stack ran out, the engine heap cannot grow): nothing
+      // the contract did, and nothing every machine would do. Nothing may escape into the engine
+      // (quickjs-emscripten would log it and hand the contract `undefined`): the run is ended as an
+      // engine trap once the engine returns (see ContractInstance.call); meanwhile the contract sees
+      // an exception.
+      onTrap(err)
+      answer = { name: 'InternalError', message: 'host failure' }
     }
-    const err = context.newError(answer)
     try {
-      return ffi.QTS_Throw(ctx, err.value)
-    } finally {
-      err.dispose()
+      const err = context.newError(answer)
+      try {
+        return ffi.QTS_Throw(ctx, err.value)
+      } finally {
+        err.dispose()
+      }
+    } catch (err) {
+      onTrap(err)
+      return 0
     }
   }
-  return { handlers }
+  return fast
 }
 
 function fail(code: VmErrorCode, message: string, gasUsed: number): RunResult {

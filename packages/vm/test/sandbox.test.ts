@@ -195,11 +195,47 @@ describe('sandbox: hostile code fails deterministically with a clear code', () =
 
 describe('sandbox: host calls', () => {
   it('take the fast path on this engine build (a dependency upgrade that changes its internals fails here)', () => {
-    const instance = sandbox.instantiate('function main() { return 1 }')
+    const instance = sandbox.instantiate(`function main() { return [__host.get('a'), __host.get('b')] }`)
     try {
       expect(instance.fastHostCalls).toBe(true)
+      const r = instance.call('main', '{}', { get: (k) => (k === 'a' ? '1' : null) }, defaultVmLimits.gas)
+      expect(r).toMatchObject({ ok: true, value: ['1', null] })
+      // Dispatched by the fast path, not only installed: the two reads (and the built-in meter's flush).
+      expect(instance.fastHostCallCount).toBeGreaterThanOrEqual(2)
     } finally {
       instance.dispose()
+    }
+  })
+
+  it('a failure of the bridge itself ends the run as an engine trap on both paths, even when the contract catches it', async () => {
+    const publicPath = await Sandbox.create({ fastHostCalls: false })
+    const code = `function main() { try { __host.get('a') } catch (e) { return 'caught' } return 'returned' }`
+    // A host whose lookup throws stands for the host's own stack running out inside the bridge.
+    const failingHost = (err: Error): HostFunctions =>
+      Object.defineProperty({}, 'get', {
+        enumerable: true,
+        get: () => {
+          throw err
+        },
+      }) as HostFunctions
+    for (const sb of [sandbox, publicPath]) {
+      const overflow = sb.instantiate(code)
+      expect(overflow.call('main', '{}', failingHost(new RangeError('Maximum call stack size exceeded')), 1_000_000)).toEqual({
+        ok: false,
+        code: 'VM_STACK_OVERFLOW',
+        message: 'the call stack limit was exceeded',
+        gasUsed: 1_000_000,
+      })
+      expect(overflow.usable).toBe(false)
+      overflow.dispose()
+      await sb.ensureReady()
+      const bug = sb.instantiate(code)
+      expect(() => bug.call('main', '{}', failingHost(new TypeError('a bug in the bridge')), 1_000_000)).toThrow('a bug in the bridge')
+      expect(bug.usable).toBe(false)
+      bug.dispose()
+      await sb.ensureReady()
+      // The next run on a fresh engine is unaffected.
+      expect(await sb.run(code, 'main', '{}', { get: () => null })).toMatchObject({ ok: true, value: 'returned' })
     }
   })
 

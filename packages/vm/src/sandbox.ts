@@ -407,6 +407,8 @@ export class ContractInstance {
   private readonly fast: FastHostCalls | undefined
   /** What made the host bridge fail during the running call (see installFastHostCalls). */
   private trap: { readonly err: unknown } | undefined
+  /** Engine strings of entry function names, kept for the instance's life. */
+  private readonly entryKeys = new Map<string, QuickJSHandle>()
   /** Host function names installed so far (installed on first use of each name). */
   private readonly hostObject: QuickJSHandle
   private readonly installed = new Set<string>()
@@ -564,34 +566,50 @@ export class ContractInstance {
       if (loaded.error) return this.failure(loaded.error, meter, true)
       loaded.value.dispose()
     }
-    const fn = ctx.getProp(ctx.global, entry)
+    let key = this.entryKeys.get(entry)
+    if (key === undefined) {
+      key = ctx.newString(entry)
+      this.entryKeys.set(entry, key)
+    }
+    const fn = ctx.getProp(ctx.global, key)
     try {
       if (ctx.typeof(fn) !== 'function') return fail('VM_NO_SUCH_FUNCTION', `the contract has no function ${entry}`, meter.gas)
       const bridge = this.bridge
       if (bridge === undefined) return fail('VM_HOST_ERROR', 'sandbox prelude failed', meter.gas)
+      const fast = this.fast
+      if (fast !== undefined) {
+        const out = fast.callBridge(bridge.value, fn.value, argsJson)
+        if ('error' in out) return this.failure(out.error, meter, false)
+        return this.finish(out.json, meter)
+      }
       const argHandle = ctx.newString(argsJson)
       try {
         const result = ctx.callFunction(bridge, ctx.undefined, fn, argHandle)
         if (result.error) return this.failure(result.error, meter, false)
         const json = ctx.typeof(result.value) === 'string' ? (ctx.getString(result.value) as string) : undefined
         result.value.dispose()
-        // A contract that caught an out-of-gas or host error still fails: the budget is the budget.
-        if (meter.outOfGas) return fail('VM_OUT_OF_GAS', 'the gas budget was exhausted', meter.limit)
-        const hf = meter.hostFailure
-        if (hf !== undefined)
-          return { ok: false, code: 'VM_HOST_ERROR', contractCode: hf.code, message: hf.message, gasUsed: Math.min(meter.gas, meter.limit) }
-        if (json === undefined) return fail('VM_BAD_RESULT', 'the result is not JSON-serialisable', meter.gas)
-        if (json.length > this.limits.resultBytes)
-          return fail('VM_RESULT_TOO_LARGE', `the result is ${json.length} bytes, above ${this.limits.resultBytes}`, meter.gas)
-        meter.gas += json.length * GAS.perByte
-        if (meter.gas > meter.limit) return fail('VM_OUT_OF_GAS', 'the gas budget was exhausted', meter.limit)
-        return { ok: true, value: JSON.parse(json), json, gasUsed: meter.gas }
+        return this.finish(json, meter)
       } finally {
         argHandle.dispose()
       }
     } finally {
       fn.dispose()
     }
+  }
+
+  /** The outcome of a call that returned (`json` is undefined when the bridge returned no string). */
+  private finish(json: string | undefined, meter: CallMeter): RunResult {
+    // A contract that caught an out-of-gas or host error still fails: the budget is the budget.
+    if (meter.outOfGas) return fail('VM_OUT_OF_GAS', 'the gas budget was exhausted', meter.limit)
+    const hf = meter.hostFailure
+    if (hf !== undefined)
+      return { ok: false, code: 'VM_HOST_ERROR', contractCode: hf.code, message: hf.message, gasUsed: Math.min(meter.gas, meter.limit) }
+    if (json === undefined) return fail('VM_BAD_RESULT', 'the result is not JSON-serialisable', meter.gas)
+    if (json.length > this.limits.resultBytes)
+      return fail('VM_RESULT_TOO_LARGE', `the result is ${json.length} bytes, above ${this.limits.resultBytes}`, meter.gas)
+    meter.gas += json.length * GAS.perByte
+    if (meter.gas > meter.limit) return fail('VM_OUT_OF_GAS', 'the gas budget was exhausted', meter.limit)
+    return { ok: true, value: JSON.parse(json), json, gasUsed: meter.gas }
   }
 
   /** Installs `__host[name]`, dispatching to the running call's host function of that name. */
@@ -677,6 +695,8 @@ export class ContractInstance {
     this.disposed = true
     try {
       this.bridge?.dispose()
+      for (const key of this.entryKeys.values()) key.dispose()
+      this.fast?.dispose()
       this.hostObject.dispose()
       this.ctx.dispose()
       this.runtime.dispose()
@@ -708,7 +728,11 @@ interface EngineInternals {
     QTS_NewString(ctx: number, str: number): number
     QTS_DupValuePointer(ctx: number, value: number): number
     QTS_GetNull(): number
+    QTS_GetUndefined(): number
     QTS_Throw(ctx: number, error: number): number
+    QTS_Call(ctx: number, fn: number, thisValue: number, argc: number, argv: number): number
+    QTS_ResolveException(ctx: number, maybeException: number): number
+    QTS_FreeValuePointer(ctx: number, value: number): void
   }
   readonly module: {
     readonly HEAPU8: Uint8Array
@@ -719,6 +743,7 @@ interface EngineInternals {
     _free(ptr: number): void
   }
   readonly ctx: { readonly value: number }
+  readonly memory: { heapValueHandle(ptr: number): QuickJSHandle }
   getFunction(id: number): unknown
   readonly cToHostCallbacks: { callFunction: (ctx: number, thisPtr: number, argc: number, argv: number, fnId: number) => number }
 }
@@ -728,6 +753,13 @@ interface FastHostCalls {
   readonly handlers: Map<unknown, HostDispatch>
   /** Calls dispatched so far (tests check that the path is taken, not only installed). */
   dispatched: number
+  /**
+   * Calls the prelude's bridge (`bridge(fn, argsJson)`, `this` undefined) given their value
+   * pointers: the returned string, undefined when it returned anything else, or the thrown value.
+   */
+  callBridge(bridge: number, fn: number, argsJson: string): { readonly json: string | undefined } | { readonly error: QuickJSHandle }
+  /** Frees what the fast path allocated in the engine heap. */
+  dispose(): void
 }
 
 const ENGINE_FUNCTIONS = [
@@ -738,7 +770,11 @@ const ENGINE_FUNCTIONS = [
   'QTS_NewString',
   'QTS_DupValuePointer',
   'QTS_GetNull',
+  'QTS_GetUndefined',
   'QTS_Throw',
+  'QTS_Call',
+  'QTS_ResolveException',
+  'QTS_FreeValuePointer',
 ] as const
 const MODULE_FUNCTIONS = ['UTF8ToString', 'lengthBytesUTF8', 'stringToUTF8', '_malloc', '_free'] as const
 
@@ -750,6 +786,7 @@ function engineInternals(context: QuickJSContext): EngineInternals | undefined {
   const ptr = (c.ctx as { value?: unknown } | undefined)?.value
   if (ffi === undefined || mod === undefined || cb === undefined || typeof ptr !== 'number') return undefined
   if (typeof c.getFunction !== 'function' || typeof cb.callFunction !== 'function') return undefined
+  if (typeof (c.memory as { heapValueHandle?: unknown } | undefined)?.heapValueHandle !== 'function') return undefined
   if (!ENGINE_FUNCTIONS.every((f) => typeof ffi[f] === 'function')) return undefined
   if (!MODULE_FUNCTIONS.every((f) => typeof mod[f] === 'function') || !(mod.HEAPU8 instanceof Uint8Array)) return undefined
   return context as unknown as EngineInternals
@@ -765,17 +802,15 @@ function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) =>
   if (e === undefined) return undefined
   const { ffi, module } = e
   const ctx = e.ctx.value
-  const fast: FastHostCalls = { handlers: new Map<unknown, HostDispatch>(), dispatched: 0 }
-  const handlers = fast.handlers
   const original = e.cToHostCallbacks.callFunction
-  const readArg = (argv: number, i: number): string => {
-    const v = ffi.QTS_ArgvGetJSValueConstPointer(argv, i)
+  /** The string at value pointer `v`, or undefined when the value is not a string. */
+  const readString = (v: number): string | undefined => {
     // QTS_Typeof answers a heap copy of the typeof string: "string" and "symbol" start with 's'.
     const t = ffi.QTS_Typeof(ctx, v)
     const heap = module.HEAPU8
     const isString = heap[t] === 0x73 && heap[t + 1] === 0x74
     module._free(t)
-    if (!isString) return ''
+    if (!isString) return undefined
     const s = ffi.QTS_GetString(ctx, v)
     try {
       return module.UTF8ToString(s)
@@ -783,6 +818,74 @@ function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) =>
       ffi.QTS_FreeCString(ctx, s)
     }
   }
+  const readArg = (argv: number, i: number): string => readString(ffi.QTS_ArgvGetJSValueConstPointer(argv, i)) ?? ''
+  const encoder = new TextEncoder()
+  /**
+   * A new engine string (an owned value pointer) holding `s`, or 0 when the engine heap cannot grow.
+   * Well-formed text is encoded natively; text with lone surrogates goes through emscripten's own
+   * encoder, as on the public path, whose bytes for them differ from the standard replacement.
+   */
+  const newString = (s: string): number => {
+    let p: number
+    if ((s as { isWellFormed?: () => boolean }).isWellFormed?.() === true) {
+      const max = s.length * 3 + 1
+      p = module._malloc(max)
+      if (p === 0) return 0
+      const heap = module.HEAPU8
+      const { written } = encoder.encodeInto(s, heap.subarray(p, p + max - 1))
+      heap[p + written] = 0
+    } else {
+      const bytes = module.lengthBytesUTF8(s) + 1
+      p = module._malloc(bytes)
+      if (p === 0) return 0
+      module.stringToUTF8(s, p, bytes)
+    }
+    try {
+      return ffi.QTS_NewString(ctx, p)
+    } finally {
+      module._free(p)
+    }
+  }
+  // The argument vector of bridge calls: two value pointers, kept for the instance's life.
+  const argv = module._malloc(8)
+  /** Stores a 32-bit pointer at `at`, little-endian as WebAssembly memory is. */
+  const writePointer = (at: number, ptr: number): void => {
+    const heap = module.HEAPU8
+    heap[at] = ptr & 0xff
+    heap[at + 1] = (ptr >>> 8) & 0xff
+    heap[at + 2] = (ptr >>> 16) & 0xff
+    heap[at + 3] = (ptr >>> 24) & 0xff
+  }
+  const fast: FastHostCalls = {
+    handlers: new Map<unknown, HostDispatch>(),
+    dispatched: 0,
+    callBridge(bridge, fn, argsJson) {
+      const arg = newString(argsJson)
+      if (arg === 0 || argv === 0) throw new Error('the engine heap cannot grow')
+      let result: number
+      try {
+        writePointer(argv, fn)
+        writePointer(argv + 4, arg)
+        result = ffi.QTS_Call(ctx, bridge, ffi.QTS_GetUndefined(), 2, argv)
+      } finally {
+        ffi.QTS_FreeValuePointer(ctx, arg)
+      }
+      const error = ffi.QTS_ResolveException(ctx, result)
+      if (error !== 0) {
+        ffi.QTS_FreeValuePointer(ctx, result)
+        return { error: e.memory.heapValueHandle(error) }
+      }
+      try {
+        return { json: readString(result) }
+      } finally {
+        ffi.QTS_FreeValuePointer(ctx, result)
+      }
+    },
+    dispose() {
+      if (argv !== 0) module._free(argv)
+    },
+  }
+  const handlers = fast.handlers
   e.cToHostCallbacks.callFunction = (ctxPtr, thisPtr, argc, argv, fnId) => {
     const impl = ctxPtr === ctx ? handlers.get(e.getFunction(fnId)) : undefined
     if (impl === undefined) return original(ctxPtr, thisPtr, argc, argv, fnId)
@@ -796,15 +899,9 @@ function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) =>
       if (answer === undefined) return 0
       if (answer === null) return ffi.QTS_DupValuePointer(ctx, ffi.QTS_GetNull())
       if (typeof answer === 'string') {
-        const bytes = module.lengthBytesUTF8(answer) + 1
-        const p = module._malloc(bytes)
-        if (p === 0) throw new Error('the engine heap cannot grow')
-        try {
-          module.stringToUTF8(answer, p, bytes)
-          return ffi.QTS_NewString(ctx, p)
-        } finally {
-          module._free(p)
-        }
+        const v = newString(answer)
+        if (v === 0) throw new Error('the engine heap cannot grow')
+        return v
       }
     } catch (err) {
       // The bridge itself failed (the host's own stack ran out, the engine heap cannot grow): nothing

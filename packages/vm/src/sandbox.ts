@@ -694,9 +694,9 @@ export class ContractInstance {
     if (this.disposed) return
     this.disposed = true
     try {
+      this.fast?.dispose()
       this.bridge?.dispose()
       for (const key of this.entryKeys.values()) key.dispose()
-      this.fast?.dispose()
       this.hostObject.dispose()
       this.ctx.dispose()
       this.runtime.dispose()
@@ -846,8 +846,10 @@ function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) =>
       module._free(p)
     }
   }
-  // The argument vector of bridge calls: two value pointers, kept for the instance's life.
+  // The argument vector of bridge calls: two value pointers, kept for the instance's life. Without
+  // it (the engine heap cannot grow) the instance keeps the public path.
   const argv = module._malloc(8)
+  if (argv === 0) return undefined
   /** Stores a 32-bit pointer at `at`, little-endian as WebAssembly memory is. */
   const writePointer = (at: number, ptr: number): void => {
     const heap = module.HEAPU8
@@ -861,7 +863,7 @@ function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) =>
     dispatched: 0,
     callBridge(bridge, fn, argsJson) {
       const arg = newString(argsJson)
-      if (arg === 0 || argv === 0) throw new Error('the engine heap cannot grow')
+      if (arg === 0) throw new Error('the engine heap cannot grow')
       let result: number
       try {
         writePointer(argv, fn)
@@ -882,7 +884,7 @@ function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) =>
       }
     },
     dispose() {
-      if (argv !== 0) module._free(argv)
+      module._free(argv)
     },
   }
   const handlers = fast.handlers

@@ -580,3 +580,45 @@ describe('ChainStore reproducibility', () => {
     )
   })
 })
+
+describe('ChainStore latest-value cache', () => {
+  it('property: reads at the head and the tip equal those of a store opened afresh, through pipelined commits', async () => {
+    const keys = Array.from({ length: 9 }, (_, k) => stateKey('kv', `k${k}`))
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ ops: fc.array(opArb, { maxLength: 10 }), overlap: fc.boolean() }), { minLength: 1, maxLength: 8 }),
+        async (blocks) => {
+          const store = createMemoryStore()
+          const chain = await ChainStore.open(store, genesis)
+          const ex = await newExecutor()
+          let writing: Promise<void> | undefined
+          for (const [i, { ops, overlap }] of blocks.entries()) {
+            // Reads fill the cache with the head's values, also while the block below is being written.
+            for (const sk of keys) chain.getLatest(sk)
+            if (!overlap) await writing
+            const txs = ops.map(txFor)
+            const timestamp = GENESIS_TIME + 1 + i
+            const exec = await ex.executeBlock({ chainId: genesis.chainId, height: chain.tip.height + 1, timestamp, txs }, chain.tipState)
+            const below = writing
+            writing = chain.commit(buildCommit(chain, validator, timestamp, txs, exec), { sync: false })
+            // The new block is the tip at once; the head (and what getLatest reads) moves when it is written.
+            for (const sk of keys) {
+              const pending = exec.writes.findLast((w) => bytesToHex(w.stateKey) === bytesToHex(sk))
+              if (pending !== undefined) expect(chain.tipState.getLatest(sk)).toEqual(pending.value ?? undefined)
+              chain.getLatest(sk)
+            }
+            await below
+          }
+          await writing
+          const fresh = await ChainStore.open(store, genesis)
+          expect(fresh.head).toEqual(chain.head)
+          for (const sk of keys) {
+            expect(chain.getLatest(sk)).toEqual(fresh.getLatest(sk))
+            expect(chain.tipState.getLatest(sk)).toEqual(fresh.getLatest(sk))
+          }
+        },
+      ),
+      { numRuns: 40, seed: 0x1a7e },
+    )
+  })
+})

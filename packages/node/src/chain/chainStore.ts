@@ -41,6 +41,7 @@ import {
   txPosition,
   u64,
 } from './layout.js'
+import { LatestValueCache } from './latestCache.js'
 import { RecentTxFilter } from './recentTxFilter.js'
 import { StateKeyFilter } from './stateKeyFilter.js'
 import { byteKey, byteKeyBytes } from '../byteKey.js'
@@ -138,6 +139,8 @@ export class ChainStore {
   // block): a write-through cache saves most LevelDB reads on the execution path.
   private readonly nodeCache = new Map<string, Uint8Array>()
   private static readonly NODE_CACHE_SIZE = 100_000
+  /** Latest values at the head of recently read or written keys (see {@link getLatest}). */
+  private readonly latestCache = new LatestValueCache(200_000, 64 * 1024 * 1024)
 
   /**
    * The blocks being written, oldest first: their latest values and state-tree nodes, so the producer
@@ -289,13 +292,24 @@ export class ChainStore {
 
   /** Latest committed value of a state key (synchronous: the executor's read path). */
   getLatest(stateKey: Uint8Array): Uint8Array | undefined {
+    return this.latestAtHead(stateKey, byteKey(stateKey))
+  }
+
+  /** {@link getLatest} of a key whose {@link byteKey} is `id`. */
+  private latestAtHead(stateKey: Uint8Array, id: string): Uint8Array | undefined {
+    const hit = this.latestCache.get(id)
+    if (hit !== undefined) return hit ?? undefined
     // Reads of absent keys (every insert checks first) are answered by the filter of keys that ever
     // held a value, else by the state tree, whose upper nodes are cached, instead of a LevelDB miss
     // (~20 µs: classic-level has no bloom filters).
     const keyHash = stateKeyHash(stateKey)
-    if (!this.stateKeys.mightContain(keyHash)) return undefined
-    if (this.tree.get(this._head.height, keyHash) === undefined) return undefined
-    return this.store.get(latestKey(stateKey))
+    const value = !this.stateKeys.mightContain(keyHash)
+      ? undefined
+      : this.tree.get(this._head.height, keyHash) === undefined
+        ? undefined
+        : this.store.get(latestKey(stateKey))
+    this.latestCache.set(id, value ?? null)
+    return value
   }
 
   /**
@@ -313,14 +327,12 @@ export class ChainStore {
   } = {
     scanLatest: (lower, upper, reverse, limit) => this.scanLatest(lower, upper, reverse, limit, true),
     getLatest: (stateKey) => {
-      if (this.pending.length > 0) {
-        const id = byteKey(stateKey)
-        for (let i = this.pending.length - 1; i >= 0; i--) {
-          const v = (this.pending[i] as PendingBlock).latest.get(id)
-          if (v !== undefined) return v ?? undefined
-        }
+      const id = byteKey(stateKey)
+      for (let i = this.pending.length - 1; i >= 0; i--) {
+        const v = (this.pending[i] as PendingBlock).latest.get(id)
+        if (v !== undefined) return v ?? undefined
       }
-      return this.getLatest(stateKey)
+      return this.latestAtHead(stateKey, id)
     },
   }
 
@@ -552,7 +564,42 @@ export class ChainStore {
     for (const tx of c.block.txs) this.recent.add(tx.id, header.timestamp)
     // Before the head moves (synchronously with it): a read at the new head must find these keys.
     for (const w of last.values()) if (w.value !== null) this.stateKeys.add(stateKeyHash(w.stateKey))
+    this.cacheLatest(latest)
     this._head = head
+  }
+
+  /**
+   * Puts a block's latest values in the cache as the head moves to it. Copied, like tree nodes (a
+   * written value may be a view into a pooled slab), into arrays of at most 64 KiB: the cache counts
+   * what each array keeps alive.
+   */
+  private cacheLatest(latest: ReadonlyMap<string, Uint8Array | null>): void {
+    const CHUNK = 64 * 1024
+    const values = [...latest]
+    let chunk = new Uint8Array(0)
+    let at = 0
+    for (let i = 0; i < values.length; i++) {
+      const [id, v] = values[i] as [string, Uint8Array | null]
+      if (v === null) {
+        this.latestCache.set(id, null)
+        continue
+      }
+      if (at + v.length > chunk.length) {
+        // This value and the next ones, up to a chunk (a larger value gets its own array).
+        let size = 0
+        for (let j = i; j < values.length; j++) {
+          const w = (values[j] as [string, Uint8Array | null])[1]
+          if (w === null) continue
+          if (size > 0 && size + w.length > CHUNK) break
+          size += w.length
+        }
+        chunk = new Uint8Array(size)
+        at = 0
+      }
+      chunk.set(v, at)
+      this.latestCache.set(id, chunk.subarray(at, at + v.length))
+      at += v.length
+    }
   }
 }
 

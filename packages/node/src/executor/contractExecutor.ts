@@ -503,7 +503,7 @@ export class ContractExecutor implements Executor {
     }
     const raw = state.getLatest(recordKey(contract))
     if (raw === undefined) fail({ code: 'CONTRACT_NOT_FOUND', contract }, `no contract named "${contract}"`)
-    const rec = parseRecord(raw)
+    const rec = this.record(contract, raw)
     if (rec.status !== 'active')
       fail({ code: rec.status === 'paused' ? 'CONTRACT_PAUSED' : 'CONTRACT_FROZEN', contract }, statusMessage(contract, rec.status))
     const m = this.manifest(rec.codeHash, (sk) => state.getLatest(sk)).methods.find((x) => x.name === method && x.kind === 'call')

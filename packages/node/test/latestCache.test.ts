@@ -1,0 +1,88 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { LatestValueCache } from '../src/chain/latestCache.js'
+
+describe('LatestValueCache', () => {
+  it('remembers values and absences, and a key set again replaces its value', () => {
+    const c = new LatestValueCache(10, 1024)
+    expect(c.get('a')).toBeUndefined()
+    c.set('a', Uint8Array.of(1))
+    c.set('b', null)
+    expect(c.get('a')).toEqual(Uint8Array.of(1))
+    expect(c.get('b')).toBeNull()
+    c.set('a', null)
+    c.set('b', Uint8Array.of(2))
+    expect(c.get('a')).toBeNull()
+    expect(c.get('b')).toEqual(Uint8Array.of(2))
+    expect(c.retainedBytes).toBe(1)
+  })
+
+  it('evicts the oldest entries first once over its entry count; a key set again counts as new', () => {
+    const c = new LatestValueCache(3, 1024)
+    for (const k of ['a', 'b', 'c']) c.set(k, null)
+    c.set('a', null)
+    c.set('d', null)
+    expect(c.size).toBe(3)
+    expect(c.get('b')).toBeUndefined()
+    expect(['a', 'c', 'd'].map((k) => c.get(k))).toEqual([null, null, null])
+  })
+
+  it('counts the buffers values keep alive, once per buffer, and evicts to stay within its bytes', () => {
+    const c = new LatestValueCache(100, 100)
+    const shared = new Uint8Array(60)
+    c.set('a', shared.subarray(0, 10))
+    c.set('b', shared.subarray(10, 20))
+    expect(c.retainedBytes).toBe(60)
+    c.set('c', new Uint8Array(30))
+    expect(c.retainedBytes).toBe(90)
+    // 60 + 30 + 20 > 100: the oldest go until the rest fits; the shared buffer is released with its last view.
+    c.set('d', new Uint8Array(20))
+    expect(c.get('a')).toBeUndefined()
+    expect(c.get('b')).toBeUndefined()
+    expect(c.retainedBytes).toBe(50)
+    // A buffer larger than the budget is not cached (and the old value of its key is gone).
+    c.set('c', new Uint8Array(101))
+    expect(c.get('c')).toBeUndefined()
+    expect(c.retainedBytes).toBe(20)
+  })
+
+  it('property: agrees with a plain map on every key it still holds, within its bounds', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 20 }), fc.option(fc.integer({ min: 0, max: 40 }), { nil: null }), fc.boolean())),
+        (ops) => {
+          const c = new LatestValueCache(8, 64)
+          const truth = new Map<string, Uint8Array | null>()
+          const slab = new Uint8Array(32)
+          let at = 0
+          for (const [key, len, pooled] of ops) {
+            let v: Uint8Array | null = null
+            if (len !== null) {
+              if (pooled && at + len <= slab.length) {
+                v = slab.subarray(at, at + len)
+                at += len
+              } else v = new Uint8Array(len)
+            }
+            c.set(`k${key}`, v)
+            truth.set(`k${key}`, v)
+            expect(c.size).toBeLessThanOrEqual(8)
+            expect(c.retainedBytes).toBeLessThanOrEqual(64)
+          }
+          let expected = 0
+          const buffers = new Set<ArrayBufferLike>()
+          for (const [k, v] of truth) {
+            const got = c.get(k)
+            if (got === undefined) continue
+            expect(got).toBe(v)
+            if (got !== null && !buffers.has(got.buffer)) {
+              buffers.add(got.buffer)
+              expected += got.buffer.byteLength
+            }
+          }
+          expect(c.retainedBytes).toBe(expected)
+        },
+      ),
+      { numRuns: 300, seed: 0x5eed },
+    )
+  })
+})

@@ -21,6 +21,25 @@ function snapshotReadOptions(snapshot: Snapshot): ReadOptions {
 // Entries fetched from LevelDB per round trip to the native side while iterating.
 const ITERATOR_BATCH = 1000
 
+/** classic-level's chained batch through its implementation methods (no per-operation checks). */
+interface NativeBatch {
+  _put(key: Uint8Array, value: Uint8Array): void
+  _del(key: Uint8Array): void
+  _write(options: { sync: boolean }): Promise<void>
+  close(): Promise<void>
+}
+
+/** A native chained batch of `db`, or undefined when this classic-level has none (then the public API is used). */
+function nativeBatch(db: Db): NativeBatch | undefined {
+  const create = (db as unknown as { _chainedBatch?: () => Partial<NativeBatch> })._chainedBatch
+  if (typeof create !== 'function') return undefined
+  const b = create.call(db)
+  if (typeof b._put === 'function' && typeof b._del === 'function' && typeof b._write === 'function' && typeof b.close === 'function')
+    return b as NativeBatch
+  void b.close?.()
+  return undefined
+}
+
 /** True when `err`, or an error in its `cause` chain, carries the abstract-level `code`. */
 function hasLevelCode(err: unknown, code: string): boolean {
   for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; depth++) {
@@ -240,11 +259,22 @@ class LevelStore extends LevelReader implements KVStore {
     try {
       // abstract-level's batch() clones and re-validates every operation (~10 µs each, the largest
       // single cost of a block commit). The ops are validated above and this store uses no hooks or
-      // events, so they go straight to classic-level's binding, which reads only type/key/value and
-      // copies the bytes. The public path remains for any other state (e.g. still opening).
-      const direct = (this.db as unknown as { _batch?: (ops: readonly BatchOp[], o: { sync: boolean }) => Promise<void> })._batch
-      if (typeof direct === 'function' && this.db.status === 'open') {
-        await direct.call(this.db, ops, { sync })
+      // events, so they go straight to classic-level's native batch: one binding call per operation
+      // with the key and value as arguments (~0.25 µs; the array form, which reads each operation's
+      // properties from native code, costs ~1.2 µs). The public path remains for any other state
+      // (e.g. still opening).
+      const native = this.db.status === 'open' ? nativeBatch(this.db) : undefined
+      if (native !== undefined) {
+        try {
+          for (const op of ops) {
+            if (op.type === 'put') native._put(op.key, op.value)
+            else native._del(op.key)
+          }
+          await native._write({ sync })
+        } finally {
+          // Detaches it from the database; the native batch is freed when collected.
+          await native.close()
+        }
         return
       }
       const batch: BatchOperation<Db, Uint8Array, Uint8Array>[] = ops.map((op) =>

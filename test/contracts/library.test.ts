@@ -63,6 +63,12 @@ describe('contract library', () => {
       h.tx(user, 'lib', 'keyed', { parts: ['a', ''] }),
       h.tx(user, 'lib', 'keyed', { parts: ['a', 'b\u0000c'] }),
       h.tx(user, 'lib', 'keyed', { parts: [] }),
+      // Separators at either end of a part, in a single part, or making a part look empty.
+      h.tx(user, 'lib', 'keyed', { parts: ['x\u0000y'] }),
+      h.tx(user, 'lib', 'keyed', { parts: ['a\u0000', 'b'] }),
+      h.tx(user, 'lib', 'keyed', { parts: ['a', '\u0000b', 'c'] }),
+      h.tx(user, 'lib', 'keyed', { parts: ['\u0000'] }),
+      h.tx(user, 'lib', 'keyed', { parts: ['a', '\u0000'] }),
     ])
     expect(rs.map(outcome)).toEqual([
       { key: 'asset\u0000a-1', split: ['asset', 'a-1'], stored: 2 },
@@ -71,6 +77,7 @@ describe('contract library', () => {
       'KEY_INVALID: composite key parts must be non-empty strings without U+0000',
       'KEY_INVALID: composite key parts must be non-empty strings without U+0000',
       'KEY_INVALID: a composite key needs at least one part',
+      ...Array.from({ length: 5 }, () => 'KEY_INVALID: composite key parts must be non-empty strings without U+0000'),
     ])
     expect(valueToJSON((await h.query('lib', 'read', { parts: ['owner', 'alice', 'a-1'] })).result)).toBe(3)
   })

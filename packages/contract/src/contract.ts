@@ -113,11 +113,13 @@ export class ReadState {
     let key = ''
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i]
-      if (typeof p !== 'string' || p.length === 0 || p.includes(SEP))
-        throw new ContractError('KEY_INVALID', 'composite key parts must be non-empty strings without U+0000')
+      if (typeof p !== 'string' || p.length === 0) throw keyPartsInvalid()
       // `+`, not join(): the prelude meters built-in calls, and a key's parts are few and short.
       key = i === 0 ? p : key + SEP + p
     }
+    // One built-in call for the whole key, not one per part: n non-empty parts joined by the
+    // separator hold exactly n - 1 separators unless a part holds one too.
+    if (parts.length === 1 ? key.includes(SEP) : key.split(SEP).length !== parts.length) throw keyPartsInvalid()
     return key
   }
 
@@ -307,6 +309,10 @@ function host(): Host {
   const h = (globalThis as { __host?: Host }).__host
   if (h === undefined) throw new Error('@trellis/contract only runs inside the Trellis sandbox')
   return h
+}
+
+function keyPartsInvalid(): ContractError {
+  return new ContractError('KEY_INVALID', 'composite key parts must be non-empty strings without U+0000')
 }
 
 /** Keys cross the bridge as JSON text: the engine's string conversion stops at U+0000. */

@@ -17,14 +17,16 @@ describe('LatestValueCache', () => {
     expect(c.retainedBytes).toBe(1)
   })
 
-  it('evicts the oldest entries first once over its entry count; a key set again counts as new', () => {
-    const c = new LatestValueCache(3, 1024)
-    for (const k of ['a', 'b', 'c']) c.set(k, null)
-    c.set('a', null)
-    c.set('d', null)
-    expect(c.size).toBe(3)
-    expect(c.get('b')).toBeUndefined()
-    expect(['a', 'c', 'd'].map((k) => c.get(k))).toEqual([null, null, null])
+  it('evicts the oldest entries first, a tenth at a time, once over its entry count; a key set again counts as new', () => {
+    const c = new LatestValueCache(10, 1024)
+    for (let i = 0; i < 10; i++) c.set(`k${i}`, null)
+    c.set('k0', null)
+    expect(c.size).toBe(10)
+    c.set('new', null)
+    // 11 entries: down to 9, the two oldest (k1 and k2; k0 was set again) leave.
+    expect(c.size).toBe(9)
+    expect(['k1', 'k2'].map((k) => c.get(k))).toEqual([undefined, undefined])
+    expect(['k0', 'k3', 'k9', 'new'].map((k) => c.get(k))).toEqual([null, null, null, null])
   })
 
   it('counts the buffers values keep alive, once per buffer, and evicts to stay within its bytes', () => {

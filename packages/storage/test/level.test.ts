@@ -48,6 +48,22 @@ async function openError(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe('LevelStore', () => {
+  it('applies only its own operations in each write, also on the native batches it reuses', async () => {
+    const store = await open(await tempDir())
+    const put = (k: number, v: number) => ({ type: 'put' as const, key: Uint8Array.of(k), value: Uint8Array.of(v) })
+    for (let round = 0; round < 5; round++) {
+      // Concurrent writes take different batches; a later write then reuses one of them.
+      await Promise.all([store.write([put(1, 10 + round)]), store.write([put(1, 20 + round), put(2, round)])])
+      await store.write([{ type: 'del', key: Uint8Array.of(2) }, put(3, round)])
+      expect([store.get(Uint8Array.of(1)), store.get(Uint8Array.of(2)), store.get(Uint8Array.of(3))]).toEqual([
+        Uint8Array.of(20 + round),
+        undefined,
+        Uint8Array.of(round),
+      ])
+    }
+    await store.close()
+  })
+
   it('keeps a sync batch across close and reopen', async () => {
     const path = await tempDir()
     const store = await open(path)

@@ -301,13 +301,11 @@ export class ChainStore {
     if (hit !== undefined) return hit ?? undefined
     // Reads of absent keys (every insert checks first) are answered by the filter of keys that ever
     // held a value, else by the state tree, whose upper nodes are cached, instead of a LevelDB miss
-    // (~20 µs: classic-level has no bloom filters).
+    // (~20 µs: classic-level has no bloom filters). What the filter answers is not cached: it is
+    // cheap, and new keys (one per notarised document) would push the hot ones out.
     const keyHash = stateKeyHash(stateKey)
-    const value = !this.stateKeys.mightContain(keyHash)
-      ? undefined
-      : this.tree.get(this._head.height, keyHash) === undefined
-        ? undefined
-        : this.store.get(latestKey(stateKey))
+    if (!this.stateKeys.mightContain(keyHash)) return undefined
+    const value = this.tree.get(this._head.height, keyHash) === undefined ? undefined : this.store.get(latestKey(stateKey))
     this.latestCache.set(id, value ?? null)
     return value
   }

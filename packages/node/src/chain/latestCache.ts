@@ -6,7 +6,8 @@
  * The owner keeps it exact: it fills an entry only with what the store holds at the head, and updates
  * every key a block writes synchronously with the head's move. `null` remembers an absent key.
  * Entries leave oldest first (a key read or written again counts as new) once there are more than
- * `maxEntries`, or once the memory they keep alive exceeds `maxBytes`. That memory is counted by
+ * `maxEntries`, or once the memory they keep alive exceeds `maxBytes`: a tenth of each at a time, since
+ * a Map walks the holes its deletions leave before its oldest live entry. That memory is counted by
  * backing buffer, not by value: a value may be a view into a larger buffer (a block's copies, a pooled
  * slab), which stays alive as long as any cached value uses it.
  */
@@ -51,8 +52,10 @@ export class LatestValueCache {
       this.buffers.set(value.buffer, n + 1)
     }
     if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) return
+    const entries = this.maxEntries - Math.ceil(this.maxEntries / 10)
+    const bytes = this.maxBytes - Math.ceil(this.maxBytes / 10)
     for (const [k, v] of this.entries) {
-      if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break
+      if (this.entries.size <= entries && this.bytes <= bytes) break
       this.entries.delete(k)
       if (v !== null) this.release(v.buffer)
     }

@@ -139,6 +139,9 @@ export class ChainStore {
   // block): a write-through cache saves most LevelDB reads on the execution path.
   private readonly nodeCache = new Map<string, Uint8Array>()
   private static readonly NODE_CACHE_SIZE = 100_000
+  /** Nodes the last blocks wrote, as cached (views into their arena chunks): oldest block first. */
+  private readonly youngNodes: Array<Array<readonly [string, Uint8Array]>> = []
+  private static readonly YOUNG_NODE_BLOCKS = 4
   /** Latest values at the head of recently read or written keys (see {@link getLatest}). */
   private readonly latestCache = new LatestValueCache(200_000, 64 * 1024 * 1024)
 
@@ -546,24 +549,41 @@ export class ChainStore {
     this.pending.shift()
     this._lastWriteFailure = undefined
     for (const k of c.treeStale ?? []) this.nodeCache.delete(byteKey(k))
-    // Copied: a written node is a view into its block's 1 MiB arena chunk, and the cache keeps nodes
-    // of many blocks (superseded ones leave it), which would keep all those chunks alive. One array
-    // per block holds the copies (a copy each cost a malloc'd backing store, 1.6 per tx); it lives
-    // while any of its nodes is cached, which the cache's size bounds as before.
-    let size = 0
-    for (const v of nodes.values()) size += v.length
-    const copies = new Uint8Array(size)
-    let at = 0
-    for (const [id, v] of nodes) {
-      copies.set(v, at)
-      this.cacheNode(id, copies.subarray(at, at + v.length))
-      at += v.length
-    }
+    this.cacheWrittenNodes(nodes)
     for (const tx of c.block.txs) this.recent.add(tx.id, header.timestamp)
     // Before the head moves (synchronously with it): a read at the new head must find these keys.
     for (const w of last.values()) if (w.value !== null) this.stateKeys.add(stateKeyHash(w.stateKey))
     this.cacheLatest(latest)
     this._head = head
+  }
+
+  /**
+   * Caches the nodes a block wrote. A written node is a view into its block's arena chunk (1 MiB),
+   * and the cache keeps nodes of many blocks, which would keep all those chunks alive: the nodes
+   * still cached {@link YOUNG_NODE_BLOCKS} blocks later are copied out, into one array per block (a
+   * copy each cost a malloc'd backing store, 1.6 per tx), which lives while any of them is cached.
+   * By then most were superseded and left the cache; copying every node at once cost a fresh array
+   * per block whose first writes fault its pages in (~17 ms for a 6 MB block on this machine kind).
+   */
+  private cacheWrittenNodes(nodes: ReadonlyMap<string, Uint8Array>): void {
+    const young: Array<readonly [string, Uint8Array]> = []
+    for (const [id, v] of nodes) {
+      this.cacheNode(id, v)
+      young.push([id, v])
+    }
+    this.youngNodes.push(young)
+    if (this.youngNodes.length <= ChainStore.YOUNG_NODE_BLOCKS) return
+    const kept = (this.youngNodes.shift() ?? []).filter(([id, v]) => this.nodeCache.get(id) === v)
+    let size = 0
+    for (const [, v] of kept) size += v.length
+    const copies = new Uint8Array(size)
+    let at = 0
+    for (const [id, v] of kept) {
+      copies.set(v, at)
+      // Set in place: the entry keeps its age in the cache.
+      this.nodeCache.set(id, copies.subarray(at, at + v.length))
+      at += v.length
+    }
   }
 
   /**

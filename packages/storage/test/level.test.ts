@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bytesToHex, isTrellisError } from '@trellis/utils'
-import { afterAll, describe, expect, it } from 'vitest'
+import { ClassicLevel } from 'classic-level'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import type { KVStore } from '../src/index.js'
 import { createLevelStore } from '../src/index.js'
 import { h, runKVConformance } from './conformance.js'
@@ -48,20 +49,40 @@ async function openError(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe('LevelStore', () => {
-  it('applies only its own operations in each write, also on the native batches it reuses', async () => {
-    const store = await open(await tempDir())
-    const put = (k: number, v: number) => ({ type: 'put' as const, key: Uint8Array.of(k), value: Uint8Array.of(v) })
-    for (let round = 0; round < 5; round++) {
-      // Concurrent writes take different batches; a later write then reuses one of them.
-      await Promise.all([store.write([put(1, 10 + round)]), store.write([put(1, 20 + round), put(2, round)])])
-      await store.write([{ type: 'del', key: Uint8Array.of(2) }, put(3, round)])
-      expect([store.get(Uint8Array.of(1)), store.get(Uint8Array.of(2)), store.get(Uint8Array.of(3))]).toEqual([
-        Uint8Array.of(20 + round),
-        undefined,
-        Uint8Array.of(round),
-      ])
+  it('writes through native batches, reuses them emptied, and applies only its own operations in each write', async () => {
+    type Batch = { _clear: () => void }
+    const proto = ClassicLevel.prototype as unknown as { _chainedBatch: () => Batch }
+    const make = proto._chainedBatch
+    let cleared = 0
+    const created = vi.spyOn(proto, '_chainedBatch').mockImplementation(function (this: unknown) {
+      const b = make.call(this)
+      const clear = b._clear
+      b._clear = function (this: Batch) {
+        cleared++
+        clear.call(this)
+      }
+      return b
+    })
+    try {
+      const store = await open(await tempDir())
+      const key = (k: number) => Uint8Array.of(k)
+      const put = (k: number, v: number) => ({ type: 'put' as const, key: key(k), value: Uint8Array.of(v) })
+      const del = (k: number) => ({ type: 'del' as const, key: key(k) })
+      for (let round = 0; round < 5; round++) {
+        // Two concurrent writes take two batches; the next two writes reuse them, in either order. A
+        // batch still holding its last write's operation would put key 1 or 2 back.
+        await Promise.all([store.write([put(1, round)]), store.write([put(2, round)])])
+        await store.write([del(1), del(2)])
+        await store.write([put(3, round)])
+        expect([store.get(key(1)), store.get(key(2)), store.get(key(3))]).toEqual([undefined, undefined, Uint8Array.of(round)])
+      }
+      // Twenty writes, two native batches, each emptied after every write before its next one.
+      expect(created).toHaveBeenCalledTimes(2)
+      expect(cleared).toBe(20)
+      await store.close()
+    } finally {
+      created.mockRestore()
     }
-    await store.close()
   })
 
   it('keeps a sync batch across close and reopen', async () => {

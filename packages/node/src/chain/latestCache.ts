@@ -5,11 +5,12 @@
  *
  * The owner keeps it exact: it fills an entry only with what the store holds at the head, and updates
  * every key a block writes synchronously with the head's move. `null` remembers an absent key.
- * Entries leave oldest first (a key read or written again counts as new) once there are more than
- * `maxEntries`, or once the memory they keep alive exceeds `maxBytes`: a tenth of each at a time, since
- * a Map walks the holes its deletions leave before its oldest live entry. That memory is counted by
- * backing buffer, not by value: a value may be a view into a larger buffer (a block's copies, a pooled
- * slab), which stays alive as long as any cached value uses it.
+ * Entries leave in the order they were set (a hit does not renew an entry: a hot key that leaves is
+ * read again once) once there are more than `maxEntries`, or once the memory their values keep alive
+ * exceeds `maxBytes`: a tenth of each at a time, since a Map walks the holes its deletions leave
+ * before its oldest live entry. That memory is counted by backing buffer, not by value: a value may be
+ * a view into a larger buffer (a block's copies), which stays alive as long as any cached value uses
+ * it. Keys and per-entry overhead (~100 bytes an entry) come on top.
  */
 export class LatestValueCache {
   private readonly entries = new Map<string, Uint8Array | null>()

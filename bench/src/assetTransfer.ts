@@ -25,6 +25,8 @@ const USAGE = `Usage: node bench/dist/assetTransfer.js [options]
   --batch <n>        txs per HTTP request (default 500)
   --sockets <n>      keep-alive sockets (default 16)
   --json <file>      write the result as JSON
+  --node-flag <flag> a Node.js flag for the spawned node (repeatable), e.g.
+                     --node-flag=--cpu-prof --node-flag=--cpu-prof-dir=/tmp/prof
 `
 
 interface Signed {
@@ -41,6 +43,7 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: '500' },
       sockets: { type: 'string', default: '16' },
       json: { type: 'string' },
+      'node-flag': { type: 'string', multiple: true },
       help: { type: 'boolean' },
     },
   })
@@ -53,7 +56,7 @@ async function main(): Promise<void> {
   const backlog = Number(values.backlog)
   const batch = Number(values.batch)
   const agent = createAgent(Number(values.sockets))
-  const node: SpawnedNode = await spawnDevNode({})
+  const node: SpawnedNode = await spawnDevNode({ nodeFlags: values['node-flag'] ?? [] })
   try {
     const url = node.url
     const status = await getJSON<{ chainId: string; height: number }>(`${url}/v1/status`)

@@ -13,6 +13,8 @@ export interface SpawnNodeOptions {
   readonly blockInterval?: string | undefined
   /** More CLI flags for `trellis dev` (e.g. `--no-sync`, `--workers 2`). */
   readonly extraArgs?: readonly string[]
+  /** Flags for Node.js itself, before the script (e.g. `--cpu-prof`, `--cpu-prof-dir=/tmp/prof`). */
+  readonly nodeFlags?: readonly string[]
   readonly startTimeoutMs?: number
   /** Keep the temporary data directory after stop() (its path is printed). */
   readonly keepData?: boolean
@@ -46,7 +48,19 @@ export async function spawnDevNode(o: SpawnNodeOptions = {}): Promise<SpawnedNod
   const dataDir = join(tmp, 'data')
   const logFile = join(tmp, 'node.log')
   // The same V8 flag as `npm start` and the `trellis` bin (its shebang), so the node runs as users run it.
-  const args = ['--max-semi-space-size=64', '--stack-size=3900', bin, 'dev', '--data', dataDir, '--port', '0', '--log-file', logFile]
+  const args = [
+    ...(o.nodeFlags ?? []),
+    '--max-semi-space-size=64',
+    '--stack-size=3900',
+    bin,
+    'dev',
+    '--data',
+    dataDir,
+    '--port',
+    '0',
+    '--log-file',
+    logFile,
+  ]
   if (o.blockInterval !== undefined) args.push('--block-interval', o.blockInterval)
   args.push(...(o.extraArgs ?? []))
   const child: ChildProcess = spawn(process.execPath, args, {

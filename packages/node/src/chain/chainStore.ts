@@ -574,16 +574,12 @@ export class ChainStore {
     this.youngNodes.push(young)
     if (this.youngNodes.length <= ChainStore.YOUNG_NODE_BLOCKS) return
     const kept = (this.youngNodes.shift() ?? []).filter(([id, v]) => this.nodeCache.get(id) === v)
-    let size = 0
-    for (const [, v] of kept) size += v.length
-    const copies = new Uint8Array(size)
-    let at = 0
-    for (const [id, v] of kept) {
-      copies.set(v, at)
-      // Set in place: the entry keeps its age in the cache.
-      this.nodeCache.set(id, copies.subarray(at, at + v.length))
-      at += v.length
-    }
+    const copies = packedCopies(
+      kept.map(([, v]) => v),
+      Infinity,
+    )
+    // Set in place: the entries keep their age in the cache.
+    kept.forEach(([id], i) => this.nodeCache.set(id, copies[i] as Uint8Array))
   }
 
   /**
@@ -592,33 +588,45 @@ export class ChainStore {
    * what each array keeps alive.
    */
   private cacheLatest(latest: ReadonlyMap<string, Uint8Array | null>): void {
-    const CHUNK = 64 * 1024
-    const values = [...latest]
-    let chunk = new Uint8Array(0)
-    let at = 0
-    for (let i = 0; i < values.length; i++) {
-      const [id, v] = values[i] as [string, Uint8Array | null]
-      if (v === null) {
-        this.latestCache.set(id, null)
-        continue
-      }
-      if (at + v.length > chunk.length) {
-        // This value and the next ones, up to a chunk (a larger value gets its own array).
-        let size = 0
-        for (let j = i; j < values.length; j++) {
-          const w = (values[j] as [string, Uint8Array | null])[1]
-          if (w === null) continue
-          if (size > 0 && size + w.length > CHUNK) break
-          size += w.length
-        }
-        chunk = new Uint8Array(size)
-        at = 0
-      }
-      chunk.set(v, at)
-      this.latestCache.set(id, chunk.subarray(at, at + v.length))
-      at += v.length
+    const present: Array<[string, Uint8Array]> = []
+    for (const [id, v] of latest) {
+      if (v === null) this.latestCache.set(id, null)
+      else present.push([id, v])
     }
+    const copies = packedCopies(
+      present.map(([, v]) => v),
+      64 * 1024,
+    )
+    present.forEach(([id], i) => this.latestCache.set(id, copies[i] as Uint8Array))
   }
+}
+
+/**
+ * Copies of `values`, in order, as views into arrays of at most `chunkBytes` (a larger value gets
+ * its own): one allocation per chunk instead of one backing store per value.
+ */
+function packedCopies(values: readonly Uint8Array[], chunkBytes: number): Uint8Array[] {
+  const out: Uint8Array[] = []
+  let chunk = new Uint8Array(0)
+  let at = 0
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as Uint8Array
+    if (at + v.length > chunk.length) {
+      // This value and the next ones, up to a chunk.
+      let size = 0
+      for (let j = i; j < values.length; j++) {
+        const n = (values[j] as Uint8Array).length
+        if (size > 0 && size + n > chunkBytes) break
+        size += n
+      }
+      chunk = new Uint8Array(size)
+      at = 0
+    }
+    chunk.set(v, at)
+    out.push(chunk.subarray(at, at + v.length))
+    at += v.length
+  }
+  return out
 }
 
 interface PendingBlock {

@@ -62,12 +62,6 @@ export class LatestValueCache {
     }
   }
 
-  clear(): void {
-    this.entries.clear()
-    this.buffers.clear()
-    this.bytes = 0
-  }
-
   private release(buffer: ArrayBufferLike): void {
     const n = (this.buffers.get(buffer) ?? 1) - 1
     if (n > 0) this.buffers.set(buffer, n)

@@ -327,6 +327,8 @@ export interface EntryRequest {
   readonly kind: 'call' | 'query' | 'init' | 'upgrade' | 'describe'
   readonly method: string
   readonly args: unknown
+  /** Set when the node checked `args` against the method's published descriptor (see Schema.hostChecked). */
+  readonly argsChecked?: boolean
   readonly env: Env
 }
 
@@ -370,7 +372,8 @@ export function __entry(def: ContractDefinition<Record<string, MethodDef<any, an
   }
   let args: unknown
   try {
-    args = m.args.parse(req.args === null && m.args.descriptor.type === 'object' ? {} : req.args)
+    const given = req.args === null && m.args.descriptor.type === 'object' ? {} : req.args
+    args = req.argsChecked === true && m.args.hostChecked === true ? given : m.args.parse(given)
   } catch (err) {
     if (err instanceof SchemaError) throw new ContractError('ARGS_INVALID', err.message)
     throw err

@@ -33,14 +33,21 @@ export interface Schema<T> {
   readonly descriptor: SchemaDescriptor
   /** Returns `value` typed as T, or throws {@link SchemaError}. */
   parse(value: unknown, path?: string): T
+  /**
+   * Set on schemas built with {@link s} alone: the node checks arguments against such a schema's
+   * descriptor before the call (exactly as `parse` would), so the sandbox does not parse them again.
+   * A schema of your own leaves it unset and is always parsed.
+   */
+  readonly hostChecked?: true
   /** Marker for type inference only. */
   readonly _type?: T
 }
 
 export type Infer<S> = S extends Schema<infer T> ? T : never
 
-function schema<T>(descriptor: SchemaDescriptor, check: (v: unknown, path: string) => T): Schema<T> {
-  return { descriptor, parse: (v, path = '') => check(v, path) }
+function schema<T>(descriptor: SchemaDescriptor, check: (v: unknown, path: string) => T, hostChecked = true): Schema<T> {
+  const parse = (v: unknown, path = ''): T => check(v, path)
+  return hostChecked ? { descriptor, parse, hostChecked: true } : { descriptor, parse }
 }
 
 function describe(v: unknown): string {
@@ -111,48 +118,64 @@ export const s = {
   },
   array<T>(items: Schema<T>, opts: { readonly max?: number } = {}): Schema<T[]> {
     const d: SchemaDescriptor = { type: 'array', items: items.descriptor, ...(opts.max === undefined ? {} : { maxItems: opts.max }) }
-    return schema(d, (v, path) => {
-      if (!Array.isArray(v)) throw new SchemaError(path, `expected an array, got ${describe(v)}`)
-      if (opts.max !== undefined && v.length > opts.max) throw new SchemaError(path, `may have at most ${opts.max} items`)
-      // `+`, not template literals: the sandbox meters String.prototype.concat, which templates compile to.
-      return v.map((x, i) => items.parse(x, path + '[' + i + ']'))
-    })
+    return schema(
+      d,
+      (v, path) => {
+        if (!Array.isArray(v)) throw new SchemaError(path, `expected an array, got ${describe(v)}`)
+        if (opts.max !== undefined && v.length > opts.max) throw new SchemaError(path, `may have at most ${opts.max} items`)
+        // `+`, not template literals: the sandbox meters String.prototype.concat, which templates compile to.
+        return v.map((x, i) => items.parse(x, path + '[' + i + ']'))
+      },
+      items.hostChecked === true,
+    )
   },
   object<S extends Record<string, Schema<unknown>>>(shape: S): Schema<Flatten<ObjectOf<S>>> {
     const keys = Object.keys(shape)
     const required = keys.filter((k) => (shape[k] as Schema<unknown>).descriptor.type !== 'optional')
     const properties: Record<string, SchemaDescriptor> = {}
     for (const k of keys) properties[k] = (shape[k] as Schema<unknown>).descriptor
-    return schema({ type: 'object', properties, required }, (v, path) => {
-      if (!isPlainObject(v)) throw new SchemaError(path, `expected an object, got ${describe(v)}`)
-      for (const k of Object.keys(v))
-        if (!Object.prototype.hasOwnProperty.call(shape, k)) throw new SchemaError(path, `unknown property "${k}"`)
-      const out: Record<string, unknown> = {}
-      for (const k of keys) {
-        const present = Object.prototype.hasOwnProperty.call(v, k)
-        const sub = shape[k] as Schema<unknown>
-        if (!present) {
-          if (sub.descriptor.type !== 'optional') throw new SchemaError(`${path}.${k}`, 'is required')
-          continue
+    return schema(
+      { type: 'object', properties, required },
+      (v, path) => {
+        if (!isPlainObject(v)) throw new SchemaError(path, `expected an object, got ${describe(v)}`)
+        for (const k of Object.keys(v))
+          if (!Object.prototype.hasOwnProperty.call(shape, k)) throw new SchemaError(path, `unknown property "${k}"`)
+        const out: Record<string, unknown> = {}
+        for (const k of keys) {
+          const present = Object.prototype.hasOwnProperty.call(v, k)
+          const sub = shape[k] as Schema<unknown>
+          if (!present) {
+            if (sub.descriptor.type !== 'optional') throw new SchemaError(`${path}.${k}`, 'is required')
+            continue
+          }
+          out[k] = sub.parse(v[k], path + '.' + k)
         }
-        out[k] = sub.parse(v[k], path + '.' + k)
-      }
-      return out as Flatten<ObjectOf<S>>
-    })
+        return out as Flatten<ObjectOf<S>>
+      },
+      keys.every((k) => (shape[k] as Schema<unknown>).hostChecked === true),
+    )
   },
   record<T>(values: Schema<T>, opts: { readonly max?: number } = {}): Schema<Record<string, T>> {
     const d: SchemaDescriptor = { type: 'record', values: values.descriptor, ...(opts.max === undefined ? {} : { maxEntries: opts.max }) }
-    return schema(d, (v, path) => {
-      if (!isPlainObject(v)) throw new SchemaError(path, `expected an object, got ${describe(v)}`)
-      const entries = Object.keys(v)
-      if (opts.max !== undefined && entries.length > opts.max) throw new SchemaError(path, `may have at most ${opts.max} entries`)
-      const out: Record<string, T> = {}
-      for (const k of entries) out[k] = values.parse(v[k], path + '.' + k)
-      return out
-    })
+    return schema(
+      d,
+      (v, path) => {
+        if (!isPlainObject(v)) throw new SchemaError(path, `expected an object, got ${describe(v)}`)
+        const entries = Object.keys(v)
+        if (opts.max !== undefined && entries.length > opts.max) throw new SchemaError(path, `may have at most ${opts.max} entries`)
+        const out: Record<string, T> = {}
+        for (const k of entries) out[k] = values.parse(v[k], path + '.' + k)
+        return out
+      },
+      values.hostChecked === true,
+    )
   },
   optional<T>(inner: Schema<T>): Schema<T | undefined> {
-    return schema({ type: 'optional', inner: inner.descriptor }, (v, path) => (v === undefined ? undefined : inner.parse(v, path)))
+    return schema(
+      { type: 'optional', inner: inner.descriptor },
+      (v, path) => (v === undefined ? undefined : inner.parse(v, path)),
+      inner.hostChecked === true,
+    )
   },
   /** Any JSON value (integers only), unchecked beyond that. */
   any(): Schema<Json> {

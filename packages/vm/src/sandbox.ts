@@ -69,6 +69,9 @@ export const GAS = {
   perWorkUnit: 16,
 } as const
 
+/** How many values (see {@link ContractInstance.keep}) one instance keeps at most. */
+export const MAX_KEPT_VALUES = 4096
+
 /**
  * What a host function returns: JSON text (or null), optionally with extra gas to charge — e.g. the
  * gas a nested contract call used.
@@ -131,6 +134,10 @@ const PRELUDE = `
   // works on: before the call (receiver and arguments) and after (the result). Charges are batched
   // into one host call per 4,096 units; once the budget is spent, no built-in runs again.
   const apply = Reflect.apply;
+  // The bridge's own parsing and serialising, charged explicitly (see bridge below).
+  const rawParse = JSON.parse;
+  const rawStringify = JSON.stringify;
+  const freeze = Object.freeze;
   const getOwnPropertyNames = Object.getOwnPropertyNames;
   const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
   const defineProperty = Object.defineProperty;
@@ -166,7 +173,16 @@ const PRELUDE = `
     const d = getOwnPropertyDescriptor(obj, key);
     if (d === undefined || typeof d.value !== 'function' || key === 'constructor') return;
     const f = d.value;
-    const w = function () {
+    // Functions that ignore \`this\` and take at most three arguments (an absent one and an
+    // undefined one mean the same to them) skip the arguments object and Reflect.apply: the same
+    // charge (up to three arguments), a third of the overhead.
+    const w = kind === 'static' ? function (a, b, c) {
+      work(((1 + size(a) + size(b) + size(c)) >> 3) + 1);
+      const r = f(a, b, c);
+      const rn = size(r);
+      if (rn > 0) work(rn >> 3);
+      return r;
+    } : function () {
       let n = 1 + size(this);
       for (let i = 0; i < arguments.length; i++) n += size(arguments[i]);
       if (kind === 'sort') n = n * (33 - clz32(n));
@@ -192,10 +208,15 @@ const PRELUDE = `
     for (let i = 0; i < constantTime.length; i++) if (constantTime[i] === key) return true;
     return false;
   };
+  const isStatic = function (t, key) {
+    return (t === JSON && (key === 'parse' || key === 'stringify')) || (t === Object && (key === 'keys' || key === 'values' || key === 'entries'));
+  };
   for (const t of targets) {
     for (const key of getOwnPropertyNames(t)) {
       if (isConstantTime(t, key)) continue;
-      wrap(t, key, key === 'sort' || key === 'toSorted' ? 'sort' : t === Object && key === 'assign' ? 'keys' : '');
+      // test() runs the (wrapped, charged) exec() and adds constant work: charging it too would count twice.
+      if (t === RegExp.prototype && key === 'test') continue;
+      wrap(t, key, key === 'sort' || key === 'toSorted' ? 'sort' : t === Object && key === 'assign' ? 'keys' : isStatic(t, key) ? 'static' : '');
     }
   }
   for (const t of [Array.prototype, String.prototype, TypedArrayProto]) wrap(t, Symbol.iterator, '');
@@ -264,14 +285,42 @@ const PRELUDE = `
     if (c.prototype) Object.freeze(c.prototype);
   }
 
+  // Values the host sent once for this instance's later calls (a caller's identity, the block),
+  // deep-frozen since every call that names one shares it.
+  const kept = [];
+  const deepFreeze = function (v) {
+    if (v !== null && typeof v === 'object') {
+      freeze(v);
+      for (const k in v) deepFreeze(v[k]);
+    }
+    return v;
+  };
+
   // The bridge (returned to the host, unreachable from contract code): calls the entry with the
-  // parsed arguments and settles the pending built-in work.
-  const parse = JSON.parse;
-  const stringify = JSON.stringify;
-  return function bridge(f, a) {
-    const r = f(parse(a));
+  // parsed request and settles the pending built-in work. \`d\`, when a string, is the JSON array
+  // [id, value, id, value, …] of values to keep; a number in the request's \`env\` names a kept value.
+  // Parsing and serialising are charged as the wrapped built-ins would charge them.
+  return function bridge(f, a, d) {
+    if (typeof d === 'string') {
+      const defs = rawParse(d);
+      for (let i = 0; i + 1 < defs.length; i += 2) kept[defs[i]] = deepFreeze(defs[i + 1]);
+      work(((1 + d.length) >> 3) + 1);
+    }
+    work(((1 + a.length) >> 3) + 1);
+    const req = rawParse(a);
+    const env = req === null || typeof req !== 'object' ? undefined : req.env;
+    if (env !== null && typeof env === 'object') {
+      for (const k in env) {
+        const v = env[k];
+        if (typeof v === 'number') env[k] = kept[v];
+      }
+    }
+    const r = f(req);
     if (r !== null && typeof r === 'object' && typeof r.then === 'function') throw new TypeError('contracts are synchronous: a promise is not a result');
-    const json = stringify(r === undefined ? null : r);
+    const v = r === undefined ? null : r;
+    work(((1 + size(v)) >> 3) + 1);
+    const json = rawStringify(v);
+    if (typeof json === 'string' && json.length >= 8) work(json.length >> 3);
     if (pending > 0) flush();
     return json;
   };
@@ -412,6 +461,10 @@ export class ContractInstance {
   /** Host function names installed so far (installed on first use of each name). */
   private readonly hostObject: QuickJSHandle
   private readonly installed = new Set<string>()
+  /** What {@link keep} answered for each value text so far (its number, as text). */
+  private readonly keptIds = new Map<string, string>()
+  /** `id,json` of kept values not yet sent to the engine (they go with the next call). */
+  private unsentKept: string[] = []
 
   constructor(
     private readonly sandbox: Sandbox,
@@ -498,14 +551,33 @@ export class ContractInstance {
    * `deadline` (performance.now() ms) a call still running then ends with VM_TIMEOUT — a safety net
    * for work the meter prices badly, never a deterministic outcome.
    */
+  /**
+   * What to write in a call request's `env` for the JSON value `json` (a caller's identity, the
+   * block): a number naming the value, which this instance parses once (it goes with the next call)
+   * and keeps, deep-frozen, for every later call that names it; or `json` itself once the instance
+   * keeps {@link MAX_KEPT_VALUES} values. Identical on every validator, given the same calls.
+   */
+  keep(json: string): string {
+    let id = this.keptIds.get(json)
+    if (id === undefined) {
+      if (this.keptIds.size >= MAX_KEPT_VALUES) return json
+      id = String(this.keptIds.size)
+      this.keptIds.set(json, id)
+      this.unsentKept.push(id + ',' + json)
+    }
+    return id
+  }
+
   call(entry: string, argsJson: string, provider: HostProvider, gas: number, deadline?: number): RunResult {
     if (!this.usable) throw new Error('this contract instance is spent: instantiate a new one')
     const limit = gas
+    const kept = this.unsentKept.length === 0 ? undefined : '[' + this.unsentKept.join(',') + ']'
     // The same charge whether or not this instance already evaluated the code. A call's gas does
     // depend on the calls this instance ran before it (the first call also runs the code's top
-    // level; module state such as the library's caches carries over), which is why every validator
-    // gives each instance the same calls in the same order (see instantiate()).
-    const charge = GAS.base + this.code.length * GAS.perCodeByte + argsJson.length * GAS.perByte
+    // level; module state such as the library's caches carries over; kept values are sent and
+    // charged once), which is why every validator gives each instance the same calls in the same
+    // order (see instantiate()).
+    const charge = GAS.base + this.code.length * GAS.perCodeByte + (argsJson.length + (kept?.length ?? 0)) * GAS.perByte
     const meter: CallMeter = {
       gas: charge,
       limit,
@@ -521,7 +593,7 @@ export class ContractInstance {
     this.trap = undefined
     let r: RunResult
     try {
-      r = this.callMetered(entry, argsJson, meter)
+      r = this.callMetered(entry, argsJson, kept, meter)
       // The host bridge failed mid-call: the same trap as an exception out of the engine.
       const trap = this.trap as { readonly err: unknown } | undefined
       if (trap !== undefined) throw trap.err
@@ -550,7 +622,7 @@ export class ContractInstance {
     return !r.ok && r.code === 'VM_STACK_OVERFLOW' ? { ...r, gasUsed: limit } : r
   }
 
-  private callMetered(entry: string, argsJson: string, meter: CallMeter): RunResult {
+  private callMetered(entry: string, argsJson: string, kept: string | undefined, meter: CallMeter): RunResult {
     const ctx = this.ctx
     if (meter.outOfGas) return fail('VM_OUT_OF_GAS', 'the gas budget does not cover loading the contract', meter.limit)
     for (const name of Object.keys(meter.host)) this.installHostFunction(name)
@@ -576,21 +648,25 @@ export class ContractInstance {
       if (ctx.typeof(fn) !== 'function') return fail('VM_NO_SUCH_FUNCTION', `the contract has no function ${entry}`, meter.gas)
       const bridge = this.bridge
       if (bridge === undefined) return fail('VM_HOST_ERROR', 'sandbox prelude failed', meter.gas)
+      // The bridge keeps the values first thing: from here on they count as sent.
+      if (kept !== undefined) this.unsentKept = []
       const fast = this.fast
       if (fast !== undefined) {
-        const out = fast.callBridge(bridge.value, fn.value, argsJson)
+        const out = fast.callBridge(bridge.value, fn.value, argsJson, kept)
         if ('error' in out) return this.failure(out.error, meter, false)
         return this.finish(out.json, meter)
       }
       const argHandle = ctx.newString(argsJson)
+      const keptHandle = kept === undefined ? ctx.undefined : ctx.newString(kept)
       try {
-        const result = ctx.callFunction(bridge, ctx.undefined, fn, argHandle)
+        const result = ctx.callFunction(bridge, ctx.undefined, fn, argHandle, keptHandle)
         if (result.error) return this.failure(result.error, meter, false)
         const json = ctx.typeof(result.value) === 'string' ? (ctx.getString(result.value) as string) : undefined
         result.value.dispose()
         return this.finish(json, meter)
       } finally {
         argHandle.dispose()
+        keptHandle.dispose()
       }
     } finally {
       fn.dispose()
@@ -754,10 +830,15 @@ interface FastHostCalls {
   /** Calls dispatched so far (tests check that the path is taken, not only installed). */
   dispatched: number
   /**
-   * Calls the prelude's bridge (`bridge(fn, argsJson)`, `this` undefined) given their value
+   * Calls the prelude's bridge (`bridge(fn, argsJson, kept)`, `this` undefined) given their value
    * pointers: the returned string, undefined when it returned anything else, or the thrown value.
    */
-  callBridge(bridge: number, fn: number, argsJson: string): { readonly json: string | undefined } | { readonly error: QuickJSHandle }
+  callBridge(
+    bridge: number,
+    fn: number,
+    argsJson: string,
+    kept: string | undefined,
+  ): { readonly json: string | undefined } | { readonly error: QuickJSHandle }
   /** Frees what the fast path allocated in the engine heap. */
   dispose(): void
 }
@@ -846,9 +927,9 @@ function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) =>
       module._free(p)
     }
   }
-  // The argument vector of bridge calls: two value pointers, kept for the instance's life. Without
+  // The argument vector of bridge calls: three value pointers, kept for the instance's life. Without
   // it (the engine heap cannot grow) the instance keeps the public path.
-  const argv = module._malloc(8)
+  const argv = module._malloc(12)
   if (argv === 0) return undefined
   /** Stores a 32-bit pointer at `at`, little-endian as WebAssembly memory is. */
   const writePointer = (at: number, ptr: number): void => {
@@ -861,16 +942,20 @@ function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) =>
   const fast: FastHostCalls = {
     handlers: new Map<unknown, HostDispatch>(),
     dispatched: 0,
-    callBridge(bridge, fn, argsJson) {
+    callBridge(bridge, fn, argsJson, kept) {
       const arg = newString(argsJson)
       if (arg === 0) throw new Error('the engine heap cannot grow')
+      const keptArg = kept === undefined ? 0 : newString(kept)
       let result: number
       try {
+        if (kept !== undefined && keptArg === 0) throw new Error('the engine heap cannot grow')
         writePointer(argv, fn)
         writePointer(argv + 4, arg)
-        result = ffi.QTS_Call(ctx, bridge, ffi.QTS_GetUndefined(), 2, argv)
+        writePointer(argv + 8, keptArg === 0 ? ffi.QTS_GetUndefined() : keptArg)
+        result = ffi.QTS_Call(ctx, bridge, ffi.QTS_GetUndefined(), 3, argv)
       } finally {
         ffi.QTS_FreeValuePointer(ctx, arg)
+        if (keptArg !== 0) ffi.QTS_FreeValuePointer(ctx, keptArg)
       }
       const error = ffi.QTS_ResolveException(ctx, result)
       if (error !== 0) {

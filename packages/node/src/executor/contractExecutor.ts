@@ -39,7 +39,7 @@ import {
   hookArgsHash,
   type Read,
 } from '../governance/index.js'
-import { checkArgs } from './argsSchema.js'
+import { argsVerdict, checkArgs } from './argsSchema.js'
 import {
   type BlockExecution,
   type BlockInput,
@@ -286,6 +286,56 @@ type Outcome =
   // A built-in's outcome carries `value` and `json` as getters, computed when a caller needs them.
   | { readonly ok: true; readonly json: string; readonly value?: Value; readonly gas: number }
   | { readonly ok: false; readonly code: string; readonly message: string; readonly gas: number }
+
+// The JSON text of the last block environment seen (one per block; it is not mutated).
+let lastBlock: BlockEnv | undefined
+let lastBlockText = ''
+
+function blockText(block: BlockEnv): string {
+  if (block !== lastBlock) {
+    lastBlockText = JSON.stringify(block)
+    lastBlock = block
+  }
+  return lastBlockText
+}
+
+/**
+ * The request the contract library's entry receives: `{ kind, method, args, env }`. `share` gives
+ * the text written for each of env's contract, caller, origin and block: the value's JSON, or what
+ * the instance answers to keep it (see ContractInstance.keep).
+ */
+function callRequest(
+  kind: string,
+  method: string,
+  args: unknown,
+  argsChecked: boolean,
+  frame: Frame,
+  block: BlockEnv,
+  share: (json: string) => string,
+): string {
+  const contract = JSON.stringify({ name: frame.contract, version: frame.version })
+  const caller = JSON.stringify(frame.caller)
+  const argsJson = JSON.stringify(args) as string | undefined
+  return (
+    '{"kind":' +
+    JSON.stringify(kind) +
+    ',"method":' +
+    JSON.stringify(method) +
+    (argsJson === undefined ? '' : ',"args":' + argsJson) +
+    (argsChecked ? ',"argsChecked":true' : '') +
+    ',"env":{"contract":' +
+    share(contract) +
+    ',"caller":' +
+    share(caller) +
+    ',"origin":' +
+    (frame.origin === frame.caller ? share(caller) : share(JSON.stringify(frame.origin))) +
+    ',"tx":' +
+    (frame.txId === null ? 'null' : '{"id":' + JSON.stringify(frame.txId) + '}') +
+    ',"block":' +
+    share(blockText(block)) +
+    '}}'
+  )
+}
 
 function outcomeOf(r: RunResult): Outcome {
   if (r.ok) return { ok: true, json: r.json, gas: r.gasUsed }
@@ -774,21 +824,18 @@ export class ContractExecutor implements Executor {
     gas: number,
     code?: string,
   ): Outcome {
-    const request = JSON.stringify({
-      kind,
-      method,
-      args,
-      env: {
-        contract: { name: frame.contract, version: frame.version },
-        caller: frame.caller,
-        origin: frame.origin,
-        tx: frame.txId === null ? null : { id: frame.txId },
-        block,
-      },
-    })
+    // A method's arguments are checked here, against its published descriptor, when that check is
+    // exact; the library then skips its own parse for schemas built with `s` (Schema.hostChecked).
+    let argsChecked = false
+    if (code === undefined && (kind === 'call' || kind === 'query')) {
+      const verdict = this.argsVerdict(rec.codeHash, kind, method, args, state)
+      if (typeof verdict === 'string') return { ok: false, code: 'ARGS_INVALID', message: verdict, gas: 0 }
+      argsChecked = verdict
+    }
     const host = (meter: GasMeter): HostFunctions => this.host(frame, state, block, meter.remaining)
     const instances = state.instances
     if (code !== undefined || instances === undefined) {
+      const request = callRequest(kind, method, args, argsChecked, frame, block, (json) => json)
       return outcomeOf(
         state.engine.runSync(code ?? this.code(rec.codeHash, state), ENTRY, request, host, { ...defaultVmLimits, gas }, state.deadline),
       )
@@ -802,7 +849,9 @@ export class ContractExecutor implements Executor {
       instance = state.engine.instantiate(this.code(rec.codeHash, state))
       instances.set(id, instance)
     }
-    return outcomeOf(instance.call(ENTRY, request, host, gas, state.deadline))
+    const inst = instance
+    const request = callRequest(kind, method, args, argsChecked, frame, block, (json) => inst.keep(json))
+    return outcomeOf(inst.call(ENTRY, request, host, gas, state.deadline))
   }
 
   /** The host bridge of one running frame. */
@@ -1105,6 +1154,25 @@ export class ContractExecutor implements Executor {
     const m = valueToJSON(decodeValue(raw)) as unknown as ContractManifest
     this.manifestCache.set(codeHash, m)
     return m
+  }
+
+  /**
+   * True when `args` match the descriptor `method` publishes, why not when they do not, false when
+   * that cannot be decided here (no manifest or no such method: the contract reports it; a
+   * descriptor the node's check does not implement exactly).
+   */
+  private argsVerdict(codeHash: string, kind: 'call' | 'query', method: string, args: unknown, state: TxState): boolean | string {
+    let manifest: ContractManifest
+    try {
+      manifest = this.manifest(codeHash, (sk) => state.peek(sk))
+    } catch {
+      return false
+    }
+    const m = manifest.methods.find((x) => x.name === method && x.kind === kind)
+    if (m === undefined) return false
+    const d = m.args as { readonly type?: unknown }
+    const v = argsVerdict(d, args === null && d.type === 'object' ? {} : args)
+    return v === undefined ? true : v === 'undecided' ? false : v
   }
 
   /** A record with its manifest, as the `get` and `list` queries return it. */

@@ -11,7 +11,7 @@ import { testKey } from '../support/fixtures.js'
 // names (checked once, then remembered per instance) and `ensure` with eager and lazy messages. The
 // calls of one block share a contract instance, so the remembered names are exercised too.
 
-const SOURCE = `import { call, defineContract, ensure, query, s } from '@trellis/contract'
+const SOURCE = `import { call, defineContract, ensure, query, s, SchemaError } from '@trellis/contract'
 export default defineContract({
   version: '1.0.0',
   methods: {
@@ -31,6 +31,11 @@ export default defineContract({
       return 'passed'
     }),
     read: query({ args: s.object({ parts: s.array(s.string()) }) }, (ctx, a) => ctx.state.get(ctx.state.key(...a.parts)) ?? null),
+    // Library schemas: the node checks the arguments; the method gets them as sent (canonical key order).
+    order: call({ args: s.object({ b: s.string({ pattern: '^[a-z]+$' }), a: s.optional(s.int({ min: 0 })) }) }, (_ctx, a) => Object.keys(a)),
+    // A schema of the contract's own: the sandbox always runs its parse (here stricter than its descriptor).
+    own: call({ args: { descriptor: { type: 'string' }, parse: (v: unknown) => { if (v !== 'yes') throw new SchemaError('', 'must be yes'); return v } } }, (_ctx, a) => a),
+    nested: call({ args: s.object({ inner: s.array({ descriptor: { type: 'any' }, parse: (v: unknown) => Number(v) * 2 }) }) }, (_ctx, a) => a.inner),
   },
 })
 `
@@ -109,6 +114,37 @@ describe('contract library', () => {
     // A failed call's events are dropped with its writes.
     expect(rs[1]?.events).toEqual([])
     expect(rs[2]?.events.map((e) => e.name)).toEqual(['Moved'])
+  })
+
+  it("arguments of library schemas are checked by the node with the library's wording; schemas of the contract's own are parsed in the sandbox", async () => {
+    const h = await ContractHarness.create()
+    await h.deploy('lib', artifact)
+    const rs = await h.block([
+      h.tx(user, 'lib', 'order', { a: 1, b: 'x' }),
+      h.tx(user, 'lib', 'order', { b: 'x' }),
+      h.tx(user, 'lib', 'order', { b: 'X1' }),
+      h.tx(user, 'lib', 'order', { b: 1 }),
+      h.tx(user, 'lib', 'order', { b: 'x', c: 1 }),
+      h.tx(user, 'lib', 'order', { a: -1 }),
+      h.tx(user, 'lib', 'own', 'yes'),
+      h.tx(user, 'lib', 'own', 'no'),
+      h.tx(user, 'lib', 'nested', { inner: [1, 2] }),
+    ])
+    expect(rs.map(outcome)).toEqual([
+      // Checked by the node, not parsed again: the keys keep the order they were sent in (a decoded
+      // tx's is the canonical, sorted order), where the library's parse gives the declared order.
+      ['a', 'b'],
+      ['b'],
+      'ARGS_INVALID: args.b: must match ^[a-z]+$',
+      'ARGS_INVALID: args.b: expected a string, got a number',
+      'ARGS_INVALID: args: unknown property "c"',
+      // Two faults: the node names the first in the manifest's (canonical, sorted) order.
+      'ARGS_INVALID: args.a: must be at least 0',
+      'yes',
+      'ARGS_INVALID: args: must be yes',
+      // The contract's own item schema ran: it doubles the numbers.
+      [2, 4],
+    ])
   })
 
   it('ensure takes its message as text or as a function called only when the check fails', async () => {

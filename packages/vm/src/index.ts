@@ -7,6 +7,7 @@ export {
   type HostProvider,
   type HostResult,
   HostError,
+  MAX_KEPT_VALUES,
   type RunResult,
   Sandbox,
   ContractInstance,

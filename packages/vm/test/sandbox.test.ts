@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { defaultVmLimits, type HostFunctions, HostError, type RunResult, Sandbox } from '../src/index.js'
+import { defaultVmLimits, GAS, type HostFunctions, HostError, MAX_KEPT_VALUES, type RunResult, Sandbox } from '../src/index.js'
 
 let sandbox: Sandbox
 beforeAll(async () => {
@@ -174,6 +174,9 @@ describe('sandbox: hostile code fails deterministically with a clear code', () =
     ['sorting', 'for (;;) x += arr.slice().sort().length'],
     ['Object.keys of a large object', 'for (;;) x += Object.keys(obj).length'],
     ['a regular expression over a large string', "for (;;) x += big.replace(/a/g, 'c').length"],
+    // test() is not wrapped itself: it runs the wrapped, charged exec().
+    ['a regular expression test over a large string', 'for (;;) x += /z/.test(big) ? 1 : 0'],
+    ['JSON.stringify with a replacer and an indent', 'for (;;) x += JSON.stringify(arr, null, 2).length'],
     ['binary buffers past 16 MB per call', 'for (;;) x += new Uint8Array(1 << 20).length'],
   ])(
     'a loop of %s is metered: it fails deterministically instead of running unmetered',
@@ -190,6 +193,66 @@ describe('sandbox: hostile code fails deterministically with a clear code', () =
 
   it('the host process keeps running normally after all of the above', async () => {
     expect(await run(`function main() { return 1 + 1 }`)).toMatchObject({ ok: true, value: 2 })
+  })
+})
+
+describe('sandbox: kept values', () => {
+  // Writing to a frozen value throws in strict code and is ignored in sloppy code.
+  const code = `function main(req) {
+    let threw = false
+    try { (function () { 'use strict'; req.env.who.name = 'mallory' })() } catch (e) { threw = e instanceof TypeError }
+    req.env.who.tags.push = 1
+    req.env.who.name = 'eve'
+    return { who: req.env.who, same: req.env.who === req.env.again, frozen: Object.isFrozen(req.env.who.tags), threw, n: req.n }
+  }`
+
+  it('are sent once, then named by number in env; every call sees the same deep-frozen value, on both host-call paths', async () => {
+    const publicPath = await Sandbox.create({ fastHostCalls: false })
+    for (const sb of [sandbox, publicPath]) {
+      const instance = sb.instantiate(code)
+      try {
+        const json = '{"name":"alice","tags":["a"]}'
+        const id = instance.keep(json)
+        expect(instance.keep(json)).toBe(id)
+        expect(instance.keep('{"name":"bob"}')).not.toBe(id)
+        const first = instance.call('main', `{"n":1,"env":{"who":${id},"again":${id}}}`, {}, defaultVmLimits.gas)
+        const second = instance.call('main', `{"n":2,"env":{"who":${id},"again":${json}}}`, {}, defaultVmLimits.gas)
+        expect(first).toMatchObject({
+          ok: true,
+          value: { who: { name: 'alice', tags: ['a'] }, same: true, frozen: true, threw: true, n: 1 },
+        })
+        // A value written out in full is parsed for that call only, as before.
+        expect(second).toMatchObject({ ok: true, value: { who: { name: 'alice', tags: ['a'] }, same: false, threw: true, n: 2 } })
+      } finally {
+        instance.dispose()
+      }
+    }
+  })
+
+  it('are charged by their text, once: the call that sends them pays for it', () => {
+    const gasOf = (send: boolean): number => {
+      const instance = sandbox.instantiate(`function main(req) { return 1 }`)
+      try {
+        instance.call('main', '{}', {}, defaultVmLimits.gas)
+        const id = send ? instance.keep(JSON.stringify({ pad: 'x'.repeat(10_000) })) : '0'
+        return instance.call('main', `{"env":{"v":${id}}}`, {}, defaultVmLimits.gas).gasUsed
+      } finally {
+        instance.dispose()
+      }
+    }
+    expect(gasOf(true) - gasOf(false)).toBeGreaterThanOrEqual(10_000 * GAS.perByte)
+  })
+
+  it('are at most MAX_KEPT_VALUES per instance; past that, keep answers the value itself', () => {
+    const instance = sandbox.instantiate(code)
+    try {
+      for (let i = 0; i < MAX_KEPT_VALUES; i++) expect(instance.keep(String(i + 0.5))).toBe(String(i))
+      expect(instance.keep('"one more"')).toBe('"one more"')
+      // The instance still works, and a value kept earlier is still named by its number.
+      expect(instance.keep('0.5')).toBe('0')
+    } finally {
+      instance.dispose()
+    }
   })
 })
 

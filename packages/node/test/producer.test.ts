@@ -5,6 +5,7 @@ import {
   headerHash,
   merkleRoot,
   type SignedTx,
+  stateKey,
   validatorSetHash,
   verifyCertificate,
 } from '@trellis/ledger'
@@ -235,6 +236,19 @@ describe('BlockProducer.produce', () => {
     const b2 = await r.producer.produce()
     expect(b2!.block.header.prevHash).toEqual(b1!.hash)
     expect(r.chain.head.height).toBe(2)
+  })
+
+  it('leaves every key its blocks set in the head key filter (reads that miss the latest-value cache rely on it)', async () => {
+    const r = await rig()
+    const kv = (method: string, args: Record<string, string>) =>
+      callTx(alice, args, { contract: 'kv', method, expiresAt: EXP, nonce: nonce++ })
+    for (const k of ['a', 'b', 'c']) r.mempool.add(kv('set', { key: k, value: k }))
+    await r.producer.produce()
+    r.mempool.add(kv('del', { key: 'b' }))
+    r.mempool.add(kv('set', { key: 'd', value: 'd' }))
+    await r.producer.produce()
+    for (const k of ['a', 'c', 'd']) expect(r.chain.keyFilterMightContain(stateKey('kv', k))).toBe(true)
+    expect(r.chain.getLatest(stateKey('kv', 'b'))).toBeUndefined()
   })
 
   it('keeps timestamps strictly increasing even when the clock stalls or goes back', async () => {

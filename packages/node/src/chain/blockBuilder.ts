@@ -39,6 +39,7 @@ export interface BuiltBlock {
   readonly exec: BlockExecution
   readonly treeWrites: BlockCommit['treeWrites']
   readonly treeStale: readonly Uint8Array[]
+  readonly setKeyHashes: readonly Uint8Array[]
   /** Txs left out because they ran past the time limit (producing only). */
   readonly excluded: readonly SignedTx[]
 }
@@ -110,7 +111,8 @@ export async function buildBlock(i: BuildInput): Promise<BuiltBlock> {
     const keyHash = stateKeyHash(w.stateKey)
     last.set(byteKey(keyHash), { keyHash, valueHash: w.value === null ? null : stateValueHash(w.value) })
   }
-  const tree = chain.tree.update(parent.height, height, [...last.values()])
+  const updates = [...last.values()]
+  const tree = chain.tree.update(parent.height, height, updates)
   const header: BlockHeader = {
     chainId,
     height,
@@ -123,7 +125,16 @@ export async function buildBlock(i: BuildInput): Promise<BuiltBlock> {
     validatorSetHash: i.validatorSetHash,
     txCount: txs.length,
   }
-  return { block: { header, txs }, hash: headerHash(header), exec, treeWrites: tree.writes, treeStale: tree.staleNodeKeys, excluded }
+  const setKeyHashes = updates.filter((u) => u.valueHash !== null).map((u) => u.keyHash)
+  return {
+    block: { header, txs },
+    hash: headerHash(header),
+    exec,
+    treeWrites: tree.writes,
+    treeStale: tree.staleNodeKeys,
+    setKeyHashes,
+    excluded,
+  }
 }
 
 /**

@@ -69,6 +69,11 @@ export interface BlockCommit {
    * tree rather than superseded versions of it.
    */
   readonly treeStale?: readonly Uint8Array[]
+  /**
+   * The key hashes of the keys this block leaves holding a value (the block builder has them);
+   * computed from `writes` when absent.
+   */
+  readonly setKeyHashes?: readonly Uint8Array[]
 }
 
 /** The chain head: the last committed block (height 0 is the genesis). */
@@ -487,6 +492,11 @@ export class ChainStore {
    * main store's head names a block whose archive records are all there; archive records above the
    * head are deleted on {@link open}.
    */
+  /** @internal Whether the key filter alone lets `stateKey` hold a value at the head (for tests). */
+  keyFilterMightContain(stateKey: Uint8Array): boolean {
+    return this.stateKeys.mightContain(stateKeyHash(stateKey))
+  }
+
   async commit(c: BlockCommit, options: { sync: boolean }): Promise<void> {
     const { header } = c.block
     const tip = this.tip
@@ -552,7 +562,8 @@ export class ChainStore {
     this.cacheWrittenNodes(nodes)
     for (const tx of c.block.txs) this.recent.add(tx.id, header.timestamp)
     // Before the head moves (synchronously with it): a read at the new head must find these keys.
-    for (const w of last.values()) if (w.value !== null) this.stateKeys.add(stateKeyHash(w.stateKey))
+    if (c.setKeyHashes !== undefined) for (const h of c.setKeyHashes) this.stateKeys.add(h)
+    else for (const w of last.values()) if (w.value !== null) this.stateKeys.add(stateKeyHash(w.stateKey))
     this.cacheLatest(latest)
     this._head = head
   }

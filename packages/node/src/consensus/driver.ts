@@ -430,6 +430,7 @@ export class ConsensusDriver {
         writes: built.exec.writes,
         treeWrites: built.treeWrites,
         treeStale: built.treeStale,
+        setKeyHashes: built.setKeyHashes,
       },
       { sync: this.o.syncWrites },
     )

@@ -181,7 +181,7 @@ export class BlockProducer {
     const chainId = chain.genesis.chainId
     // When a block under it fails to be written meanwhile, that failure is the one to report.
     const under = [this.writingBelow, this.writing]
-    const { block, hash, exec, treeWrites, treeStale, excluded } = await buildBlock({
+    const { block, hash, exec, treeWrites, treeStale, setKeyHashes, excluded } = await buildBlock({
       chain,
       executor,
       parent: tip,
@@ -241,7 +241,7 @@ export class BlockProducer {
     const commit = async (): Promise<CommittedBlock> => {
       const writeStarted = performance.now()
       await chain.commit(
-        { block, hash, certificate, receiptBytes: exec.receiptBytes, writes: exec.writes, treeWrites, treeStale },
+        { block, hash, certificate, receiptBytes: exec.receiptBytes, writes: exec.writes, treeWrites, treeStale, setKeyHashes },
         { sync: this.options.syncWrites },
       )
       mempool.committed(settled)

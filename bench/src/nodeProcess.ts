@@ -48,10 +48,11 @@ export async function spawnDevNode(o: SpawnNodeOptions = {}): Promise<SpawnedNod
   const dataDir = join(tmp, 'data')
   const logFile = join(tmp, 'node.log')
   // The same V8 flag as `npm start` and the `trellis` bin (its shebang), so the node runs as users run it.
+  // Flags given last win, so --node-flag can override these defaults.
   const args = [
-    ...(o.nodeFlags ?? []),
     '--max-semi-space-size=64',
     '--stack-size=3900',
+    ...(o.nodeFlags ?? []),
     bin,
     'dev',
     '--data',

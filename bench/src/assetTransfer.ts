@@ -13,6 +13,7 @@ import { signTx, valueFromJSON } from '@trellis/ledger'
 import { loadValidatorKey } from '@trellis/node'
 import { bytesToBase64, bytesToHex } from '@trellis/utils'
 import { createAgent, getJSON, httpRequest } from './http.js'
+import { readProcessCpu } from './metrics.js'
 import { repoRoot, type SpawnedNode, spawnDevNode } from './nodeProcess.js'
 import { BlockStream } from './sse.js'
 import { round } from './stats.js'
@@ -114,6 +115,8 @@ async function main(): Promise<void> {
         },
       })
       await stream.ready
+      const nodeCpuStart = readProcessCpu(node.pid)
+      const ownCpuStart = process.cpuUsage()
       const started = performance.now()
       let next = 0
       let rejected = 0
@@ -142,9 +145,29 @@ async function main(): Promise<void> {
         })
         if (performance.now() - started > 600_000) throw new Error(`${label}: not done after 10 min (${committed} committed)`)
       }
+      const nodeCpuEnd = readProcessCpu(node.pid)
+      const ownCpu = process.cpuUsage(ownCpuStart)
       stream.close()
       const seconds = (lastCommitAt - started) / 1000
-      return { label, txs: txs.length, committed, rejected, seconds: round(seconds, 1), committedPerSecond: round(committed / seconds, 0) }
+      // CPU time (Linux /proc; time a busy VM's host took away is not in it), per committed tx.
+      const perTx = (s: number) => Math.round((s * 1e6) / Math.max(1, committed))
+      const cpuPerTxUs =
+        nodeCpuStart === undefined || nodeCpuEnd === undefined
+          ? null
+          : {
+              mainThread: perTx(nodeCpuEnd.mainSeconds - nodeCpuStart.mainSeconds),
+              otherThreads: perTx(nodeCpuEnd.allSeconds - nodeCpuStart.allSeconds - (nodeCpuEnd.mainSeconds - nodeCpuStart.mainSeconds)),
+              generator: perTx((ownCpu.user + ownCpu.system) / 1e6),
+            }
+      return {
+        label,
+        txs: txs.length,
+        committed,
+        rejected,
+        seconds: round(seconds, 1),
+        committedPerSecond: round(committed / seconds, 0),
+        cpuPerTxUs,
+      }
     }
     const createRun = await run('create', creates)
     process.stdout.write(`${JSON.stringify(createRun)}\n`)

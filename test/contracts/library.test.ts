@@ -36,6 +36,8 @@ export default defineContract({
     // A schema of the contract's own: the sandbox always runs its parse (here stricter than its descriptor).
     own: call({ args: { descriptor: { type: 'string' }, parse: (v: unknown) => { if (v !== 'yes') throw new SchemaError('', 'must be yes'); return v } } }, (_ctx, a) => a),
     nested: call({ args: s.object({ inner: s.array({ descriptor: { type: 'any' }, parse: (v: unknown) => Number(v) * 2 }) }) }, (_ctx, a) => a.inner),
+    // A refinement made by copying a library schema: its own parse still runs.
+    refined: call({ args: s.object({ to: { ...s.string({ max: 10 }), parse: (v: unknown) => String(v).toLowerCase() } }) }, (_ctx, a) => a.to),
   },
 })
 `
@@ -129,6 +131,7 @@ describe('contract library', () => {
       h.tx(user, 'lib', 'own', 'yes'),
       h.tx(user, 'lib', 'own', 'no'),
       h.tx(user, 'lib', 'nested', { inner: [1, 2] }),
+      h.tx(user, 'lib', 'refined', { to: 'NoBody' }),
     ])
     expect(rs.map(outcome)).toEqual([
       // Checked by the node, not parsed again: the keys keep the order they were sent in (a decoded
@@ -144,7 +147,17 @@ describe('contract library', () => {
       'ARGS_INVALID: args: must be yes',
       // The contract's own item schema ran: it doubles the numbers.
       [2, 4],
+      'nobody',
     ])
+    // The manifest says which methods the node checks.
+    const methods = (await h.query('trellis', 'get', { name: 'lib' })).result
+    const nodeChecked = Object.fromEntries(
+      (valueToJSON(methods) as { manifest: { methods: Array<{ name: string; nodeChecked: boolean }> } }).manifest.methods.map((m) => [
+        m.name,
+        m.nodeChecked,
+      ]),
+    )
+    expect(nodeChecked).toMatchObject({ order: true, keyed: true, own: false, nested: false, refined: false })
   })
 
   it('ensure takes its message as text or as a function called only when the check fails', async () => {

@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- inferring argument and result types from a user's method map needs `any` in the constraints */
-import { type Infer, type Json, noArgs, type Schema, SchemaError, type SchemaDescriptor } from './schema.js'
+import { checkPatterns, type Infer, type Json, nodeChecks, noArgs, type Schema, SchemaError, type SchemaDescriptor } from './schema.js'
 
 // The contract authoring API. A contract module default-exports `defineContract({...})`; the build
 // step wraps it with an entry point the node's sandbox calls. Everything here runs INSIDE the sandbox
@@ -235,6 +235,11 @@ export interface Manifest {
     readonly kind: 'call' | 'query'
     readonly description: string
     readonly args: SchemaDescriptor
+    /**
+     * The arguments' schema was built with `s` alone: the node checks arguments against `args`
+     * before the call (all but patterns, which the contract tests), and rejects what fails.
+     */
+    readonly nodeChecked?: boolean
   }>
   readonly init: SchemaDescriptor | null
   readonly upgrade: SchemaDescriptor | null
@@ -327,7 +332,10 @@ export interface EntryRequest {
   readonly kind: 'call' | 'query' | 'init' | 'upgrade' | 'describe'
   readonly method: string
   readonly args: unknown
-  /** Set when the node checked `args` against the method's published descriptor (see Schema.hostChecked). */
+  /**
+   * Set when the node checked `args` against the method's published descriptor, which it does only
+   * for methods whose manifest entry says `nodeChecked`; the entry then tests only the patterns.
+   */
   readonly argsChecked?: boolean
   readonly env: Env
 }
@@ -344,7 +352,7 @@ function describeContract(def: ContractDefinition<Record<string, MethodDef<any, 
       .sort()
       .map((name) => {
         const m = def.methods[name] as MethodDef<any, any>
-        return { name, kind: m.kind, description: m.description, args: m.args.descriptor }
+        return { name, kind: m.kind, description: m.description, args: m.args.descriptor, nodeChecked: nodeChecks(m.args) }
       }),
     init: schemaOrNull(def.init),
     upgrade: schemaOrNull(def.upgrade),
@@ -373,7 +381,10 @@ export function __entry(def: ContractDefinition<Record<string, MethodDef<any, an
   let args: unknown
   try {
     const given = req.args === null && m.args.descriptor.type === 'object' ? {} : req.args
-    args = req.argsChecked === true && m.args.hostChecked === true ? given : m.args.parse(given)
+    if (req.argsChecked === true && nodeChecks(m.args)) {
+      checkPatterns(m.args, given)
+      args = given
+    } else args = m.args.parse(given)
   } catch (err) {
     if (err instanceof SchemaError) throw new ContractError('ARGS_INVALID', err.message)
     throw err

@@ -1,5 +1,5 @@
 export type { Json, Schema, SchemaDescriptor, Infer } from './schema.js'
-export { s, noArgs, SchemaError } from './schema.js'
+export { s, noArgs, SchemaError, nodeChecks, checkPatterns } from './schema.js'
 export type {
   ArgsOf,
   CallContext,

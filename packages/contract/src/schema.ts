@@ -33,21 +33,46 @@ export interface Schema<T> {
   readonly descriptor: SchemaDescriptor
   /** Returns `value` typed as T, or throws {@link SchemaError}. */
   parse(value: unknown, path?: string): T
-  /**
-   * Set on schemas built with {@link s} alone: the node checks arguments against such a schema's
-   * descriptor before the call (exactly as `parse` would), so the sandbox does not parse them again.
-   * A schema of your own leaves it unset and is always parsed.
-   */
-  readonly hostChecked?: true
   /** Marker for type inference only. */
   readonly _type?: T
 }
 
 export type Infer<S> = S extends Schema<infer T> ? T : never
 
-function schema<T>(descriptor: SchemaDescriptor, check: (v: unknown, path: string) => T, hostChecked = true): Schema<T> {
-  const parse = (v: unknown, path = ''): T => check(v, path)
-  return hostChecked ? { descriptor, parse, hostChecked: true } : { descriptor, parse }
+/** Tests a value the node already checked against the descriptor, for the patterns only. */
+type PatternCheck = (v: unknown, path: string) => void
+
+// Schemas built here whose descriptor says exactly what `parse` checks, except patterns: for them
+// the node checks the arguments before the call (ADR 0020) and the sandbox tests only the patterns
+// (null: none). Kept privately, so a copy of a schema (a spread, Object.assign) is not one of them.
+const nodeCheckable = new WeakMap<Schema<unknown>, PatternCheck | null>()
+
+/**
+ * Whether the node may check arguments for `schema`: built with {@link s} alone, with well-formed
+ * options. @internal
+ */
+export function nodeChecks(schema: Schema<unknown>): boolean {
+  return nodeCheckable.has(schema)
+}
+
+/** Tests the patterns of a node-checked schema on arguments the node checked. @internal */
+export function checkPatterns(schema: Schema<unknown>, value: unknown): void {
+  nodeCheckable.get(schema)?.(value, '')
+}
+
+function patternsOf(sub: Schema<unknown>): PatternCheck | null | undefined {
+  return nodeCheckable.get(sub)
+}
+
+/** A finite number or absent: what a descriptor carries as given (JSON has no Infinity or NaN). */
+function exactBound(n: unknown): boolean {
+  return n === undefined || (typeof n === 'number' && Number.isFinite(n))
+}
+
+function schema<T>(descriptor: SchemaDescriptor, check: (v: unknown, path: string) => T, patterns?: PatternCheck | null): Schema<T> {
+  const out: Schema<T> = { descriptor, parse: (v, path = '') => check(v, path) }
+  if (patterns !== undefined) nodeCheckable.set(out as Schema<unknown>, patterns)
+  return out
 }
 
 function describe(v: unknown): string {
@@ -77,13 +102,25 @@ export const s = {
       ...(opts.max === undefined ? {} : { maxLength: opts.max }),
       ...(opts.pattern === undefined ? {} : { pattern: opts.pattern }),
     }
-    return schema(d, (v, path) => {
-      if (typeof v !== 'string') throw new SchemaError(path, `expected a string, got ${describe(v)}`)
-      if (opts.min !== undefined && v.length < opts.min) throw new SchemaError(path, `must be at least ${opts.min} characters`)
-      if (opts.max !== undefined && v.length > opts.max) throw new SchemaError(path, `must be at most ${opts.max} characters`)
-      if (re !== undefined && !re.test(v)) throw new SchemaError(path, `must match ${opts.pattern}`)
-      return v
-    })
+    const exact = exactBound(opts.min) && exactBound(opts.max) && (opts.pattern === undefined || typeof opts.pattern === 'string')
+    const patterns =
+      re === undefined
+        ? null
+        : (v: unknown, path: string) => {
+            // exec, not test: one metered built-in call instead of two (test calls exec).
+            if (re.exec(v as string) === null) throw new SchemaError(path, `must match ${opts.pattern}`)
+          }
+    return schema(
+      d,
+      (v, path) => {
+        if (typeof v !== 'string') throw new SchemaError(path, `expected a string, got ${describe(v)}`)
+        if (opts.min !== undefined && v.length < opts.min) throw new SchemaError(path, `must be at least ${opts.min} characters`)
+        if (opts.max !== undefined && v.length > opts.max) throw new SchemaError(path, `must be at most ${opts.max} characters`)
+        if (re !== undefined && !re.test(v)) throw new SchemaError(path, `must match ${opts.pattern}`)
+        return v
+      },
+      exact ? patterns : undefined,
+    )
   },
   int(opts: { readonly min?: number; readonly max?: number } = {}): Schema<number> {
     const d: SchemaDescriptor = {
@@ -91,33 +128,50 @@ export const s = {
       ...(opts.min === undefined ? {} : { minimum: opts.min }),
       ...(opts.max === undefined ? {} : { maximum: opts.max }),
     }
-    return schema(d, (v, path) => {
-      if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new SchemaError(path, `expected a safe integer, got ${describe(v)}`)
-      if (opts.min !== undefined && v < opts.min) throw new SchemaError(path, `must be at least ${opts.min}`)
-      if (opts.max !== undefined && v > opts.max) throw new SchemaError(path, `must be at most ${opts.max}`)
-      return v
-    })
+    return schema(
+      d,
+      (v, path) => {
+        if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new SchemaError(path, `expected a safe integer, got ${describe(v)}`)
+        if (opts.min !== undefined && v < opts.min) throw new SchemaError(path, `must be at least ${opts.min}`)
+        if (opts.max !== undefined && v > opts.max) throw new SchemaError(path, `must be at most ${opts.max}`)
+        return v
+      },
+      exactBound(opts.min) && exactBound(opts.max) ? null : undefined,
+    )
   },
   boolean(): Schema<boolean> {
-    return schema({ type: 'boolean' }, (v, path) => {
-      if (typeof v !== 'boolean') throw new SchemaError(path, `expected a boolean, got ${describe(v)}`)
-      return v
-    })
+    return schema(
+      { type: 'boolean' },
+      (v, path) => {
+        if (typeof v !== 'boolean') throw new SchemaError(path, `expected a boolean, got ${describe(v)}`)
+        return v
+      },
+      null,
+    )
   },
   null(): Schema<null> {
-    return schema({ type: 'null' }, (v, path) => {
-      if (v !== null) throw new SchemaError(path, `expected null, got ${describe(v)}`)
-      return null
-    })
+    return schema(
+      { type: 'null' },
+      (v, path) => {
+        if (v !== null) throw new SchemaError(path, `expected null, got ${describe(v)}`)
+        return null
+      },
+      null,
+    )
   },
   enum<const V extends readonly [string, ...string[]]>(values: V): Schema<V[number]> {
-    return schema({ type: 'enum', values }, (v, path) => {
-      if (typeof v !== 'string' || !values.includes(v)) throw new SchemaError(path, `must be one of ${values.join(', ')}`)
-      return v as V[number]
-    })
+    return schema(
+      { type: 'enum', values },
+      (v, path) => {
+        if (typeof v !== 'string' || !values.includes(v)) throw new SchemaError(path, `must be one of ${values.join(', ')}`)
+        return v as V[number]
+      },
+      Array.isArray(values) && values.every((x) => typeof x === 'string') ? null : undefined,
+    )
   },
   array<T>(items: Schema<T>, opts: { readonly max?: number } = {}): Schema<T[]> {
     const d: SchemaDescriptor = { type: 'array', items: items.descriptor, ...(opts.max === undefined ? {} : { maxItems: opts.max }) }
+    const inner = patternsOf(items)
     return schema(
       d,
       (v, path) => {
@@ -126,7 +180,14 @@ export const s = {
         // `+`, not template literals: the sandbox meters String.prototype.concat, which templates compile to.
         return v.map((x, i) => items.parse(x, path + '[' + i + ']'))
       },
-      items.hostChecked === true,
+      inner === undefined || !exactBound(opts.max)
+        ? undefined
+        : inner === null
+          ? null
+          : (v, path) => {
+              const a = v as unknown[]
+              for (let i = 0; i < a.length; i++) inner(a[i], path + '[' + i + ']')
+            },
     )
   },
   object<S extends Record<string, Schema<unknown>>>(shape: S): Schema<Flatten<ObjectOf<S>>> {
@@ -134,6 +195,31 @@ export const s = {
     const required = keys.filter((k) => (shape[k] as Schema<unknown>).descriptor.type !== 'optional')
     const properties: Record<string, SchemaDescriptor> = {}
     for (const k of keys) properties[k] = (shape[k] as Schema<unknown>).descriptor
+    // The node checks an object when it checks every property; the patterns below are tested on the
+    // properties present.
+    // Indexed loops: in the sandbox, for…of and destructuring call the metered array iterator.
+    const patternKeys: string[] = []
+    const patternChecks: PatternCheck[] = []
+    let exact = true
+    for (const k of keys) {
+      const inner = patternsOf(shape[k] as Schema<unknown>)
+      if (inner === undefined) exact = false
+      else if (inner !== null) {
+        patternKeys.push(k)
+        patternChecks.push(inner)
+      }
+    }
+    const patterns: PatternCheck | null | undefined = !exact
+      ? undefined
+      : patternKeys.length === 0
+        ? null
+        : (v, path) => {
+            const o = v as Record<string, unknown>
+            for (let i = 0; i < patternKeys.length; i++) {
+              const k = patternKeys[i] as string
+              if (Object.prototype.hasOwnProperty.call(o, k)) (patternChecks[i] as PatternCheck)(o[k], path + '.' + k)
+            }
+          }
     return schema(
       { type: 'object', properties, required },
       (v, path) => {
@@ -152,11 +238,12 @@ export const s = {
         }
         return out as Flatten<ObjectOf<S>>
       },
-      keys.every((k) => (shape[k] as Schema<unknown>).hostChecked === true),
+      patterns,
     )
   },
   record<T>(values: Schema<T>, opts: { readonly max?: number } = {}): Schema<Record<string, T>> {
     const d: SchemaDescriptor = { type: 'record', values: values.descriptor, ...(opts.max === undefined ? {} : { maxEntries: opts.max }) }
+    const inner = patternsOf(values)
     return schema(
       d,
       (v, path) => {
@@ -167,19 +254,28 @@ export const s = {
         for (const k of entries) out[k] = values.parse(v[k], path + '.' + k)
         return out
       },
-      values.hostChecked === true,
+      inner === undefined || !exactBound(opts.max)
+        ? undefined
+        : inner === null
+          ? null
+          : (v, path) => {
+              const o = v as Record<string, unknown>
+              const ks = Object.keys(o)
+              for (let i = 0; i < ks.length; i++) inner(o[ks[i] as string], path + '.' + ks[i])
+            },
     )
   },
   optional<T>(inner: Schema<T>): Schema<T | undefined> {
+    const patterns = patternsOf(inner)
     return schema(
       { type: 'optional', inner: inner.descriptor },
       (v, path) => (v === undefined ? undefined : inner.parse(v, path)),
-      inner.hostChecked === true,
+      patterns === undefined || patterns === null ? patterns : (v, path) => (v === undefined ? undefined : patterns(v, path)),
     )
   },
   /** Any JSON value (integers only), unchecked beyond that. */
   any(): Schema<Json> {
-    return schema({ type: 'any' }, (v) => v as Json)
+    return schema({ type: 'any' }, (v) => v as Json, null)
   },
 }
 

@@ -7,7 +7,7 @@ export {
   type HostProvider,
   type HostResult,
   HostError,
-  MAX_KEPT_VALUES,
+  KEPT_LIMITS,
   type RunResult,
   Sandbox,
   ContractInstance,

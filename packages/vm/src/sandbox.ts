@@ -69,8 +69,11 @@ export const GAS = {
   perWorkUnit: 16,
 } as const
 
-/** How many values (see {@link ContractInstance.keep}) one instance keeps at most. */
-export const MAX_KEPT_VALUES = 4096
+/**
+ * What one instance keeps at most (see {@link ContractInstance.keep}): values, characters of their
+ * JSON text in all, and characters of one value's (a larger one is written out in full each time).
+ */
+export const KEPT_LIMITS = { values: 4096, chars: 1024 * 1024, valueChars: 16 * 1024 } as const
 
 /**
  * What a host function returns: JSON text (or null), optionally with extra gas to charge — e.g. the
@@ -226,8 +229,6 @@ const PRELUDE = `
   for (const t of targets) {
     for (const key of getOwnPropertyNames(t)) {
       if (isConstantTime(t, key)) continue;
-      // test() runs the (wrapped, charged) exec() and adds constant work: charging it too would count twice.
-      if (t === RegExp.prototype && key === 'test') continue;
       wrap(t, key, key === 'sort' || key === 'toSorted' ? 'sort' : t === Object && key === 'assign' ? 'keys' : isStatic(t, key) ? 'static' : '');
     }
   }
@@ -477,6 +478,7 @@ export class ContractInstance {
   private readonly keptIds = new Map<string, string>()
   /** `id,json` of kept values not yet sent to the engine (they go with the next call). */
   private unsentKept: string[] = []
+  private keptChars = 0
 
   constructor(
     private readonly sandbox: Sandbox,
@@ -566,15 +568,17 @@ export class ContractInstance {
   /**
    * What to write in a call request's `env` for the JSON value `json` (a caller's identity, the
    * block): a number naming the value, which this instance parses once (it goes with the next call)
-   * and keeps, deep-frozen, for every later call that names it; or `json` itself once the instance
-   * keeps {@link MAX_KEPT_VALUES} values. Identical on every validator, given the same calls.
+   * and keeps, deep-frozen, for every later call that names it; or `json` itself when the value or
+   * the instance is past {@link KEPT_LIMITS}. Identical on every validator, given the same calls.
    */
   keep(json: string): string {
     let id = this.keptIds.get(json)
     if (id === undefined) {
-      if (this.keptIds.size >= MAX_KEPT_VALUES) return json
+      const size = json.length
+      if (size > KEPT_LIMITS.valueChars || this.keptIds.size >= KEPT_LIMITS.values || this.keptChars + size > KEPT_LIMITS.chars) return json
       id = String(this.keptIds.size)
       this.keptIds.set(json, id)
+      this.keptChars += size
       this.unsentKept.push(id + ',' + json)
     }
     return id
@@ -669,8 +673,9 @@ export class ContractInstance {
         return this.finish(out.json, meter)
       }
       const argHandle = ctx.newString(argsJson)
-      const keptHandle = kept === undefined ? ctx.undefined : ctx.newString(kept)
+      let keptHandle: QuickJSHandle = ctx.undefined
       try {
+        if (kept !== undefined) keptHandle = ctx.newString(kept)
         const result = ctx.callFunction(bridge, ctx.undefined, fn, argHandle, keptHandle)
         if (result.error) return this.failure(result.error, meter, false)
         const json = ctx.typeof(result.value) === 'string' ? (ctx.getString(result.value) as string) : undefined

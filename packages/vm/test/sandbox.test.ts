@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { defaultVmLimits, GAS, type HostFunctions, HostError, MAX_KEPT_VALUES, type RunResult, Sandbox } from '../src/index.js'
+import { defaultVmLimits, GAS, type HostFunctions, HostError, KEPT_LIMITS, type RunResult, Sandbox } from '../src/index.js'
 
 let sandbox: Sandbox
 beforeAll(async () => {
@@ -174,8 +174,12 @@ describe('sandbox: hostile code fails deterministically with a clear code', () =
     ['sorting', 'for (;;) x += arr.slice().sort().length'],
     ['Object.keys of a large object', 'for (;;) x += Object.keys(obj).length'],
     ['a regular expression over a large string', "for (;;) x += big.replace(/a/g, 'c').length"],
-    // test() is not wrapped itself: it runs the wrapped, charged exec().
     ['a regular expression test over a large string', 'for (;;) x += /z/.test(big) ? 1 : 0'],
+    // A regular expression whose own exec is not callable falls back to the built-in exec: test() is charged itself.
+    [
+      'a regular expression test with its exec removed',
+      "const re = /z/; Object.defineProperty(re, 'exec', { value: null }); for (;;) x += re.test(big) ? 1 : 0",
+    ],
     ['JSON.stringify with a replacer and an indent', 'for (;;) x += JSON.stringify(arr, null, 2).length'],
     ['binary buffers past 16 MB per call', 'for (;;) x += new Uint8Array(1 << 20).length'],
   ])(
@@ -243,15 +247,28 @@ describe('sandbox: kept values', () => {
     expect(gasOf(true) - gasOf(false)).toBeGreaterThanOrEqual(10_000 * GAS.perByte)
   })
 
-  it('are at most MAX_KEPT_VALUES per instance; past that, keep answers the value itself', () => {
-    const instance = sandbox.instantiate(code)
+  it('are bounded per instance in number and in size; past a bound, keep answers the value itself', () => {
+    const many = sandbox.instantiate(code)
     try {
-      for (let i = 0; i < MAX_KEPT_VALUES; i++) expect(instance.keep(String(i + 0.5))).toBe(String(i))
-      expect(instance.keep('"one more"')).toBe('"one more"')
-      // The instance still works, and a value kept earlier is still named by its number.
-      expect(instance.keep('0.5')).toBe('0')
+      for (let i = 0; i < KEPT_LIMITS.values; i++) expect(many.keep(String(i + 0.5))).toBe(String(i))
+      expect(many.keep('"one more"')).toBe('"one more"')
+      // A value kept earlier is still named by its number.
+      expect(many.keep('0.5')).toBe('0')
     } finally {
-      instance.dispose()
+      many.dispose()
+    }
+    const large = sandbox.instantiate(code)
+    try {
+      const big = JSON.stringify('x'.repeat(KEPT_LIMITS.valueChars))
+      expect(large.keep(big)).toBe(big)
+      const chunk = (i: number) => JSON.stringify(String(i).padEnd(KEPT_LIMITS.valueChars - 10, 'y'))
+      const fit = Math.floor(KEPT_LIMITS.chars / chunk(0).length)
+      for (let i = 0; i < fit; i++) expect(large.keep(chunk(i))).toBe(String(i))
+      expect(large.keep(chunk(fit))).toBe(chunk(fit))
+      // The instance runs with what it kept.
+      expect(large.call('main', `{"n":0,"env":{"who":{"tags":[]},"again":0}}`, {}, 1e9)).toMatchObject({ ok: true, value: { n: 0 } })
+    } finally {
+      large.dispose()
     }
   })
 })

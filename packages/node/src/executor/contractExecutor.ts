@@ -529,7 +529,7 @@ export class ContractExecutor implements Executor {
       const m = GOVERNANCE_METHODS[method]
       if (m === undefined || m.kind !== 'call')
         fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
-      const reason = checkArgs(m.args, valueToJSON(args))
+      const reason = checkArgs(m.args, valueToJSON(args), true)
       if (reason !== undefined) bad(reason)
       return
     }
@@ -546,7 +546,7 @@ export class ContractExecutor implements Executor {
       if (m === undefined || m.kind !== 'call')
         fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
       const a = valueToJSON(args) as Record<string, unknown>
-      const reason = checkArgs(m.args, a)
+      const reason = checkArgs(m.args, a, true)
       if (reason !== undefined) bad(reason)
       this.lifecycleApproval(method, a, caller, read, at.now)
       return
@@ -824,8 +824,8 @@ export class ContractExecutor implements Executor {
     gas: number,
     code?: string,
   ): Outcome {
-    // A method's arguments are checked here, against its published descriptor, when that check is
-    // exact; the library then skips its own parse for schemas built with `s` (Schema.hostChecked).
+    // A method's arguments are checked here, against its published descriptor, when its manifest
+    // entry says `nodeChecked` and the check is exact; the library then tests only the patterns.
     let argsChecked = false
     if (code === undefined && (kind === 'call' || kind === 'query')) {
       const verdict = this.argsVerdict(rec.codeHash, kind, method, args, state)
@@ -1104,7 +1104,7 @@ export class ContractExecutor implements Executor {
           `contract "${SYSTEM_CONTRACT}" has no ${kind === 'call' ? 'callable' : 'query'} method "${method}"`,
         )
       const a = valueToJSON(args) as Record<string, unknown>
-      const reason = checkArgs(m.args, a)
+      const reason = checkArgs(m.args, a, true)
       if (reason !== undefined) throw new ExecError('ARGS_INVALID', `invalid arguments for ${SYSTEM_CONTRACT}.${method}: ${reason}`)
       if (kind === 'call')
         this.lifecycleApproval(
@@ -1130,7 +1130,7 @@ export class ContractExecutor implements Executor {
           `contract "${GOVERNANCE_CONTRACT}" has no ${kind === 'call' ? 'callable' : 'query'} method "${method}"`,
         )
       const a = valueToJSON(args) as Record<string, unknown>
-      const reason = checkArgs(m.args, a)
+      const reason = checkArgs(m.args, a, true)
       if (reason !== undefined) throw new ExecError('ARGS_INVALID', `invalid arguments for ${GOVERNANCE_CONTRACT}.${method}: ${reason}`)
       const store = governanceStore(state)
       const result =
@@ -1157,9 +1157,11 @@ export class ContractExecutor implements Executor {
   }
 
   /**
-   * True when `args` match the descriptor `method` publishes, why not when they do not, false when
-   * that cannot be decided here (no manifest or no such method: the contract reports it; a
-   * descriptor the node's check does not implement exactly).
+   * True when `args` match the descriptor `method` publishes (patterns aside), why not when they do
+   * not, false when the node leaves the check to the contract: no manifest or no such method (the
+   * contract reports it), a method whose manifest entry does not say `nodeChecked` (a schema of the
+   * contract's own, or a contract built before the flag), a descriptor the node's check does not
+   * implement exactly.
    */
   private argsVerdict(codeHash: string, kind: 'call' | 'query', method: string, args: unknown, state: TxState): boolean | string {
     let manifest: ContractManifest
@@ -1169,7 +1171,7 @@ export class ContractExecutor implements Executor {
       return false
     }
     const m = manifest.methods.find((x) => x.name === method && x.kind === kind)
-    if (m === undefined) return false
+    if (m === undefined || m.nodeChecked !== true) return false
     const d = m.args as { readonly type?: unknown }
     const v = argsVerdict(d, args === null && d.type === 'object' ? {} : args)
     return v === undefined ? true : v === 'undecided' ? false : v

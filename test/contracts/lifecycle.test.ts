@@ -355,6 +355,20 @@ describe('lifecycle: deploy and init', () => {
     expect(await result(h, 'registry', 'version')).toBe('1.0.0')
   })
 
+  it('code describes itself in a fixed environment: its manifest depends on the code alone, not on name, deployer or height', async () => {
+    const h = await harness()
+    const code = `globalThis.__trellis_entry = function (req) {
+      if (req.kind !== 'describe') return null
+      const e = req.env
+      return { version: '1.0.' + e.block.height, description: [e.contract.name, e.caller.id, e.block.timestamp].join('|'), methods: [], init: null, upgrade: null }
+    }`
+    await h.block([lifecycle(h, 'deploy', { name: 'first', code })])
+    await h.block([lifecycle(h, 'deploy', { name: 'second', code })])
+    for (const name of ['first', 'second']) {
+      expect(await result(h, 'trellis', 'get', { name })).toMatchObject({ version: '1.0.0', manifest: { description: '|trellis|0' } })
+    }
+  })
+
   it('bad names and code that does not load are refused (ARGS_INVALID, CONTRACT_LOAD_FAILED)', async () => {
     const h = await harness()
     const good = art.STORE?.code as string

@@ -69,8 +69,18 @@ function exactBound(n: unknown): boolean {
   return n === undefined || (typeof n === 'number' && Number.isFinite(n))
 }
 
+function frozen<V>(v: V): V {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v)
+    for (const k of Object.keys(v)) frozen((v as Record<string, unknown>)[k])
+  }
+  return v
+}
+
+// Schemas are frozen, descriptors deeply: a marked schema cannot be given another parse, nor its
+// descriptor another bound, after it was built.
 function schema<T>(descriptor: SchemaDescriptor, check: (v: unknown, path: string) => T, patterns?: PatternCheck | null): Schema<T> {
-  const out: Schema<T> = { descriptor, parse: (v, path = '') => check(v, path) }
+  const out: Schema<T> = Object.freeze({ descriptor: frozen(descriptor), parse: (v: unknown, path = '') => check(v, path) })
   if (patterns !== undefined) nodeCheckable.set(out as Schema<unknown>, patterns)
   return out
 }
@@ -95,48 +105,51 @@ type Flatten<T> = { [K in keyof T]: T[K] } & {}
 /** Schema builders. Every object schema is strict: unknown properties are rejected. */
 export const s = {
   string(opts: { readonly min?: number; readonly max?: number; readonly pattern?: string } = {}): Schema<string> {
-    const re = opts.pattern === undefined ? undefined : new RegExp(opts.pattern)
+    // A copy: changing the options object later changes neither the check nor the descriptor.
+    const o = { ...opts }
+    const re = o.pattern === undefined ? undefined : new RegExp(o.pattern)
     const d: SchemaDescriptor = {
       type: 'string',
-      ...(opts.min === undefined ? {} : { minLength: opts.min }),
-      ...(opts.max === undefined ? {} : { maxLength: opts.max }),
-      ...(opts.pattern === undefined ? {} : { pattern: opts.pattern }),
+      ...(o.min === undefined ? {} : { minLength: o.min }),
+      ...(o.max === undefined ? {} : { maxLength: o.max }),
+      ...(o.pattern === undefined ? {} : { pattern: o.pattern }),
     }
-    const exact = exactBound(opts.min) && exactBound(opts.max) && (opts.pattern === undefined || typeof opts.pattern === 'string')
+    const exact = exactBound(o.min) && exactBound(o.max) && (o.pattern === undefined || typeof o.pattern === 'string')
     const patterns =
       re === undefined
         ? null
         : (v: unknown, path: string) => {
             // exec, not test: one metered built-in call instead of two (test calls exec).
-            if (re.exec(v as string) === null) throw new SchemaError(path, `must match ${opts.pattern}`)
+            if (re.exec(v as string) === null) throw new SchemaError(path, `must match ${o.pattern}`)
           }
     return schema(
       d,
       (v, path) => {
         if (typeof v !== 'string') throw new SchemaError(path, `expected a string, got ${describe(v)}`)
-        if (opts.min !== undefined && v.length < opts.min) throw new SchemaError(path, `must be at least ${opts.min} characters`)
-        if (opts.max !== undefined && v.length > opts.max) throw new SchemaError(path, `must be at most ${opts.max} characters`)
-        if (re !== undefined && !re.test(v)) throw new SchemaError(path, `must match ${opts.pattern}`)
+        if (o.min !== undefined && v.length < o.min) throw new SchemaError(path, `must be at least ${o.min} characters`)
+        if (o.max !== undefined && v.length > o.max) throw new SchemaError(path, `must be at most ${o.max} characters`)
+        if (re !== undefined && !re.test(v)) throw new SchemaError(path, `must match ${o.pattern}`)
         return v
       },
       exact ? patterns : undefined,
     )
   },
   int(opts: { readonly min?: number; readonly max?: number } = {}): Schema<number> {
+    const o = { ...opts }
     const d: SchemaDescriptor = {
       type: 'integer',
-      ...(opts.min === undefined ? {} : { minimum: opts.min }),
-      ...(opts.max === undefined ? {} : { maximum: opts.max }),
+      ...(o.min === undefined ? {} : { minimum: o.min }),
+      ...(o.max === undefined ? {} : { maximum: o.max }),
     }
     return schema(
       d,
       (v, path) => {
         if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new SchemaError(path, `expected a safe integer, got ${describe(v)}`)
-        if (opts.min !== undefined && v < opts.min) throw new SchemaError(path, `must be at least ${opts.min}`)
-        if (opts.max !== undefined && v > opts.max) throw new SchemaError(path, `must be at most ${opts.max}`)
+        if (o.min !== undefined && v < o.min) throw new SchemaError(path, `must be at least ${o.min}`)
+        if (o.max !== undefined && v > o.max) throw new SchemaError(path, `must be at most ${o.max}`)
         return v
       },
-      exactBound(opts.min) && exactBound(opts.max) ? null : undefined,
+      exactBound(o.min) && exactBound(o.max) ? null : undefined,
     )
   },
   boolean(): Schema<boolean> {
@@ -159,7 +172,8 @@ export const s = {
       null,
     )
   },
-  enum<const V extends readonly [string, ...string[]]>(values: V): Schema<V[number]> {
+  enum<const V extends readonly [string, ...string[]]>(given: V): Schema<V[number]> {
+    const values = [...given] as unknown as V
     return schema(
       { type: 'enum', values },
       (v, path) => {
@@ -170,17 +184,18 @@ export const s = {
     )
   },
   array<T>(items: Schema<T>, opts: { readonly max?: number } = {}): Schema<T[]> {
-    const d: SchemaDescriptor = { type: 'array', items: items.descriptor, ...(opts.max === undefined ? {} : { maxItems: opts.max }) }
+    const o = { ...opts }
+    const d: SchemaDescriptor = { type: 'array', items: items.descriptor, ...(o.max === undefined ? {} : { maxItems: o.max }) }
     const inner = patternsOf(items)
     return schema(
       d,
       (v, path) => {
         if (!Array.isArray(v)) throw new SchemaError(path, `expected an array, got ${describe(v)}`)
-        if (opts.max !== undefined && v.length > opts.max) throw new SchemaError(path, `may have at most ${opts.max} items`)
+        if (o.max !== undefined && v.length > o.max) throw new SchemaError(path, `may have at most ${o.max} items`)
         // `+`, not template literals: the sandbox meters String.prototype.concat, which templates compile to.
         return v.map((x, i) => items.parse(x, path + '[' + i + ']'))
       },
-      inner === undefined || !exactBound(opts.max)
+      inner === undefined || !exactBound(o.max)
         ? undefined
         : inner === null
           ? null
@@ -191,6 +206,8 @@ export const s = {
     )
   },
   object<S extends Record<string, Schema<unknown>>>(shape: S): Schema<Flatten<ObjectOf<S>>> {
+    // A copy, as for the other options.
+    shape = Object.freeze({ ...shape })
     const keys = Object.keys(shape)
     const required = keys.filter((k) => (shape[k] as Schema<unknown>).descriptor.type !== 'optional')
     const properties: Record<string, SchemaDescriptor> = {}
@@ -200,7 +217,8 @@ export const s = {
     // Indexed loops: in the sandbox, for…of and destructuring call the metered array iterator.
     const patternKeys: string[] = []
     const patternChecks: PatternCheck[] = []
-    let exact = true
+    // A `__proto__` property cannot be written into the descriptor's properties by assignment.
+    let exact = !keys.includes('__proto__')
     for (const k of keys) {
       const inner = patternsOf(shape[k] as Schema<unknown>)
       if (inner === undefined) exact = false
@@ -242,19 +260,20 @@ export const s = {
     )
   },
   record<T>(values: Schema<T>, opts: { readonly max?: number } = {}): Schema<Record<string, T>> {
-    const d: SchemaDescriptor = { type: 'record', values: values.descriptor, ...(opts.max === undefined ? {} : { maxEntries: opts.max }) }
+    const o = { ...opts }
+    const d: SchemaDescriptor = { type: 'record', values: values.descriptor, ...(o.max === undefined ? {} : { maxEntries: o.max }) }
     const inner = patternsOf(values)
     return schema(
       d,
       (v, path) => {
         if (!isPlainObject(v)) throw new SchemaError(path, `expected an object, got ${describe(v)}`)
         const entries = Object.keys(v)
-        if (opts.max !== undefined && entries.length > opts.max) throw new SchemaError(path, `may have at most ${opts.max} entries`)
+        if (o.max !== undefined && entries.length > o.max) throw new SchemaError(path, `may have at most ${o.max} entries`)
         const out: Record<string, T> = {}
         for (const k of entries) out[k] = values.parse(v[k], path + '.' + k)
         return out
       },
-      inner === undefined || !exactBound(opts.max)
+      inner === undefined || !exactBound(o.max)
         ? undefined
         : inner === null
           ? null

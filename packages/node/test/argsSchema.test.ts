@@ -86,7 +86,7 @@ describe('arguments checked against a manifest descriptor', () => {
     // Admission accepts what it cannot decide (the sandbox decides at execution).
     expect(checkArgs(d, { a: 'x', b: 1 })).toBeUndefined()
     expect(checkArgs({ type: 'uuid' }, 'x')).toBeUndefined()
-    // Patterns are tested for the node's own built-in methods only.
+    // Patterns are tested only when asked (built-in methods, admission).
     const name = { type: 'object', properties: { name: { type: 'string', pattern: '^[a-z]+$' } }, required: ['name'] }
     expect(checkArgs(name, { name: 'X' }, true)).toBe('args.name: must match ^[a-z]+$')
     expect(checkArgs(name, { name: 'X' })).toBeUndefined()
@@ -108,5 +108,16 @@ describe('arguments checked against a manifest descriptor', () => {
     expect(nodeChecks(s.string({ pattern: /^a/ as unknown as string }))).toBe(false)
     expect(nodeChecks(s.enum([1] as unknown as ['a']))).toBe(false)
     expect(nodeChecks(s.array(s.int(), { max: Number.NaN }))).toBe(false)
+    expect(nodeChecks(s.object({ ['__proto__']: s.string() }))).toBe(false)
+    // Nor can a marked schema be changed after it was built: not its parse, its descriptor or its options.
+    const opts: { max?: number } = { max: 5 }
+    const marked = s.string(opts)
+    expect(() => Object.assign(marked, { parse: () => 'x' })).toThrow(TypeError)
+    expect(() => {
+      ;(marked.descriptor as { maxLength?: number }).maxLength = 2
+    }).toThrow(TypeError)
+    opts.max = 2
+    expect(marked.parse('abcd')).toBe('abcd')
+    expect(marked.descriptor).toEqual({ type: 'string', maxLength: 5 })
   })
 })

@@ -28,11 +28,12 @@ function bounds(desc: Descriptor, ...names: string[]): boolean {
 
 /**
  * Why `value` does not match `d`, or undefined. What this check cannot decide is accepted (the
- * sandbox decides at execution). Patterns are tested only with `trustedPatterns`: for the node's own
- * built-in methods, whose patterns are the node's; a deployed contract's are left to its sandbox.
+ * sandbox decides at execution). Patterns are tested, with V8, only when `patterns` is set: for the
+ * node's own built-in methods, and at admission, which is not consensus. At execution a deployed
+ * contract's patterns are left to its sandbox (see argsVerdict).
  */
-export function checkArgs(d: unknown, value: unknown, trustedPatterns = false): string | undefined {
-  const v = check(d, value, '', trustedPatterns)
+export function checkArgs(d: unknown, value: unknown, patterns = false): string | undefined {
+  const v = check(d, value, '', patterns)
   return v === UNDECIDED ? undefined : v
 }
 
@@ -57,8 +58,9 @@ function check(d: unknown, value: unknown, path: string, patterns: boolean): str
         return `${at(path)}: must be at least ${desc.minLength} characters`
       if (typeof desc.maxLength === 'number' && value.length > desc.maxLength)
         return `${at(path)}: must be at most ${desc.maxLength} characters`
-      // A deployed contract's patterns are left to its own schema, in the metered sandbox: a regular
-      // expression can backtrack for minutes, and engines differ on what a pattern means.
+      // At execution a deployed contract's patterns are left to its own schema, in the metered
+      // sandbox: a regular expression can backtrack for minutes, and engines (and Node versions)
+      // differ on what a pattern means, where validators must agree.
       if (patterns && typeof desc.pattern === 'string' && !new RegExp(desc.pattern).test(value))
         return `${at(path)}: must match ${desc.pattern}`
       return undefined
@@ -92,7 +94,8 @@ function check(d: unknown, value: unknown, path: string, patterns: boolean): str
     }
     case 'object': {
       if (!isObject(value)) return `${at(path)}: expected an object, got ${describe(value)}`
-      const props = isObject(desc.properties) ? desc.properties : {}
+      if (!isObject(desc.properties)) return UNDECIDED
+      const props = desc.properties
       for (const k of Object.keys(value)) if (!Object.hasOwn(props, k)) return `${at(path)}: unknown property "${k}"`
       let undecided = false
       for (const [k, sub] of Object.entries(props)) {

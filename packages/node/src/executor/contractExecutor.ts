@@ -558,7 +558,10 @@ export class ContractExecutor implements Executor {
       fail({ code: rec.status === 'paused' ? 'CONTRACT_PAUSED' : 'CONTRACT_FROZEN', contract }, statusMessage(contract, rec.status))
     const m = this.manifest(rec.codeHash, (sk) => state.getLatest(sk)).methods.find((x) => x.name === method && x.kind === 'call')
     if (m === undefined) fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
-    const reason = checkArgs(m.args, args === null ? {} : valueToJSON(args))
+    // A method whose schema is the contract's own (nodeChecked false) is checked by that schema, at
+    // execution; manifests from before the flag keep the descriptor check here.
+    // Patterns too, with V8: admission is not consensus (execution leaves them to the sandbox).
+    const reason = m.nodeChecked === false ? undefined : checkArgs(m.args, args === null ? {} : valueToJSON(args), true)
     if (reason !== undefined) bad(reason)
     this.identities.permit(caller, contract, method, read)
   }
@@ -1167,8 +1170,10 @@ export class ContractExecutor implements Executor {
     let manifest: ContractManifest
     try {
       manifest = this.manifest(codeHash, (sk) => state.peek(sk))
-    } catch {
-      return false
+    } catch (err) {
+      // The code's own load reports a missing manifest; a state fetch (VM_NEED_DATA) goes up.
+      if (err instanceof ExecError && err.code === 'CONTRACT_CODE_MISSING') return false
+      throw err
     }
     const m = manifest.methods.find((x) => x.name === method && x.kind === kind)
     if (m === undefined || m.nodeChecked !== true) return false
@@ -1215,14 +1220,16 @@ export class ContractExecutor implements Executor {
       }
       const code = a.code as string
       const codeHash = bytesToHex(sha256(utf8ToBytes(code)))
+      // The manifest is stored (and cached) per code hash: it must depend on the code alone, so the
+      // code describes itself read-only, with a fixed environment (no name, caller, height or time).
       const described = this.runDeployed(
         { codeHash },
         'describe',
         '',
         null,
-        { ...frame, contract: name, version: '' },
+        { contract: '', version: '', readOnly: true, caller: DESCRIBE_IDENTITY, origin: DESCRIBE_IDENTITY, txId: null, stack: [] },
         state,
-        block,
+        { height: 0, timestamp: 0, chainId: block.chainId },
         TX_GAS,
         code,
       )
@@ -1434,6 +1441,9 @@ const codeArgs = (hookArgs: string) =>
   ])
 /** pause and freeze: a name and an optional reason recorded with the change. */
 const statusArgs = objectArgs({ name: nameArg, reason: { type: 'optional', inner: { type: 'string', maxLength: 256 } } }, ['name'])
+/** Who a contract's code describes itself to (a fixed environment: see the deploy path). */
+const DESCRIBE_IDENTITY: CallerJSON = { kind: 'contract', id: SYSTEM_CONTRACT, org: null, role: null, attributes: {} }
+
 const SYSTEM_METHODS: Record<string, { kind: 'call' | 'query'; description: string; args: unknown }> = {
   deploy: {
     kind: 'call',

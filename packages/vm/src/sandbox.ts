@@ -178,8 +178,9 @@ const PRELUDE = `
     const f = d.value;
     // Functions that ignore \`this\` and take at most three arguments (an absent one and an
     // undefined one mean the same to them) skip the arguments object and Reflect.apply: the same
-    // charge (up to three arguments), a third of the overhead.
-    // Strings and primitives are sized inline (a call costs as much as the rest of the wrapper).
+    // charge (up to three arguments), a third of the overhead. Strings and primitives are sized
+    // inline, and the charge before the call is made in place: in QuickJS a function call costs as
+    // much as the rest of a wrapper.
     const w = kind === 'static' ? function (a, b, c) {
       if (spent) throw new RangeError('out of gas');
       let n = 1 + (typeof a === 'string' ? a.length : typeof a === 'object' && a !== null ? size(a) : 0);
@@ -559,12 +560,6 @@ export class ContractInstance {
     return !this.spent && !this.disposed && this.sandbox.isCurrent(this.qjs)
   }
 
-  /** Calls the global function `entry` with `argsJson` parsed; `gas` is this call's budget. */
-  /**
-   * Calls the global function `entry` with `argsJson` parsed; `gas` is this call's budget. With a
-   * `deadline` (performance.now() ms) a call still running then ends with VM_TIMEOUT — a safety net
-   * for work the meter prices badly, never a deterministic outcome.
-   */
   /**
    * What to write in a call request's `env` for the JSON value `json` (a caller's identity, the
    * block): a number naming the value, which this instance parses once (it goes with the next call)
@@ -584,6 +579,11 @@ export class ContractInstance {
     return id
   }
 
+  /**
+   * Calls the global function `entry` with `argsJson` parsed; `gas` is this call's budget. With a
+   * `deadline` (performance.now() ms) a call still running then ends with VM_TIMEOUT — a safety net
+   * for work the meter prices badly, never a deterministic outcome.
+   */
   call(entry: string, argsJson: string, provider: HostProvider, gas: number, deadline?: number): RunResult {
     if (!this.usable) throw new Error('this contract instance is spent: instantiate a new one')
     const limit = gas

@@ -479,6 +479,11 @@ export class ChainStore {
     return out
   }
 
+  /** @internal Whether the key filter alone lets `stateKey` hold a value at the head (for tests). */
+  keyFilterMightContain(stateKey: Uint8Array): boolean {
+    return this.stateKeys.mightContain(stateKeyHash(stateKey))
+  }
+
   /**
    * Writes a block and all it changes, then moves the head. The block becomes the {@link tip}
    * synchronously, before the write completes, so the next block can be executed — and committed — on
@@ -492,11 +497,6 @@ export class ChainStore {
    * main store's head names a block whose archive records are all there; archive records above the
    * head are deleted on {@link open}.
    */
-  /** @internal Whether the key filter alone lets `stateKey` hold a value at the head (for tests). */
-  keyFilterMightContain(stateKey: Uint8Array): boolean {
-    return this.stateKeys.mightContain(stateKeyHash(stateKey))
-  }
-
   async commit(c: BlockCommit, options: { sync: boolean }): Promise<void> {
     const { header } = c.block
     const tip = this.tip

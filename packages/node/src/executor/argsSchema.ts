@@ -27,13 +27,13 @@ function bounds(desc: Descriptor, ...names: string[]): boolean {
 }
 
 /**
- * Why `value` does not match `d`, or undefined. What this check cannot decide is accepted (the
- * sandbox decides at execution). Patterns are tested, with V8, only when `patterns` is set: for the
- * node's own built-in methods, and at admission, which is not consensus. At execution a deployed
- * contract's patterns are left to its sandbox (see argsVerdict).
+ * Why `value` does not match `d`, or undefined; for the node's own built-in methods and for
+ * admission, which is not consensus. What this check cannot decide is accepted (the sandbox decides
+ * at execution). Patterns are tested, with V8; at execution a deployed contract's are left to its
+ * sandbox (see argsVerdict).
  */
-export function checkArgs(d: unknown, value: unknown, patterns = false): string | undefined {
-  const v = check(d, value, '', patterns)
+export function checkArgs(d: unknown, value: unknown): string | undefined {
+  const v = check(d, value, '', true)
   return v === UNDECIDED ? undefined : v
 }
 

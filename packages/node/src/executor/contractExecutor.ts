@@ -529,7 +529,7 @@ export class ContractExecutor implements Executor {
       const m = GOVERNANCE_METHODS[method]
       if (m === undefined || m.kind !== 'call')
         fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
-      const reason = checkArgs(m.args, valueToJSON(args), true)
+      const reason = checkArgs(m.args, valueToJSON(args))
       if (reason !== undefined) bad(reason)
       return
     }
@@ -546,7 +546,7 @@ export class ContractExecutor implements Executor {
       if (m === undefined || m.kind !== 'call')
         fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
       const a = valueToJSON(args) as Record<string, unknown>
-      const reason = checkArgs(m.args, a, true)
+      const reason = checkArgs(m.args, a)
       if (reason !== undefined) bad(reason)
       this.lifecycleApproval(method, a, caller, read, at.now)
       return
@@ -559,9 +559,8 @@ export class ContractExecutor implements Executor {
     const m = this.manifest(rec.codeHash, (sk) => state.getLatest(sk)).methods.find((x) => x.name === method && x.kind === 'call')
     if (m === undefined) fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
     // A method whose schema is the contract's own (nodeChecked false) is checked by that schema, at
-    // execution; manifests from before the flag keep the descriptor check here.
-    // Patterns too, with V8: admission is not consensus (execution leaves them to the sandbox).
-    const reason = m.nodeChecked === false ? undefined : checkArgs(m.args, args === null ? {} : valueToJSON(args), true)
+    // execution; manifests from before the flag keep the descriptor check here, patterns included.
+    const reason = m.nodeChecked === false ? undefined : checkArgs(m.args, args === null ? {} : valueToJSON(args))
     if (reason !== undefined) bad(reason)
     this.identities.permit(caller, contract, method, read)
   }
@@ -1107,7 +1106,7 @@ export class ContractExecutor implements Executor {
           `contract "${SYSTEM_CONTRACT}" has no ${kind === 'call' ? 'callable' : 'query'} method "${method}"`,
         )
       const a = valueToJSON(args) as Record<string, unknown>
-      const reason = checkArgs(m.args, a, true)
+      const reason = checkArgs(m.args, a)
       if (reason !== undefined) throw new ExecError('ARGS_INVALID', `invalid arguments for ${SYSTEM_CONTRACT}.${method}: ${reason}`)
       if (kind === 'call')
         this.lifecycleApproval(
@@ -1133,7 +1132,7 @@ export class ContractExecutor implements Executor {
           `contract "${GOVERNANCE_CONTRACT}" has no ${kind === 'call' ? 'callable' : 'query'} method "${method}"`,
         )
       const a = valueToJSON(args) as Record<string, unknown>
-      const reason = checkArgs(m.args, a, true)
+      const reason = checkArgs(m.args, a)
       if (reason !== undefined) throw new ExecError('ARGS_INVALID', `invalid arguments for ${GOVERNANCE_CONTRACT}.${method}: ${reason}`)
       const store = governanceStore(state)
       const result =

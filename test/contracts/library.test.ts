@@ -33,6 +33,8 @@ export default defineContract({
     read: query({ args: s.object({ parts: s.array(s.string()) }) }, (ctx, a) => ctx.state.get(ctx.state.key(...a.parts)) ?? null),
     // Library schemas: the node checks the arguments; the method gets them as sent (canonical key order).
     order: call({ args: s.object({ b: s.string({ pattern: '^[a-z]+$' }), a: s.optional(s.int({ min: 0 })) }) }, (_ctx, a) => Object.keys(a)),
+    // A pattern that backtracks exponentially: left to the sandbox's meter, never run by the node.
+    greedy: call({ args: s.object({ word: s.string({ pattern: '^(a+)+$' }) }) }, (_ctx, a) => a.word),
     // A schema of the contract's own: the sandbox always runs its parse (here stricter than its descriptor).
     own: call({ args: { descriptor: { type: 'string' }, parse: (v: unknown) => { if (v !== 'yes') throw new SchemaError('', 'must be yes'); return v } } }, (_ctx, a) => a),
     nested: call({ args: s.object({ inner: s.array({ descriptor: { type: 'any' }, parse: (v: unknown) => Number(v) * 2 }) }) }, (_ctx, a) => a.inner),
@@ -158,6 +160,18 @@ describe('contract library', () => {
       ]),
     )
     expect(nodeChecked).toMatchObject({ order: true, keyed: true, own: false, nested: false, refined: false })
+  })
+
+  it('admission tests only patterns V8 runs in linear time; the sandbox meters the others', async () => {
+    const h = await ContractHarness.create()
+    await h.deploy('lib', artifact)
+    const hostile = h.tx(user, 'lib', 'greedy', { word: 'a'.repeat(40) + '!' })
+    // Run by V8 on the main thread, this pattern would backtrack for hours: admission leaves it.
+    expect(() => h.precheck(hostile)).not.toThrow()
+    // A linear pattern is still tested at admission, with the library's wording.
+    expect(() => h.precheck(h.tx(user, 'lib', 'order', { b: 'X1' }))).toThrow('args.b: must match ^[a-z]+$')
+    const rs = await h.block([hostile, h.tx(user, 'lib', 'greedy', { word: 'aaa' }), h.tx(user, 'lib', 'greedy', { word: 'ab' })])
+    expect(rs.map(outcome)).toEqual(['VM_OUT_OF_GAS: the gas budget was exhausted', 'aaa', 'ARGS_INVALID: args.word: must match ^(a+)+$'])
   })
 
   it('ensure takes its message as text or as a function called only when the check fails', async () => {

@@ -104,6 +104,12 @@ type Flatten<T> = { [K in keyof T]: T[K] } & {}
 
 /** Schema builders. Every object schema is strict: unknown properties are rejected. */
 export const s = {
+  /**
+   * A string, optionally bounded in length and matching `pattern`. Nodes refuse a tx whose argument
+   * misses the pattern at admission only when the pattern is anchored (`^…$`), with no groups,
+   * alternation or back-references and at most one quantifier whose count varies, such as
+   * `^[a-z0-9-]{1,64}$`; any other pattern is tested at execution, where its receipt reports it.
+   */
   string(opts: { readonly min?: number; readonly max?: number; readonly pattern?: string } = {}): Schema<string> {
     // A copy: changing the options object later changes neither the check nor the descriptor.
     const o = { ...opts }

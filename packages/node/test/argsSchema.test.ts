@@ -1,7 +1,7 @@
 import { checkPatterns, nodeChecks, type Schema, SchemaError, s } from '@trellis/contract'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { argsVerdict, checkArgs } from '../src/executor/argsSchema.js'
+import { argsVerdict, checkArgs, isLinearPattern } from '../src/executor/argsSchema.js'
 
 // Schemas built with the authoring library's `s`, at most three levels deep.
 const leafSchema: fc.Arbitrary<Schema<unknown>> = fc.oneof(
@@ -90,6 +90,65 @@ describe('arguments checked against a manifest descriptor', () => {
     const name = { type: 'object', properties: { name: { type: 'string', pattern: '^[a-z]+$' } }, required: ['name'] }
     expect(checkArgs(name, { name: 'X' })).toBe('args.name: must match ^[a-z]+$')
     expect(argsVerdict(name, { name: 'X' })).toBeUndefined()
+  })
+
+  it('test at admission only the patterns of deployed contracts that V8 matches in linear time', () => {
+    const linear = ['^[A-Za-z0-9_.:-]+$', '^[a-z][a-z0-9-]{1,63}$', '^\\d{4}-\\d{2}-\\d{2}$', '^[A-Z]{3}[0-9]{1,4}$', '^x$', '^a+?$']
+    const notLinear = [
+      '^(a+)+$', // nested quantifiers: exponential
+      '^(a|a)*$', // alternation under a quantifier: exponential
+      '^a*a*$', // two varying quantifiers: quadratic
+      '^[a-z]+@[a-z]+$',
+      'a+$', // unanchored: one attempt per position
+      '^a+',
+      '^a|b$',
+      '^(a)\\1$', // back-reference
+      '^(?=a)a$',
+      '^a\\b$',
+      '^a{2,1}$', // not a valid quantifier
+      '^a{1,$',
+      '^a\\$',
+      '^',
+      '',
+      '^$$',
+    ]
+    for (const p of linear) expect([p, isLinearPattern(p)]).toEqual([p, true])
+    for (const p of notLinear) expect([p, isLinearPattern(p)]).toEqual([p, false])
+    // Admission (linear) does not run a catastrophic pattern, and still tests a linear one; a
+    // pattern V8 cannot compile is left to the sandbox, never thrown.
+    const greedy = { type: 'string', pattern: '^(a+)+$' }
+    expect(checkArgs(greedy, 'a'.repeat(40) + '!', 'linear')).toBeUndefined()
+    expect(checkArgs({ type: 'string', pattern: '^[a-z]+$' }, 'X', 'linear')).toBe('args: must match ^[a-z]+$')
+    expect(checkArgs({ type: 'string', pattern: '^[z-a]+$' }, 'x', 'linear')).toBeUndefined()
+    expect(checkArgs({ type: 'string', pattern: '^[z-a]+$' }, 'x')).toBeUndefined()
+  })
+
+  it('a pattern judged linear finishes on long adversarial inputs; judging never throws (property)', () => {
+    const inputs = ['a'.repeat(4000) + '!', '1'.repeat(4000) + '\n', 'ab'.repeat(2000) + '$', 'a'.repeat(3000) + 'b'.repeat(1000)]
+    // Patterns built from atoms and quantifiers (a third or so judged linear), and arbitrary text.
+    const atom = fc.constantFrom('a', 'b', '1', '.', '\\d', '\\w', '\\.', '[ab]', '[^a]', '[a-z]', '[]', '(a)', '(a|b)', '(a+)', '\\1', '|')
+    const quantifier = fc.constantFrom('', '', '', '', '', '*', '+', '?', '{2}', '{1,3}', '{2,}', '*?', '{3,3}')
+    const anchor = fc.constantFrom(true, true, true, false)
+    const built = fc
+      .tuple(anchor, fc.array(fc.tuple(atom, quantifier), { minLength: 1, maxLength: 6 }), anchor)
+      .map(([start, parts, end]) => (start ? '^' : '') + parts.map(([a, q]) => a + q).join('') + (end ? '$' : ''))
+    let judgedLinear = 0
+    fc.assert(
+      fc.property(fc.oneof({ arbitrary: built, weight: 4 }, { arbitrary: fc.string(), weight: 1 }), (p) => {
+        if (!isLinearPattern(p)) return
+        judgedLinear++
+        let re: RegExp
+        try {
+          re = new RegExp(p)
+        } catch {
+          return
+        }
+        // A pattern wrongly judged linear backtracks for ages here and the test times out.
+        for (const s of inputs) re.test(s)
+      }),
+      { numRuns: 5000 },
+    )
+    expect(judgedLinear).toBeGreaterThan(500)
   })
 
   it('lets the node check only schemas built with s alone, with well-formed options (not copies of them)', () => {

@@ -27,14 +27,95 @@ function bounds(desc: Descriptor, ...names: string[]): boolean {
 }
 
 /**
+ * Which patterns a check tests, with V8: `all` for the node's own methods (their patterns are the
+ * node's), `linear` for deployed contracts' at admission (see {@link isLinearPattern}; the others
+ * are left to the contract's schema in the metered sandbox), `none` at execution (see argsVerdict).
+ */
+export type PatternTests = 'all' | 'linear' | 'none'
+
+/**
  * Why `value` does not match `d`, or undefined; for the node's own built-in methods and for
  * admission, which is not consensus. What this check cannot decide is accepted (the sandbox decides
- * at execution). Patterns are tested, with V8; at execution a deployed contract's are left to its
- * sandbox (see argsVerdict).
+ * at execution), and so is a pattern it does not test.
  */
-export function checkArgs(d: unknown, value: unknown): string | undefined {
-  const v = check(d, value, '', true)
+export function checkArgs(d: unknown, value: unknown, patterns: Exclude<PatternTests, 'none'> = 'all'): string | undefined {
+  const v = check(d, value, '', patterns)
   return v === UNDECIDED ? undefined : v
+}
+
+// Answers of isLinearPattern, per pattern text (a chain has few distinct patterns).
+const linearity = new Map<string, boolean>()
+
+/**
+ * Whether V8's backtracking engine matches `pattern` in time linear in the input, so that admission
+ * may test it on the main thread: anchored at both ends (one attempt), no groups, alternation,
+ * back-references or assertions, and at most one atom whose repetition count varies (every other
+ * atom matches a fixed number of characters, so a failing match backtracks through that one
+ * quantifier only). Conservative: what it does not recognise counts as not linear. A contract's
+ * pattern such as `^(a+)+$` can backtrack for hours on 40 characters; the sandbox meters it.
+ */
+export function isLinearPattern(pattern: string): boolean {
+  let known = linearity.get(pattern)
+  if (known === undefined) {
+    known = scanLinear(pattern)
+    if (linearity.size >= 4096) linearity.clear()
+    linearity.set(pattern, known)
+  }
+  return known
+}
+
+const CLASS_ESCAPES = 'dDwWsStnrfv'
+const QUANTIFIER = /^\{(\d{1,4})(,(\d{0,4}))?\}/
+
+function scanLinear(p: string): boolean {
+  if (p.length < 2 || p.length > 1024 || p[0] !== '^' || p[p.length - 1] !== '$') return false
+  const end = p.length - 1
+  let variable = 0
+  let i = 1
+  while (i < end) {
+    // One atom: an escape, a character class, or a plain character (`.` included).
+    const c = p[i] as string
+    if (c === '\\') {
+      const n = p[i + 1]
+      // Class and control escapes, or escaped punctuation; not \b, back-references, \x, \u, \p…
+      if (n === undefined || !(CLASS_ESCAPES.includes(n) || !/[A-Za-z0-9]/.test(n))) return false
+      i += 2
+    } else if (c === '[') {
+      let j = i + 1
+      while (j < end && p[j] !== ']') j += p[j] === '\\' ? 2 : 1
+      if (j >= end) return false
+      i = j + 1
+    } else if ('()|*+?{}[]^$'.includes(c)) return false
+    else i++
+    // Its quantifier, if any (a lazy one too).
+    const q = p[i]
+    if (q === '*' || q === '+' || q === '?') {
+      variable++
+      i++
+    } else if (q === '{') {
+      const m = QUANTIFIER.exec(p.slice(i, end))
+      if (m === null) return false
+      const [, min, range, max] = m as unknown as [string, string, string | undefined, string]
+      if (range !== undefined && (max === '' || Number(max) > Number(min))) variable++
+      else if (range !== undefined && Number(max) < Number(min)) return false
+      i += m[0].length
+    } else continue
+    if (p[i] === '?') i++
+  }
+  // The last atom may not have consumed the closing `$` as an escaped `\$`.
+  return i === end && variable <= 1
+}
+
+/** Whether `pattern` rejects `value`, per `tests`; a pattern V8 cannot compile is left to the sandbox. */
+function patternRejects(pattern: string, value: string, tests: PatternTests): boolean {
+  if (tests === 'none' || (tests === 'linear' && !isLinearPattern(pattern))) return false
+  let re: RegExp
+  try {
+    re = new RegExp(pattern)
+  } catch {
+    return false
+  }
+  return !re.test(value)
 }
 
 /**
@@ -43,11 +124,11 @@ export function checkArgs(d: unknown, value: unknown): string | undefined {
  * authoring library (then only the contract's own schema may decide).
  */
 export function argsVerdict(d: unknown, value: unknown): string | undefined | 'undecided' {
-  const v = check(d, value, '', false)
+  const v = check(d, value, '', 'none')
   return v === UNDECIDED ? 'undecided' : v
 }
 
-function check(d: unknown, value: unknown, path: string, patterns: boolean): string | undefined | typeof UNDECIDED {
+function check(d: unknown, value: unknown, path: string, patterns: PatternTests): string | undefined | typeof UNDECIDED {
   if (!isObject(d) || typeof d.type !== 'string') return UNDECIDED
   const desc = d as Descriptor
   switch (desc.type) {
@@ -61,7 +142,7 @@ function check(d: unknown, value: unknown, path: string, patterns: boolean): str
       // At execution a deployed contract's patterns are left to its own schema, in the metered
       // sandbox: a regular expression can backtrack for minutes, and engines (and Node versions)
       // differ on what a pattern means, where validators must agree.
-      if (patterns && typeof desc.pattern === 'string' && !new RegExp(desc.pattern).test(value))
+      if (typeof desc.pattern === 'string' && patternRejects(desc.pattern, value, patterns))
         return `${at(path)}: must match ${desc.pattern}`
       return undefined
     }

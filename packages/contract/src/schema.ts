@@ -105,10 +105,11 @@ type Flatten<T> = { [K in keyof T]: T[K] } & {}
 /** Schema builders. Every object schema is strict: unknown properties are rejected. */
 export const s = {
   /**
-   * A string, optionally bounded in length and matching `pattern`. Nodes refuse a tx whose argument
-   * misses the pattern at admission only when the pattern is anchored (`^…$`), with no groups,
-   * alternation or back-references and at most one quantifier whose count varies, such as
-   * `^[a-z0-9-]{1,64}$`; any other pattern is tested at execution, where its receipt reports it.
+   * A string, optionally bounded in length and matching `pattern`. Every pattern is tested at
+   * execution, where a failed test is the receipt's error. Nodes also test it at admission, and
+   * refuse the tx before it reaches a block, when it cannot backtrack far: anchored (`^…$`), with
+   * no groups, alternation, back-references or assertions, at most one quantifier whose count
+   * varies and little after it, such as `^[a-z0-9-]{1,64}$` (ADR 0020).
    */
   string(opts: { readonly min?: number; readonly max?: number; readonly pattern?: string } = {}): Schema<string> {
     // A copy: changing the options object later changes neither the check nor the descriptor.

@@ -28,10 +28,11 @@ function bounds(desc: Descriptor, ...names: string[]): boolean {
 
 /**
  * Which patterns a check tests, with V8: `all` for the node's own methods (their patterns are the
- * node's), `linear` for deployed contracts' at admission (see {@link isLinearPattern}; the others
- * are left to the contract's schema in the metered sandbox), `none` at execution (see argsVerdict).
+ * node's), `bounded` for deployed contracts' at admission (see {@link boundedPattern}; the others
+ * are left to the contract's schema, which the metered sandbox runs at execution), `none` at
+ * execution (see argsVerdict).
  */
-export type PatternTests = 'all' | 'linear' | 'none'
+export type PatternTests = 'all' | 'bounded' | 'none'
 
 /**
  * Why `value` does not match `d`, or undefined; for the node's own built-in methods and for
@@ -43,79 +44,115 @@ export function checkArgs(d: unknown, value: unknown, patterns: Exclude<PatternT
   return v === UNDECIDED ? undefined : v
 }
 
-// Answers of isLinearPattern, per pattern text (a chain has few distinct patterns).
-const linearity = new Map<string, boolean>()
+/**
+ * At admission, the most backtracking steps a deployed contract's pattern may take on the main
+ * thread for one argument (V8 takes a few nanoseconds per step): `value.length × (tail + 1)`.
+ */
+export const ADMISSION_PATTERN_STEPS = 20_000
+
+/** A pattern whose backtracking V8 bounds by input length × (tail + 1) (see {@link boundedPattern}). */
+export interface BoundedPattern {
+  readonly re: RegExp
+  /** Characters the atoms after the varying quantifier match (0 when there is none). */
+  readonly tail: number
+}
+
+// What boundedPattern answered, and patterns compiled for `all`, per pattern text (a chain has few).
+const bounded = new Map<string, BoundedPattern | null>()
+const compiled = new Map<string, RegExp | null>()
+
+function remember<T>(cache: Map<string, T>, key: string, make: () => T): T {
+  if (cache.has(key)) return cache.get(key) as T
+  const v = make()
+  if (cache.size >= 1024) cache.clear()
+  if (key.length <= 1024) cache.set(key, v)
+  return v
+}
+
+function compile(pattern: string): RegExp | null {
+  try {
+    return new RegExp(pattern)
+  } catch {
+    return null
+  }
+}
 
 /**
- * Whether V8's backtracking engine matches `pattern` in time linear in the input, so that admission
- * may test it on the main thread: anchored at both ends (one attempt), no groups, alternation,
- * back-references or assertions, and at most one atom whose repetition count varies (every other
- * atom matches a fixed number of characters, so a failing match backtracks through that one
- * quantifier only). Conservative: what it does not recognise counts as not linear. A contract's
- * pattern such as `^(a+)+$` can backtrack for hours on 40 characters; the sandbox meters it.
+ * `pattern` compiled, when V8's backtracking engine matches it in at most input length ×
+ * (`tail` + 1) steps; null otherwise. That holds when it is anchored at both ends (one attempt),
+ * has no groups, alternation, back-references or assertions, and at most one atom whose repetition
+ * count varies: every other atom matches a fixed number of characters, so each character that
+ * quantifier gives back costs one new try of the `tail` characters after it. Conservative: what it
+ * does not recognise (`\x`, `\u`, `\c`, `\0`, `\b`, a literal `{`, `}` or `]`, a pattern over
+ * 1,024 characters) counts as unbounded. A contract's `^(a+)+$` backtracks for hours on 40
+ * characters, and `^\d*\d{9999}$` for seconds on 60 KB; the sandbox meters both.
  */
-export function isLinearPattern(pattern: string): boolean {
-  let known = linearity.get(pattern)
-  if (known === undefined) {
-    known = scanLinear(pattern)
-    if (linearity.size >= 4096) linearity.clear()
-    linearity.set(pattern, known)
-  }
-  return known
+export function boundedPattern(pattern: string): BoundedPattern | null {
+  return remember(bounded, pattern, () => {
+    const tail = scanTail(pattern)
+    const re = tail < 0 ? null : compile(pattern)
+    return re === null ? null : { re, tail }
+  })
 }
 
 const CLASS_ESCAPES = 'dDwWsStnrfv'
 const QUANTIFIER = /^\{(\d{1,4})(,(\d{0,4}))?\}/
 
-function scanLinear(p: string): boolean {
-  if (p.length < 2 || p.length > 1024 || p[0] !== '^' || p[p.length - 1] !== '$') return false
+/** The `tail` of {@link boundedPattern}, or -1 when `p` is not of that form. */
+function scanTail(p: string): number {
+  if (p.length > 1024 || p[0] !== '^' || p[p.length - 1] !== '$') return -1
   const end = p.length - 1
-  let variable = 0
+  let varying = false
+  let tail = 0
   let i = 1
   while (i < end) {
-    // One atom: an escape, a character class, or a plain character (`.` included).
+    // One atom, one character wide: an escape, a character class, or a plain character (`.` too).
     const c = p[i] as string
     if (c === '\\') {
-      const n = p[i + 1]
       // Class and control escapes, or escaped punctuation; not \b, back-references, \x, \u, \p…
-      if (n === undefined || !(CLASS_ESCAPES.includes(n) || !/[A-Za-z0-9]/.test(n))) return false
+      const n = p[i + 1] as string
+      if (!(CLASS_ESCAPES.includes(n) || !/[A-Za-z0-9]/.test(n))) return -1
       i += 2
     } else if (c === '[') {
       let j = i + 1
       while (j < end && p[j] !== ']') j += p[j] === '\\' ? 2 : 1
-      if (j >= end) return false
+      if (j >= end) return -1
       i = j + 1
-    } else if ('()|*+?{}[]^$'.includes(c)) return false
+    } else if ('()|*+?{}[]^$'.includes(c)) return -1
     else i++
-    // Its quantifier, if any (a lazy one too).
+    // Its quantifier, if any (a lazy one too): how many times it matches, or -1 when that varies.
+    let count = 1
+    const atomEnd = i
     const q = p[i]
     if (q === '*' || q === '+' || q === '?') {
-      variable++
+      count = -1
       i++
     } else if (q === '{') {
       const m = QUANTIFIER.exec(p.slice(i, end))
-      if (m === null) return false
+      if (m === null) return -1
       const [, min, range, max] = m as unknown as [string, string, string | undefined, string]
-      if (range !== undefined && (max === '' || Number(max) > Number(min))) variable++
-      else if (range !== undefined && Number(max) < Number(min)) return false
+      count = range === undefined || max === min ? Number(min) : -1
       i += m[0].length
-    } else continue
-    if (p[i] === '?') i++
+    }
+    if (i !== atomEnd && p[i] === '?') i++
+    if (count < 0) {
+      if (varying) return -1
+      varying = true
+    } else if (varying) tail += count
   }
-  // The last atom may not have consumed the closing `$` as an escaped `\$`.
-  return i === end && variable <= 1
+  // The last atom may have taken the closing `$` as an escaped `\$`.
+  return i === end ? tail : -1
 }
 
 /** Whether `pattern` rejects `value`, per `tests`; a pattern V8 cannot compile is left to the sandbox. */
 function patternRejects(pattern: string, value: string, tests: PatternTests): boolean {
-  if (tests === 'none' || (tests === 'linear' && !isLinearPattern(pattern))) return false
-  let re: RegExp
-  try {
-    re = new RegExp(pattern)
-  } catch {
-    return false
+  if (tests === 'none') return false
+  if (tests === 'all') {
+    const re = remember(compiled, pattern, () => compile(pattern))
+    return re !== null && !re.test(value)
   }
-  return !re.test(value)
+  const b = boundedPattern(pattern)
+  return b !== null && value.length * (b.tail + 1) <= ADMISSION_PATTERN_STEPS && !b.re.test(value)
 }
 
 /**

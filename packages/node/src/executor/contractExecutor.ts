@@ -559,9 +559,9 @@ export class ContractExecutor implements Executor {
     const m = this.manifest(rec.codeHash, (sk) => state.getLatest(sk)).methods.find((x) => x.name === method && x.kind === 'call')
     if (m === undefined) fail({ code: 'METHOD_NOT_FOUND', contract, method }, `contract "${contract}" has no callable method "${method}"`)
     // A method whose schema is the contract's own (nodeChecked false) is checked by that schema, at
-    // execution; manifests from before the flag keep the descriptor check here. Only patterns that
-    // run in linear time are tested here, on the main thread: the others wait for the sandbox.
-    const reason = m.nodeChecked === false ? undefined : checkArgs(m.args, args === null ? {} : valueToJSON(args), 'linear')
+    // execution; manifests from before the flag keep the descriptor check here. Only patterns whose
+    // backtracking is bounded are tested here, on the main thread: the others wait for the sandbox.
+    const reason = m.nodeChecked === false ? undefined : checkArgs(m.args, args === null ? {} : valueToJSON(args), 'bounded')
     if (reason !== undefined) bad(reason)
     this.identities.permit(caller, contract, method, read)
   }

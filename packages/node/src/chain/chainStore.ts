@@ -27,7 +27,9 @@ import {
   blockHashKey,
   blockKey,
   certKey,
+  HISTORY_END,
   historyKey,
+  historyLengthStart,
   historyPrefix,
   latestKey,
   META,
@@ -368,6 +370,83 @@ export class ChainStore {
       base.push([k.subarray(1), v])
     }
     return mergeOverlay(base, [...overlay.values()], reverse, limit)
+  }
+
+  /**
+   * State keys in `[lower, upper)` (byte order) with their values after block `height`, at most
+   * `limit`, from the per-key history. History entries sort by key length first, so the keys of each
+   * length that the history holds are read on their own (lengths with no entry are skipped in one
+   * read) and the lengths' answers merged. A past height's range scan: it reads every version of the
+   * keys it passes, so it costs more than {@link scanLatest}.
+   */
+  async scanAt(
+    lower: Uint8Array,
+    upper: Uint8Array,
+    reverse: boolean,
+    limit: number,
+    height: number,
+  ): Promise<Array<[Uint8Array, Uint8Array]>> {
+    if (limit <= 0 || compareBytes(lower, upper) >= 0) return []
+    // Every key in the range starts with what the bounds have in common, so it is at least that long.
+    let length = 0
+    while (length < lower.length && length < upper.length && lower[length] === upper[length]) length++
+    const found: Array<[Uint8Array, Uint8Array]> = []
+    for (; length <= 0xffff; length++) {
+      let next: number | undefined
+      for await (const [k] of this.store.iterate({ gte: historyLengthStart(length), lt: HISTORY_END, limit: 1 })) {
+        next = ((k[1] as number) << 8) | (k[2] as number)
+      }
+      if (next === undefined) break
+      length = next
+      found.push(...(await this.scanLengthAt(length, lower, upper, reverse, limit, height)))
+    }
+    const sign = reverse ? -1 : 1
+    return found.sort((a, b) => sign * compareBytes(a[0], b[0])).slice(0, limit)
+  }
+
+  /** {@link scanAt} for the keys `length` bytes long. */
+  private async scanLengthAt(
+    length: number,
+    lower: Uint8Array,
+    upper: Uint8Array,
+    reverse: boolean,
+    limit: number,
+    height: number,
+  ): Promise<Array<[Uint8Array, Uint8Array]>> {
+    // A bound cut or zero-padded to `length` bytes; keys are compared to the real bounds below.
+    const fit = (b: Uint8Array) => {
+      const out = new Uint8Array(length)
+      out.set(b.subarray(0, length))
+      return out
+    }
+    // Keys of this length below `upper`: below `upper` padded when it is not longer, else up to and
+    // including `upper` cut (a proper prefix of it), every version.
+    const range =
+      upper.length <= length
+        ? { gte: historyPrefix(fit(lower)), lt: historyPrefix(fit(upper)) }
+        : { gte: historyPrefix(fit(lower)), lte: concatBytes(historyPrefix(fit(upper)), new Uint8Array(12).fill(0xff)) }
+    const out: Array<[Uint8Array, Uint8Array]> = []
+    let key: Uint8Array | undefined
+    // The key's value at `height`: undefined before its first version, null once deleted.
+    let value: Uint8Array | null | undefined
+    const settle = () => {
+      if (key !== undefined && value != null && compareBytes(key, lower) >= 0 && compareBytes(key, upper) < 0) out.push([key, value])
+    }
+    for await (const [k, v] of this.store.iterate({ ...range, reverse })) {
+      const sk = k.subarray(3, 3 + length)
+      if (key === undefined || !equalBytes(sk, key)) {
+        settle()
+        if (out.length >= limit) return out
+        key = sk.slice()
+        value = undefined
+      }
+      if (readU64(k, 3 + length) > height) continue
+      // Ascending, a later version at or below the height replaces the one before; descending, the
+      // first one met is the latest.
+      if (!reverse || value === undefined) value = v[0] === 1 ? null : v.slice(33)
+    }
+    settle()
+    return out
   }
 
   /** Where a committed tx is, or undefined (also while its block's head move is pending). */

@@ -102,6 +102,14 @@ export function treeKey(nodeKey: Uint8Array): Uint8Array {
   return k
 }
 
+/** Where the history entries of state keys `length` bytes long begin (entries sort by key length first). */
+export function historyLengthStart(length: number): Uint8Array {
+  return Uint8Array.of(PREFIX.history, length >>> 8, length & 255)
+}
+
+/** Just past every history entry. */
+export const HISTORY_END = Uint8Array.of(PREFIX.history + 1)
+
 /** The prefix under which all history entries of one state key sort by (height, txIndex). */
 export function historyPrefix(stateKey: Uint8Array): Uint8Array {
   const p = allocBytes(3 + stateKey.length)

@@ -13,7 +13,10 @@ export function cliError(code: string, message: string): TrellisError {
 /** An integer flag within bounds. @throws FLAG_INVALID */
 export function intFlag(v: string, name: string, min: number, max: number): number {
   const n = Number(v)
-  if (!Number.isInteger(n) || n < min || n > max) throw cliError('FLAG_INVALID', `--${name} must be an integer in ${min}..${max}`)
+  if (!Number.isInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `in ${min}..${max}`
+    throw cliError('FLAG_INVALID', `--${name} must be an integer ${range}, not "${v}"`)
+  }
   return n
 }
 

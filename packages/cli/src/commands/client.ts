@@ -138,7 +138,7 @@ export async function queryCommand(
   const contract = flags.contract ?? contractArg
   const method = flags.method ?? methodArg
   if (contract === undefined || method === undefined) throw cliError('FLAG_INVALID', 'usage: trellis query <contract> <method> [args-json]')
-  const height = flags.height === undefined ? undefined : intFlag(flags.height, '--height', 1, Number.MAX_SAFE_INTEGER)
+  const height = flags.height === undefined ? undefined : intFlag(flags.height, 'height', 1, Number.MAX_SAFE_INTEGER)
   const res = await client(flags).query(contract, method, parseArgs(flags.args ?? argsArg ?? '{}'), height === undefined ? {} : { height })
   printJSON(res)
 }

@@ -1,0 +1,28 @@
+import { TrellisError } from '@trellis/utils'
+import { describe, expect, it } from 'vitest'
+import { intFlag } from '../src/io.js'
+
+function failure(f: () => unknown): string {
+  try {
+    f()
+  } catch (err) {
+    if (err instanceof TrellisError) return `${err.code}: ${err.message}`
+    throw err
+  }
+  return 'no error'
+}
+
+describe('integer flags', () => {
+  it('accept integers within bounds and name the flag and the value otherwise', () => {
+    expect(intFlag('42', 'height', 1, Number.MAX_SAFE_INTEGER)).toBe(42)
+    expect(intFlag('3', 'nodes', 1, 7)).toBe(3)
+    expect(failure(() => intFlag('abc', 'height', 1, Number.MAX_SAFE_INTEGER))).toBe(
+      'FLAG_INVALID: --height must be an integer of at least 1, not "abc"',
+    )
+    expect(failure(() => intFlag('0', 'height', 1, Number.MAX_SAFE_INTEGER))).toBe(
+      'FLAG_INVALID: --height must be an integer of at least 1, not "0"',
+    )
+    expect(failure(() => intFlag('8', 'nodes', 1, 7))).toBe('FLAG_INVALID: --nodes must be an integer in 1..7, not "8"')
+    expect(failure(() => intFlag('1.5', 'nodes', 1, 7))).toBe('FLAG_INVALID: --nodes must be an integer in 1..7, not "1.5"')
+  })
+})

@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { createInterface } from 'node:readline'
 import { randomBytes } from '@trellis/crypto'
+import { valueFromJSON } from '@trellis/ledger'
 import { bytesToHex, TrellisError } from '@trellis/utils'
 
 /** CLI-level failures (bad flags, missing files); printed as `error [CODE]: message`, exit code 1. */
@@ -18,6 +19,29 @@ export function intFlag(v: string, name: string, min: number, max: number): numb
     throw cliError('FLAG_INVALID', `--${name} must be an integer ${range}, not "${v}"`)
   }
   return n
+}
+
+/**
+ * `text` parsed as JSON that the ledger can store (no fractions, NaN or numbers past 2^53; bytes as
+ * `{"$bytes": "<base64>"}`); `what` names it in the error.
+ * @throws ARGS_INVALID
+ */
+export function ledgerJSON(text: string, what: string): unknown {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw cliError('ARGS_INVALID', `${what}: not valid JSON (${(err as Error).message}); quote it for the shell, e.g. '{"name":"alice"}'`)
+  }
+  try {
+    valueFromJSON(json)
+  } catch (err) {
+    throw cliError(
+      'ARGS_INVALID',
+      `${what}: not a ledger value (${(err as Error).message}); numbers are integers, bytes {"$bytes":"<base64>"}`,
+    )
+  }
+  return json
 }
 
 /**

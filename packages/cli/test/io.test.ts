@@ -1,6 +1,6 @@
 import { TrellisError } from '@trellis/utils'
 import { describe, expect, it } from 'vitest'
-import { intFlag } from '../src/io.js'
+import { intFlag, ledgerJSON } from '../src/io.js'
 
 function failure(f: () => unknown): string {
   try {
@@ -24,5 +24,21 @@ describe('integer flags', () => {
     )
     expect(failure(() => intFlag('8', 'nodes', 1, 7))).toBe('FLAG_INVALID: --nodes must be an integer in 1..7, not "8"')
     expect(failure(() => intFlag('1.5', 'nodes', 1, 7))).toBe('FLAG_INVALID: --nodes must be an integer in 1..7, not "1.5"')
+  })
+})
+
+describe('JSON arguments', () => {
+  it('are parsed when the ledger can store them; a syntax error and a non-ledger value are told apart', () => {
+    expect(ledgerJSON('{"name":"alice","n":3,"b":{"$bytes":"AQI="}}', 'the arguments')).toEqual({
+      name: 'alice',
+      n: 3,
+      b: { $bytes: 'AQI=' },
+    })
+    expect(failure(() => ledgerJSON('{name:"carol"}', 'the arguments'))).toMatch(
+      /^ARGS_INVALID: the arguments: not valid JSON \(.+\); quote it for the shell, e\.g\. '\{"name":"alice"\}'$/,
+    )
+    expect(failure(() => ledgerJSON('{"x":1.5}', '--init-args'))).toMatch(
+      /^ARGS_INVALID: --init-args: not a ledger value \(.*1\.5.*\); numbers are integers/,
+    )
   })
 })

@@ -13,7 +13,7 @@ import { type Value, valueFromJSON } from '@trellis/ledger'
 import { buildTx, type TrellisClient } from '@trellis/sdk'
 import { isHex } from '@trellis/utils'
 import { apiClient, readCertificate } from '../identity.js'
-import { cliError, intFlag, printJSON, readJSONFile, readPassword, step, style } from '../io.js'
+import { cliError, intFlag, ledgerJSON, printJSON, readJSONFile, readPassword, step, style } from '../io.js'
 
 export interface ClientFlags {
   node: string
@@ -114,11 +114,7 @@ export async function notariseCommand(
 }
 
 function parseArgs(json: string): Value {
-  try {
-    return valueFromJSON(JSON.parse(json))
-  } catch (err) {
-    throw cliError('FLAG_INVALID', `--args must be JSON without floats (bytes as {"$bytes":"<base64>"}): ${(err as Error).message}`)
-  }
+  return valueFromJSON(ledgerJSON(json, 'the arguments'))
 }
 
 /** `trellis send`: call any contract method. */

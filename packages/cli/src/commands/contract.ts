@@ -1,11 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { PrivateKey } from '@trellis/crypto'
-import { type JsonValue, valueFromJSON } from '@trellis/ledger'
+import type { JsonValue } from '@trellis/ledger'
 import { type ContractCallResult, lifecycle, sendCall, subscribe, type TrellisClient } from '@trellis/sdk'
 import { buildContract, type ContractArtifact } from '../contractBuild.js'
 import { apiClient, type IdentityFlags, signingIdentity } from '../identity.js'
-import { cliError, printJSON, readJSONFile, step, style } from '../io.js'
+import { cliError, ledgerJSON, printJSON, readJSONFile, step, style } from '../io.js'
 
 interface ClientFlags {
   node: string
@@ -25,14 +25,7 @@ async function signerOf(flags: SignerFlags): Promise<{ signer: PrivateKey; certi
 const client = (flags: ClientFlags): TrellisClient => apiClient(flags.node)
 
 function parseJSONFlag(text: string | undefined, flag: string): JsonValue | undefined {
-  if (text === undefined) return undefined
-  try {
-    const v = JSON.parse(text) as JsonValue
-    valueFromJSON(v)
-    return v
-  } catch (err) {
-    throw cliError('FLAG_INVALID', `${flag} must be JSON without fractions: ${(err as Error).message}`)
-  }
+  return text === undefined ? undefined : (ledgerJSON(text, flag) as JsonValue)
 }
 
 async function readArtifact(path: string): Promise<ContractArtifact> {

@@ -97,6 +97,12 @@ const CASES: readonly Case[] = [
   { name: 'float-state', run: `ctx.state.put('f', 1.5); return 1`, codes: ['VALUE_INVALID'] },
   { name: 'caught-host-error', run: `try { ctx.state.put('f', 1.5) } catch (e) {} return 1`, codes: ['VALUE_INVALID'] },
   { name: 'big-value', run: `ctx.state.put('big', 'x'.repeat(70000)); return 1`, codes: ['VALUE_TOO_LARGE'] },
+  {
+    name: 'long-key',
+    // Past the library's 512 characters, straight to the host: a key the history could not file.
+    run: `(globalThis as unknown as { __host: { put(k: string, v: string): null } }).__host.put(JSON.stringify('k'.repeat(70000)), '1'); return 1`,
+    codes: ['KEY_TOO_LONG'],
+  },
   { name: 'many-writes', run: `for (let i = 0; i < 1001; i++) ctx.state.put('k' + i, i); return 1`, codes: ['TX_TOO_MANY_WRITES'] },
   { name: 'many-events', run: `for (let i = 0; i < 101; i++) ctx.emit('E', i); return 1`, codes: ['TX_TOO_MANY_EVENTS'] },
   {

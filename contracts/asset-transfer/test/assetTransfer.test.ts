@@ -395,6 +395,7 @@ describe('asset-transfer: history, past heights and proofs', () => {
     expect(ids(await result(h, 'byOwner', { owner: ALICE }, before + 1))).toEqual([])
     expect(ids(await result(h, 'byOwner', { owner: BOB }, before + 1))).toEqual(['p1:bob:blue'])
     expect(ids(await result(h, 'all', {}, before - 1))).toEqual([])
+    expect(ids(await result(h, 'all', {}, before + 1))).toEqual(['p1:bob:blue'])
     expect(ids(await result(h, 'all', {}, before + 2))).toEqual(['p1:bob:pink'])
   })
 

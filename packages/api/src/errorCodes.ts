@@ -100,6 +100,11 @@ export const ERROR_CODES = {
   },
   QUERY_TIMEOUT: { status: 422, description: 'The query ran past its wall-clock limit (work the gas meter does not price).' },
   QUERY_TOO_MANY_READS: { status: 422, description: 'The query needs more separate state fetches than a query may make.' },
+  QUERY_HISTORY_TOO_LONG: {
+    status: 422,
+    description:
+      'A range scan at a past height would read more history records than a query may; narrow the range or query the latest height.',
+  },
   NODE_STOPPING: { status: 503, description: 'The node is shutting down and accepts no new transactions.' },
   // Reads
   TX_NOT_FOUND: { status: 404, description: 'No committed transaction has that id.' },

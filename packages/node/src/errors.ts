@@ -11,6 +11,7 @@ export type NodeErrorType =
   | { code: 'LIFECYCLE_NOT_APPROVED'; signer: string }
   | { code: 'CONTRACT_FROZEN'; contract: string }
   | { code: 'QUERY_TOO_MANY_READS'; contract: string; method: string }
+  | { code: 'QUERY_HISTORY_TOO_LONG'; records: number }
   | { code: 'QUERY_TIMEOUT'; contract: string; method: string; limitMs: number }
   | { code: 'NODE_STOPPING' }
   | { code: 'TX_NOT_FOUND'; id: string }

@@ -97,6 +97,30 @@ export interface HistoryEntry {
 
 const REPLAY_MARGIN_MS = 10 * 60_000
 
+/**
+ * History records one query's range scans at past heights may read in all (~1-2 µs each): bounds the
+ * work a reader can ask of the node, whatever the range's history holds.
+ */
+export const SCAN_AT_RECORDS = 20_000
+
+/** What range scans at past heights may still read (see {@link ChainStore.scanAt}). */
+export interface ScanBudget {
+  readonly records: number
+  left: number
+}
+
+export function scanBudget(records = SCAN_AT_RECORDS): ScanBudget {
+  return { records, left: records }
+}
+
+function spend(budget: ScanBudget): void {
+  if (--budget.left < 0)
+    throw new TrellisError<NodeErrorType>(
+      { code: 'QUERY_HISTORY_TOO_LONG', records: budget.records },
+      `range scans at a past height may read at most ${budget.records} history records per query; narrow the range or query the latest height`,
+    )
+}
+
 function corrupt(reason: string): never {
   throw new TrellisError<NodeErrorType>({ code: 'CHAIN_CORRUPT', reason }, `chain store is corrupt: ${reason}`)
 }
@@ -376,8 +400,12 @@ export class ChainStore {
    * State keys in `[lower, upper)` (byte order) with their values after block `height`, at most
    * `limit`, from the per-key history. History entries sort by key length first, so the keys of each
    * length that the history holds are read on their own (lengths with no entry are skipped in one
-   * read) and the lengths' answers merged. A past height's range scan: it reads every version of the
-   * keys it passes, so it costs more than {@link scanLatest}.
+   * read) and the lengths' answers merged.
+   *
+   * A past height's range scan reads every version of the keys it passes, deleted ones and later
+   * ones too, so its work grows with the range's history, not with its answer. `budget` bounds the
+   * records it reads (shared by the scans of one query).
+   * @throws TrellisError QUERY_HISTORY_TOO_LONG when the budget runs out
    */
   async scanAt(
     lower: Uint8Array,
@@ -385,6 +413,7 @@ export class ChainStore {
     reverse: boolean,
     limit: number,
     height: number,
+    budget: ScanBudget = scanBudget(),
   ): Promise<Array<[Uint8Array, Uint8Array]>> {
     if (limit <= 0 || compareBytes(lower, upper) >= 0) return []
     // Every key in the range starts with what the bounds have in common, so it is at least that long.
@@ -393,12 +422,13 @@ export class ChainStore {
     const found: Array<[Uint8Array, Uint8Array]> = []
     for (; length <= 0xffff; length++) {
       let next: number | undefined
+      spend(budget)
       for await (const [k] of this.store.iterate({ gte: historyLengthStart(length), lt: HISTORY_END, limit: 1 })) {
         next = ((k[1] as number) << 8) | (k[2] as number)
       }
       if (next === undefined) break
       length = next
-      found.push(...(await this.scanLengthAt(length, lower, upper, reverse, limit, height)))
+      found.push(...(await this.scanLengthAt(length, lower, upper, reverse, limit, height, budget)))
     }
     const sign = reverse ? -1 : 1
     return found.sort((a, b) => sign * compareBytes(a[0], b[0])).slice(0, limit)
@@ -412,6 +442,7 @@ export class ChainStore {
     reverse: boolean,
     limit: number,
     height: number,
+    budget: ScanBudget,
   ): Promise<Array<[Uint8Array, Uint8Array]>> {
     // A bound cut or zero-padded to `length` bytes; keys are compared to the real bounds below.
     const fit = (b: Uint8Array) => {
@@ -433,6 +464,7 @@ export class ChainStore {
       if (key !== undefined && value != null && compareBytes(key, lower) >= 0 && compareBytes(key, upper) < 0) out.push([key, value])
     }
     for await (const [k, v] of this.store.iterate({ ...range, reverse })) {
+      spend(budget)
       const sk = k.subarray(3, 3 + length)
       if (key === undefined || !equalBytes(sk, key)) {
         settle()

@@ -122,6 +122,8 @@ export function historyPrefix(stateKey: Uint8Array): Uint8Array {
 
 export function historyKey(stateKey: Uint8Array, height: number, txIndex: number): Uint8Array {
   const n = stateKey.length
+  // Execution refuses longer keys (TX_LIMITS.maxKeyBytes); a longer one here would be filed under a wrong length.
+  if (n > 0xffff) throw new RangeError(`a state key of ${n} bytes does not fit the history's u16 length`)
   const k = allocBytes(3 + n + 12)
   k[0] = PREFIX.history
   k[1] = n >>> 8

@@ -72,7 +72,14 @@ const receiptWriter = new Writer(1024)
 export const COST = { base: 1000, read: 100, write: 200, perByte: 1, event: 100 } as const
 
 /** Receipt-level limits: a tx that exceeds them fails deterministically. */
-export const TX_LIMITS = { maxWrites: 1000, maxEvents: 100, maxValueBytes: 64 * 1024, maxReturnBytes: 64 * 1024 } as const
+export const TX_LIMITS = {
+  maxWrites: 1000,
+  maxEvents: 100,
+  maxValueBytes: 64 * 1024,
+  maxReturnBytes: 64 * 1024,
+  /** A written state key's bytes (contract name ‖ 0x00 ‖ key): the history's u16 length field holds it with room to spare. */
+  maxKeyBytes: 4096,
+} as const
 
 /** The system contract that deploys, upgrades, pauses, resumes and freezes contracts. */
 export const SYSTEM_CONTRACT = 'trellis'
@@ -241,6 +248,8 @@ class TxState {
   write(sk: Uint8Array, value: Uint8Array | null, system = false): void {
     if (this.writes.size >= TX_LIMITS.maxWrites)
       throw new ExecError('TX_TOO_MANY_WRITES', `a tx may write at most ${TX_LIMITS.maxWrites} keys`)
+    if (sk.length > TX_LIMITS.maxKeyBytes)
+      throw new ExecError('KEY_TOO_LONG', `a state key may be at most ${TX_LIMITS.maxKeyBytes} bytes with its contract's name`)
     if (!system && value !== null && value.length > TX_LIMITS.maxValueBytes)
       throw new ExecError('VALUE_TOO_LARGE', `a state value may be at most ${TX_LIMITS.maxValueBytes} bytes`)
     this.cost += COST.write + (value?.length ?? 0) * COST.perByte

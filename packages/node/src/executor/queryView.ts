@@ -1,4 +1,4 @@
-import type { ChainStore } from '../chain/chainStore.js'
+import { type ChainStore, scanBudget } from '../chain/chainStore.js'
 import type { QueryView } from './types.js'
 
 /**
@@ -7,6 +7,8 @@ import type { QueryView } from './types.js'
  */
 export function chainQueryView(chain: ChainStore, height: number = chain.head.height): QueryView {
   const atHead = height === chain.head.height
+  // The history records this query's range scans may read, in all.
+  const budget = scanBudget()
   return {
     height,
     timestamp: height === 0 ? chain.genesis.genesisTime : (chain.getBlock(height)?.header.timestamp ?? chain.genesis.genesisTime),
@@ -15,7 +17,7 @@ export function chainQueryView(chain: ChainStore, height: number = chain.head.he
       ? { getSync: (sk: Uint8Array) => chain.getLatest(sk), scan: chain.scanLatest.bind(chain) }
       : {
           scan: (lower: Uint8Array, upper: Uint8Array, reverse: boolean, limit: number) =>
-            chain.scanAt(lower, upper, reverse, limit, height),
+            chain.scanAt(lower, upper, reverse, limit, height, budget),
         }),
     get: async (sk) => (await chain.getValueAt(sk, height))?.value ?? undefined,
     history: (sk, limit) => chain.history(sk, limit, { height: height + 1, txIndex: 0 }),

@@ -64,7 +64,7 @@ export interface QueryView {
   /** Synchronous reads: available at the head. */
   readonly getSync?: (stateKey: Uint8Array) => Uint8Array | undefined
   get(stateKey: Uint8Array): Promise<Uint8Array | undefined>
-  /** Ordered scans: available at the head only. */
+  /** Ordered scans (at a past height, from the per-key history, within a record budget). */
   readonly scan?: StateReader['scanLatest']
   history(stateKey: Uint8Array, limit: number): Promise<KeyHistoryEntry[]>
 }

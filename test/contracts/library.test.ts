@@ -169,7 +169,7 @@ describe('contract library', () => {
     // 40): admission leaves it to the sandbox. (Were it run, it would refuse this value.)
     const hostile = h.tx(user, 'lib', 'greedy', { word: 'a'.repeat(24) + '!' })
     expect(() => h.precheck(hostile)).not.toThrow()
-    // A linear pattern is still tested at admission, with the library's wording.
+    // A bounded pattern is still tested at admission, with the library's wording.
     expect(() => h.precheck(h.tx(user, 'lib', 'order', { b: 'X1' }))).toThrow('args.b: must match ^[a-z]+$')
     const rs = await h.block([hostile, h.tx(user, 'lib', 'greedy', { word: 'aaa' }), h.tx(user, 'lib', 'greedy', { word: 'ab' })])
     expect(rs.map(outcome)).toEqual(['VM_OUT_OF_GAS: the gas budget was exhausted', 'aaa', 'ARGS_INVALID: args.word: must match ^(a+)+$'])

@@ -109,7 +109,8 @@ export const s = {
    * execution, where a failed test is the receipt's error. Nodes also test it at admission, and
    * refuse the tx before it reaches a block, when it cannot backtrack far: anchored (`^…$`), with
    * no groups, alternation, back-references or assertions, at most one quantifier whose count
-   * varies and little after it, such as `^[a-z0-9-]{1,64}$` (ADR 0020).
+   * varies and little after it, such as `^[a-z0-9-]{1,64}$`, on a value short enough (a `max` keeps
+   * it so; ADR 0020).
    */
   string(opts: { readonly min?: number; readonly max?: number; readonly pattern?: string } = {}): Schema<string> {
     // A copy: changing the options object later changes neither the check nor the descriptor.

@@ -133,6 +133,15 @@ describe('arguments checked against a manifest descriptor', () => {
     const fits = Math.floor(ADMISSION_PATTERN_STEPS / 10_000) // the longest value tested: 10,000 steps per character
     expect(checkArgs(wide, '1'.repeat(fits - 1) + 'x', 'bounded')).toBe('args: must match ^\\d*\\d{9999}$')
     expect(checkArgs(wide, '1'.repeat(fits) + 'x', 'bounded')).toBeUndefined()
+    // The budget is per check (one tx's arguments), all strings together: the failing item is
+    // tested while the items before it fit, and left to the sandbox once they used the budget.
+    const items = { type: 'array', items: { type: 'string', pattern: '^[ab]*[ab]{9}c$' } }
+    const good = 'a'.repeat(200) + 'c' // 201 × 10 steps
+    const fitting = Math.floor(ADMISSION_PATTERN_STEPS / 2010) - 1
+    expect(checkArgs(items, [...Array<string>(fitting).fill(good), 'b'], 'bounded')).toBe(
+      'args[' + fitting + ']: must match ^[ab]*[ab]{9}c$',
+    )
+    expect(checkArgs(items, [...Array<string>(fitting + 1).fill(good), 'b'.repeat(200)], 'bounded')).toBeUndefined()
     // A pattern V8 cannot compile is left to the sandbox, never thrown.
     expect(checkArgs({ type: 'string', pattern: '^[z-a]+$' }, 'x', 'bounded')).toBeUndefined()
     expect(checkArgs({ type: 'string', pattern: '^[z-a]+$' }, 'x')).toBeUndefined()

@@ -192,6 +192,9 @@ describe('ChainStore state history', () => {
     expect(await chain.getValueAt(stateKey('kv', ''), 5)).toBeUndefined()
     expect(await chain.getValueAt(stateKey('kv', 'abc'), 5)).toBeUndefined()
     expect((await chain.getValueAt(stateKey('kv', 'b'), 3))?.value).toEqual(encodeValue('y'))
+    // A key too long for the history's length field was never written: absent, not an error.
+    expect(await chain.getValueAt(new Uint8Array(70_000), 5)).toBeUndefined()
+    expect(await chain.history(new Uint8Array(70_000), 5, { height: 3, txIndex: 0 })).toEqual([])
   })
 
   it('pages a key history newest first with no gap or repeat', async () => {

@@ -16,7 +16,7 @@ import {
 import { type ContractCallResult, type GovernanceAction, governance, type ProposalView, type TrellisClient } from '@trellis/sdk'
 import type { JsonValue } from '@trellis/ledger'
 import { apiClient, type IdentityFlags, readCertificate, readKeyFile, signingIdentity } from '../identity.js'
-import { cliError, intFlag, printJSON, readJSONFile, readPassword, step, style } from '../io.js'
+import { cliError, intFlag, ledgerJSON, printJSON, readJSONFile, readPassword, step, style } from '../io.js'
 
 interface ClientFlags {
   node: string
@@ -317,14 +317,8 @@ export async function contractApproveCommand(
     contract = flags.name ?? a.name
     codeHash = a.codeHash
   }
-  let args: JsonValue | undefined
-  if (flags.hookArgs !== undefined) {
-    try {
-      args = JSON.parse(flags.hookArgs) as JsonValue
-    } catch {
-      throw cliError('FLAG_INVALID', '--hook-args must be JSON')
-    }
-  }
+  // The init or upgrade arguments the approval is for: the same values as a deploy's --init-args.
+  const args = flags.hookArgs === undefined ? undefined : (ledgerJSON(flags.hookArgs, '--hook-args') as JsonValue)
   await propose(flags, {
     type: 'contract.approve',
     contract,

@@ -30,6 +30,7 @@ import {
   HISTORY_END,
   historyKey,
   historyLengthStart,
+  MAX_HISTORY_KEY_BYTES,
   historyPrefix,
   latestKey,
   META,
@@ -98,10 +99,13 @@ export interface HistoryEntry {
 const REPLAY_MARGIN_MS = 10 * 60_000
 
 /**
- * History records one query's range scans at past heights may read in all (~1-2 µs each): bounds the
- * work a reader can ask of the node, whatever the range's history holds.
+ * History records one query's range scans at past heights may read in all (~5 µs each; a key-length
+ * probe, two iterators, counts as {@link SCAN_AT_PROBE} records): bounds the work a reader can ask
+ * of the node, whatever the range's history holds (~0.1-0.2 s).
  */
 export const SCAN_AT_RECORDS = 20_000
+/** What one key length's probe counts against {@link SCAN_AT_RECORDS} (measured ~200 µs). */
+export const SCAN_AT_PROBE = 40
 
 /** What range scans at past heights may still read (see {@link ChainStore.scanAt}). */
 export interface ScanBudget {
@@ -113,8 +117,9 @@ export function scanBudget(records = SCAN_AT_RECORDS): ScanBudget {
   return { records, left: records }
 }
 
-function spend(budget: ScanBudget): void {
-  if (--budget.left < 0)
+function spend(budget: ScanBudget, records = 1): void {
+  budget.left -= records
+  if (budget.left < 0)
     throw new TrellisError<NodeErrorType>(
       { code: 'QUERY_HISTORY_TOO_LONG', records: budget.records },
       `range scans at a past height may read at most ${budget.records} history records per query; narrow the range or query the latest height`,
@@ -403,8 +408,9 @@ export class ChainStore {
    * read) and the lengths' answers merged.
    *
    * A past height's range scan reads every version of the keys it passes, deleted ones and later
-   * ones too, so its work grows with the range's history, not with its answer. `budget` bounds the
-   * records it reads (shared by the scans of one query).
+   * ones too, and probes every key length the chain's history holds above the bounds' common part:
+   * its work grows with that history, not with its answer. `budget` bounds what it reads (shared by
+   * the scans of one query).
    * @throws TrellisError QUERY_HISTORY_TOO_LONG when the budget runs out
    */
   async scanAt(
@@ -420,9 +426,9 @@ export class ChainStore {
     let length = 0
     while (length < lower.length && length < upper.length && lower[length] === upper[length]) length++
     const found: Array<[Uint8Array, Uint8Array]> = []
-    for (; length <= 0xffff; length++) {
+    for (; length <= MAX_HISTORY_KEY_BYTES; length++) {
       let next: number | undefined
-      spend(budget)
+      spend(budget, SCAN_AT_PROBE)
       for await (const [k] of this.store.iterate({ gte: historyLengthStart(length), lt: HISTORY_END, limit: 1 })) {
         next = ((k[1] as number) << 8) | (k[2] as number)
       }
@@ -566,6 +572,8 @@ export class ChainStore {
 
   /** The value a state key had at `height` (after that block), or null when absent. */
   async getValueAt(stateKey: Uint8Array, height: number): Promise<HistoryEntry | undefined> {
+    // Longer keys cannot be written (TX_LIMITS.maxKeyBytes), nor filed in the history.
+    if (stateKey.length > MAX_HISTORY_KEY_BYTES) return undefined
     const prefix = historyPrefix(stateKey)
     for await (const [k, v] of this.store.iterate({
       gte: prefix,
@@ -580,6 +588,7 @@ export class ChainStore {
 
   /** Newest-first page of a key's history, starting strictly before `(beforeHeight, beforeIndex)`. */
   async history(stateKey: Uint8Array, limit: number, before?: { height: number; txIndex: number }): Promise<HistoryEntry[]> {
+    if (stateKey.length > MAX_HISTORY_KEY_BYTES) return []
     const prefix = historyPrefix(stateKey)
     const out: HistoryEntry[] = []
     const range =

@@ -102,6 +102,9 @@ export function treeKey(nodeKey: Uint8Array): Uint8Array {
   return k
 }
 
+/** The longest state key the history's u16 length field holds. */
+export const MAX_HISTORY_KEY_BYTES = 0xffff
+
 /** Where the history entries of state keys `length` bytes long begin (entries sort by key length first). */
 export function historyLengthStart(length: number): Uint8Array {
   return Uint8Array.of(PREFIX.history, length >>> 8, length & 255)
@@ -123,7 +126,7 @@ export function historyPrefix(stateKey: Uint8Array): Uint8Array {
 export function historyKey(stateKey: Uint8Array, height: number, txIndex: number): Uint8Array {
   const n = stateKey.length
   // Execution refuses longer keys (TX_LIMITS.maxKeyBytes); a longer one here would be filed under a wrong length.
-  if (n > 0xffff) throw new RangeError(`a state key of ${n} bytes does not fit the history's u16 length`)
+  if (n > MAX_HISTORY_KEY_BYTES) throw new RangeError(`a state key of ${n} bytes does not fit the history's u16 length`)
   const k = allocBytes(3 + n + 12)
   k[0] = PREFIX.history
   k[1] = n >>> 8

@@ -40,13 +40,14 @@ export type PatternTests = 'all' | 'bounded' | 'none'
  * at execution), and so is a pattern it does not test.
  */
 export function checkArgs(d: unknown, value: unknown, patterns: Exclude<PatternTests, 'none'> = 'all'): string | undefined {
-  const v = check(d, value, '', patterns)
+  const v = check(d, value, '', { mode: patterns, steps: ADMISSION_PATTERN_STEPS })
   return v === UNDECIDED ? undefined : v
 }
 
 /**
- * At admission, the most backtracking steps a deployed contract's pattern may take on the main
- * thread for one argument (V8 takes a few nanoseconds per step): `value.length × (tail + 1)`.
+ * At admission, the most backtracking steps deployed contracts' patterns may take on the main thread
+ * for one tx's arguments, all strings together (V8 takes a few nanoseconds per step): each test may
+ * take `value.length × (tail + 1)`. A test that does not fit is left to the sandbox.
  */
 export const ADMISSION_PATTERN_STEPS = 20_000
 
@@ -144,15 +145,24 @@ function scanTail(p: string): number {
   return i === end ? tail : -1
 }
 
+/** Which patterns one check tests, and the backtracking steps its `bounded` tests may still take. */
+interface Tests {
+  readonly mode: PatternTests
+  steps: number
+}
+
 /** Whether `pattern` rejects `value`, per `tests`; a pattern V8 cannot compile is left to the sandbox. */
-function patternRejects(pattern: string, value: string, tests: PatternTests): boolean {
-  if (tests === 'none') return false
-  if (tests === 'all') {
+function patternRejects(pattern: string, value: string, tests: Tests): boolean {
+  if (tests.mode === 'none') return false
+  if (tests.mode === 'all') {
     const re = remember(compiled, pattern, () => compile(pattern))
     return re !== null && !re.test(value)
   }
   const b = boundedPattern(pattern)
-  return b !== null && value.length * (b.tail + 1) <= ADMISSION_PATTERN_STEPS && !b.re.test(value)
+  const steps = value.length * ((b?.tail ?? 0) + 1)
+  if (b === null || steps > tests.steps) return false
+  tests.steps -= steps
+  return !b.re.test(value)
 }
 
 /**
@@ -161,11 +171,11 @@ function patternRejects(pattern: string, value: string, tests: PatternTests): bo
  * authoring library (then only the contract's own schema may decide).
  */
 export function argsVerdict(d: unknown, value: unknown): string | undefined | 'undecided' {
-  const v = check(d, value, '', 'none')
+  const v = check(d, value, '', { mode: 'none', steps: 0 })
   return v === UNDECIDED ? 'undecided' : v
 }
 
-function check(d: unknown, value: unknown, path: string, patterns: PatternTests): string | undefined | typeof UNDECIDED {
+function check(d: unknown, value: unknown, path: string, patterns: Tests): string | undefined | typeof UNDECIDED {
   if (!isObject(d) || typeof d.type !== 'string') return UNDECIDED
   const desc = d as Descriptor
   switch (desc.type) {

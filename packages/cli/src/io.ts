@@ -11,12 +11,16 @@ export function cliError(code: string, message: string): TrellisError {
   return new TrellisError({ code }, message)
 }
 
-/** An integer flag within bounds. @throws FLAG_INVALID */
+/**
+ * An integer flag within bounds; `name` is the flag's name without dashes, or (when it holds a
+ * space) how to call a positional argument. @throws FLAG_INVALID
+ */
 export function intFlag(v: string, name: string, min: number, max: number): number {
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < min || n > max) {
+  // Decimal digits only: Number() would also take '0x10', '1e3' and ' 7 '.
+  const n = /^(0|[1-9][0-9]{0,15})$/.test(v) ? Number(v) : Number.NaN
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `in ${min}..${max}`
-    throw cliError('FLAG_INVALID', `--${name} must be an integer ${range}, not "${v}"`)
+    throw cliError('FLAG_INVALID', `${name.includes(' ') ? name : `--${name}`} must be an integer ${range}, not "${v}"`)
   }
   return n
 }

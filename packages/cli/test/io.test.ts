@@ -24,6 +24,14 @@ describe('integer flags', () => {
     )
     expect(failure(() => intFlag('8', 'nodes', 1, 7))).toBe('FLAG_INVALID: --nodes must be an integer in 1..7, not "8"')
     expect(failure(() => intFlag('1.5', 'nodes', 1, 7))).toBe('FLAG_INVALID: --nodes must be an integer in 1..7, not "1.5"')
+    for (const v of ['0x5', '5e0', ' 5', '05', '', '-1'])
+      expect(failure(() => intFlag(v, 'nodes', 0, 7))).toBe(`FLAG_INVALID: --nodes must be an integer in 0..7, not "${v}"`)
+    expect(intFlag('0', 'nodes', 0, 7)).toBe(0)
+    // A positional argument is called by its description, not as a flag.
+    expect(failure(() => intFlag('x', 'the proposal id', 1, 9))).toBe('FLAG_INVALID: the proposal id must be an integer in 1..9, not "x"')
+    expect(failure(() => intFlag('99999999999999999', 'height', 1, Number.MAX_SAFE_INTEGER))).toBe(
+      'FLAG_INVALID: --height must be an integer of at least 1, not "99999999999999999"',
+    )
   })
 })
 

@@ -182,7 +182,7 @@ export async function proposalCreateCommand(flags: SignerFlags & { action: strin
 export async function proposalVoteCommand(idText: string, flags: SignerFlags & { yes?: boolean; no?: boolean }): Promise<void> {
   if ((flags.yes === true) === (flags.no === true)) throw cliError('FLAG_INVALID', 'give exactly one of --yes and --no')
   const id = await signingIdentity(flags)
-  const r = await governance.vote(client(flags), intFlag(idText, 'id', 1, Number.MAX_SAFE_INTEGER), flags.yes === true, {
+  const r = await governance.vote(client(flags), intFlag(idText, 'the proposal id', 1, Number.MAX_SAFE_INTEGER), flags.yes === true, {
     signer: id.privateKey,
     ...(id.certificate === undefined ? {} : { certificate: id.certificate }),
     wait: flags.wait,
@@ -193,7 +193,7 @@ export async function proposalVoteCommand(idText: string, flags: SignerFlags & {
 /** `trellis proposal cancel <id>`. */
 export async function proposalCancelCommand(idText: string, flags: SignerFlags): Promise<void> {
   const id = await signingIdentity(flags)
-  const r = await governance.cancel(client(flags), intFlag(idText, 'id', 1, Number.MAX_SAFE_INTEGER), {
+  const r = await governance.cancel(client(flags), intFlag(idText, 'the proposal id', 1, Number.MAX_SAFE_INTEGER), {
     signer: id.privateKey,
     ...(id.certificate === undefined ? {} : { certificate: id.certificate }),
     wait: flags.wait,
@@ -222,7 +222,7 @@ export async function proposalListCommand(flags: ClientFlags & { status?: string
 
 /** `trellis proposal show <id>`. */
 export async function proposalShowCommand(idText: string, flags: ClientFlags): Promise<void> {
-  printJSON(await governance.proposal(client(flags), intFlag(idText, 'id', 1, Number.MAX_SAFE_INTEGER)))
+  printJSON(await governance.proposal(client(flags), intFlag(idText, 'the proposal id', 1, Number.MAX_SAFE_INTEGER)))
 }
 
 /** `trellis org list`. */

@@ -5,7 +5,7 @@ import type { JsonValue } from '@trellis/ledger'
 import { type ContractCallResult, lifecycle, sendCall, subscribe, type TrellisClient } from '@trellis/sdk'
 import { buildContract, type ContractArtifact } from '../contractBuild.js'
 import { apiClient, type IdentityFlags, signingIdentity } from '../identity.js'
-import { cliError, ledgerJSON, printJSON, readJSONFile, step, style } from '../io.js'
+import { cliError, intFlag, ledgerJSON, printJSON, readJSONFile, step, style } from '../io.js'
 
 interface ClientFlags {
   node: string
@@ -128,13 +128,17 @@ export async function callCommand(contract: string, method: string, args: string
 export async function eventsCommand(
   flags: ClientFlags & { contract?: string; name?: string; fromHeight?: string; count?: string },
 ): Promise<void> {
-  const limit = flags.count === undefined ? Infinity : Number(flags.count)
-  if (!(limit > 0)) throw cliError('FLAG_INVALID', '--count must be a positive integer')
-  const fromHeight = flags.fromHeight === undefined ? undefined : Number(flags.fromHeight)
-  if (fromHeight !== undefined && !(Number.isSafeInteger(fromHeight) && fromHeight >= 0))
-    throw cliError('FLAG_INVALID', '--from-height must be a height')
+  const limit = flags.count === undefined ? Infinity : intFlag(flags.count, 'count', 1, Number.MAX_SAFE_INTEGER)
+  const fromHeight = flags.fromHeight === undefined ? undefined : intFlag(flags.fromHeight, 'from-height', 0, Number.MAX_SAFE_INTEGER)
+  const api = client(flags)
+  // A stream that can only wait says so, instead of waiting in silence.
+  const { height } = await api.status()
+  if (fromHeight !== undefined && fromHeight > height + 1)
+    process.stderr.write(`${style.dim(`waiting for height ${fromHeight}: the chain is at ${height}`)}\n`)
+  if (flags.contract !== undefined && !(await api.listContracts()).contracts.some((c) => c.name === flags.contract))
+    process.stderr.write(`${style.dim(`no contract named "${flags.contract}" yet: waiting for its events`)}\n`)
   let seen = 0
-  const sub = subscribe(client(flags), {
+  const sub = subscribe(api, {
     ...(fromHeight === undefined ? {} : { fromHeight }),
     ...(flags.contract === undefined ? {} : { contract: flags.contract }),
     ...(flags.name === undefined ? {} : { name: flags.name }),

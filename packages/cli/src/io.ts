@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { createInterface } from 'node:readline'
 import { randomBytes } from '@trellis/crypto'
-import { valueFromJSON } from '@trellis/ledger'
+import { type JsonValue, type Value, valueFromJSON } from '@trellis/ledger'
 import { bytesToHex, TrellisError } from '@trellis/utils'
 
 /** CLI-level failures (bad flags, missing files); printed as `error [CODE]: message`, exit code 1. */
@@ -27,25 +27,24 @@ export function intFlag(v: string, name: string, min: number, max: number): numb
 
 /**
  * `text` parsed as JSON that the ledger can store (no fractions, NaN or numbers past 2^53; bytes as
- * `{"$bytes": "<base64>"}`); `what` names it in the error.
+ * `{"$bytes": "<base64>"}`), as JSON and as a ledger value; `what` names it in the error.
  * @throws ARGS_INVALID
  */
-export function ledgerJSON(text: string, what: string): unknown {
-  let json: unknown
+export function ledgerJSON(text: string, what: string): { readonly json: JsonValue; readonly value: Value } {
+  let json: JsonValue
   try {
-    json = JSON.parse(text)
+    json = JSON.parse(text) as JsonValue
   } catch (err) {
     throw cliError('ARGS_INVALID', `${what}: not valid JSON (${(err as Error).message}); quote it for the shell, e.g. '{"name":"alice"}'`)
   }
   try {
-    valueFromJSON(json)
+    return { json, value: valueFromJSON(json) }
   } catch (err) {
     throw cliError(
       'ARGS_INVALID',
       `${what}: not a ledger value (${(err as Error).message}); numbers are integers, bytes {"$bytes":"<base64>"}`,
     )
   }
-  return json
 }
 
 /**

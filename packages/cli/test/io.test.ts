@@ -37,7 +37,7 @@ describe('integer flags', () => {
 
 describe('JSON arguments', () => {
   it('are parsed when the ledger can store them; a syntax error and a non-ledger value are told apart', () => {
-    expect(ledgerJSON('{"name":"alice","n":3,"b":{"$bytes":"AQI="}}', 'the arguments')).toEqual({
+    expect(ledgerJSON('{"name":"alice","n":3,"b":{"$bytes":"AQI="}}', 'the arguments').json).toEqual({
       name: 'alice',
       n: 3,
       b: { $bytes: 'AQI=' },

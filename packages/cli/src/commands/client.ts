@@ -9,7 +9,7 @@ import {
   publicKeyToString,
   SignatureAlgorithm,
 } from '@trellis/crypto'
-import { type Value, valueFromJSON } from '@trellis/ledger'
+import type { Value } from '@trellis/ledger'
 import { buildTx, type TrellisClient } from '@trellis/sdk'
 import { isHex } from '@trellis/utils'
 import { apiClient, readCertificate } from '../identity.js'
@@ -114,7 +114,7 @@ export async function notariseCommand(
 }
 
 function parseArgs(json: string): Value {
-  return valueFromJSON(ledgerJSON(json, 'the arguments'))
+  return ledgerJSON(json, 'the arguments').value
 }
 
 /** `trellis send`: call any contract method. */

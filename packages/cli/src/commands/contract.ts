@@ -25,7 +25,7 @@ async function signerOf(flags: SignerFlags): Promise<{ signer: PrivateKey; certi
 const client = (flags: ClientFlags): TrellisClient => apiClient(flags.node)
 
 function parseJSONFlag(text: string | undefined, flag: string): JsonValue | undefined {
-  return text === undefined ? undefined : (ledgerJSON(text, flag) as JsonValue)
+  return text === undefined ? undefined : ledgerJSON(text, flag).json
 }
 
 async function readArtifact(path: string): Promise<ContractArtifact> {
@@ -132,9 +132,10 @@ export async function eventsCommand(
   const fromHeight = flags.fromHeight === undefined ? undefined : intFlag(flags.fromHeight, 'from-height', 0, Number.MAX_SAFE_INTEGER)
   const api = client(flags)
   // A stream that can only wait says so, instead of waiting in silence.
-  const { height } = await api.status()
-  if (fromHeight !== undefined && fromHeight > height + 1)
-    process.stderr.write(`${style.dim(`waiting for height ${fromHeight}: the chain is at ${height}`)}\n`)
+  if (fromHeight !== undefined) {
+    const { height } = await api.status()
+    if (fromHeight > height + 1) process.stderr.write(`${style.dim(`waiting for height ${fromHeight}: the chain is at ${height}`)}\n`)
+  }
   if (flags.contract !== undefined && !(await api.listContracts()).contracts.some((c) => c.name === flags.contract))
     process.stderr.write(`${style.dim(`no contract named "${flags.contract}" yet: waiting for its events`)}\n`)
   let seen = 0

@@ -318,7 +318,7 @@ export async function contractApproveCommand(
     codeHash = a.codeHash
   }
   // The init or upgrade arguments the approval is for: the same values as a deploy's --init-args.
-  const args = flags.hookArgs === undefined ? undefined : (ledgerJSON(flags.hookArgs, '--hook-args') as JsonValue)
+  const args = flags.hookArgs === undefined ? undefined : ledgerJSON(flags.hookArgs, '--hook-args').json
   await propose(flags, {
     type: 'contract.approve',
     contract,

@@ -437,7 +437,10 @@ export class TrellisNode {
         }
         tx = decodeSignedTx(bytes)
         validateTxStatic(tx, chainId, params, now)
-        this.executor.precheck(tx, this.chain, { height: this.chain.tip.height + 1, now })
+        // Against the state the next block executes on: the tip's, blocks still being written
+        // included. Read at the durable head, a revocation in the block being written was missed,
+        // and the executor remembers admission reads for the whole next height.
+        this.executor.precheck(tx, this.chain.tipState, { height: this.chain.tip.height + 1, now })
         const id = bytesToHex(tx.id)
         if (this.mempool.has(tx.id) || inBatch.has(id))
           throw nodeError({ code: 'TX_DUPLICATE', id }, `transaction ${id} is already pending`)

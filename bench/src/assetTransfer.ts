@@ -30,6 +30,18 @@ const USAGE = `Usage: node bench/dist/assetTransfer.js [options]
                      --node-flag=--cpu-prof --node-flag=--cpu-prof-dir=/tmp/prof
 `
 
+/**
+ * The rate between the blocks that took the phase past 10 % and past 90 % of its commits: the
+ * closed loop's ramp-up (the first block waits for the first submissions' signature checks) and
+ * its drain (the last blocks, with nothing left to submit) left out. Null for too short a phase.
+ */
+function steadyRate(progress: ReadonlyArray<readonly [number, number]>, total: number): number | null {
+  const from = progress.find(([, n]) => n >= 0.1 * total)
+  const to = progress.find(([, n]) => n >= 0.9 * total)
+  if (from === undefined || to === undefined || to[0] <= from[0]) return null
+  return round(((to[1] - from[1]) * 1000) / (to[0] - from[0]), 0)
+}
+
 interface Signed {
   readonly id: string
   readonly wire: string
@@ -111,6 +123,8 @@ async function main(): Promise<void> {
       const pending = new Set<string>()
       let committed = 0
       let lastCommitAt = 0
+      // (time, committed so far) at each block that committed some of this phase's txs.
+      const progress: Array<readonly [number, number]> = []
       let wake: (() => void) | undefined
       const head = (await getJSON<{ height: number }>(`${url}/v1/status`)).height
       const stream = new BlockStream({
@@ -123,6 +137,7 @@ async function main(): Promise<void> {
               lastCommitAt = at
             }
           }
+          if (progress.length === 0 || (progress.at(-1) as readonly [number, number])[1] !== committed) progress.push([at, committed])
           wake?.()
         },
       })
@@ -177,6 +192,7 @@ async function main(): Promise<void> {
         rejected,
         seconds: round(seconds, 1),
         committedPerSecond: round(committed / seconds, 0),
+        steadyPerSecond: steadyRate(progress, committed),
         cpuPerTxUs,
       }
     }

@@ -1,4 +1,5 @@
 import {
+  nativeHashing,
   parseCertificate,
   type PrivateKey,
   type PublicKey,
@@ -290,7 +291,11 @@ export class TrellisNode {
     }, 1000)
     node.sweepTimer.unref()
     if (node.metrics !== null) await node.refreshCaCerts()
-    modules.logger.info({ chainId: modules.genesis.chainId, height: chain.head.height }, 'node started')
+    modules.logger.info(
+      // Whether the compiled SHA-256 is in use (ADR 0021): without it the node is slower, not different.
+      { chainId: modules.genesis.chainId, height: chain.head.height, hashing: nativeHashing ? 'native' : 'javascript' },
+      'node started',
+    )
     return node
   }
 

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "trellis_crypto",
+      "sources": ["native/sha256.c"],
+      "cflags": ["-O2"]
+    }
+  ]
+}

@@ -1,0 +1,45 @@
+// SHA-256 through the OpenSSL that Node.js itself links (its symbols are visible to addons), so the
+// CPU's SHA extensions are used where present. One N-API function, `sha256Into(input, output)`:
+// hashes the bytes of a Uint8Array into the first 32 bytes of another. See docs/adr/0021.
+#define NAPI_VERSION 8
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <node_api.h>
+#include <openssl/sha.h>
+
+static int bytes_of(napi_env env, napi_value v, unsigned char **data, size_t *length) {
+  bool is_typed = false;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return 0;
+  napi_typedarray_type type;
+  void *p = NULL;
+  if (napi_get_typedarray_info(env, v, &type, length, &p, NULL, NULL) != napi_ok || type != napi_uint8_array) return 0;
+  *data = (unsigned char *)p;
+  return 1;
+}
+
+static napi_value sha256_into(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) {
+    napi_throw_type_error(env, NULL, "sha256Into(input, output) takes two Uint8Arrays");
+    return NULL;
+  }
+  unsigned char *in = NULL, *out = NULL;
+  size_t in_length = 0, out_length = 0;
+  if (!bytes_of(env, argv[0], &in, &in_length) || !bytes_of(env, argv[1], &out, &out_length) || out_length < SHA256_DIGEST_LENGTH) {
+    napi_throw_type_error(env, NULL, "sha256Into(input, output) takes two Uint8Arrays, the output at least 32 bytes");
+    return NULL;
+  }
+  // The input may be empty (a null data pointer): SHA256_Update accepts a zero length.
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, in, in_length);
+  SHA256_Final(out, &ctx);
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  if (napi_create_function(env, "sha256Into", NAPI_AUTO_LENGTH, sha256_into, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "sha256Into", fn) != napi_ok) return NULL;
+  return exports;
+}

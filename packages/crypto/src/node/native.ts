@@ -1,0 +1,33 @@
+import { createRequire } from 'node:module'
+
+/** The native SHA-256 of `native/sha256.c` (ADR 0021): hashes `input` into `output[0..32)`. */
+export type Sha256Into = (input: Uint8Array, output: Uint8Array) => void
+
+// SHA-256("abc"), FIPS 180-4's first example: a build that does not give it is not used.
+const ABC_DIGEST = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+
+/**
+ * The compiled SHA-256, or undefined when it was not built (the install step could not compile it),
+ * cannot load (a Node.js without OpenSSL symbols for addons), fails its known answer, or when
+ * TRELLIS_NATIVE=0 asks for JavaScript only.
+ */
+export function loadNativeSha256(): Sha256Into | undefined {
+  if (process.env.TRELLIS_NATIVE === '0') return undefined
+  let fn: unknown
+  try {
+    // From src/node (tests) and dist/node (built) alike: the package's build/ directory.
+    const addon = createRequire(import.meta.url)('../../build/Release/trellis_crypto.node') as { sha256Into?: unknown }
+    fn = addon.sha256Into
+  } catch {
+    return undefined
+  }
+  if (typeof fn !== 'function') return undefined
+  const sha256Into = fn as Sha256Into
+  const out = new Uint8Array(32)
+  try {
+    sha256Into(new TextEncoder().encode('abc'), out)
+  } catch {
+    return undefined
+  }
+  return Buffer.from(out).toString('hex') === ABC_DIGEST ? sha256Into : undefined
+}

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto'
+import fc from 'fast-check'
+import { afterEach, describe, expect, it } from 'vitest'
+import { nativeHashing, nodeBackend, sha256 } from '@trellis/crypto'
+import { loadNativeSha256, type Sha256Into } from '../src/node/native.js'
+
+const reference = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest())
+
+// The install step builds the addon on this machine kind; a silently failed build would only show as
+// a slower node, so the suite insists on it (TRELLIS_NATIVE=0 runs it without).
+const expectNative = process.env.TRELLIS_NATIVE !== '0'
+
+describe('native SHA-256 (ADR 0021)', () => {
+  const native = loadNativeSha256() as Sha256Into
+  const hash = (b: Uint8Array) => {
+    const out = new Uint8Array(32)
+    native(b, out)
+    return out
+  }
+
+  it('is built, loaded and used by the node backend', () => {
+    expect(nativeHashing).toBe(expectNative)
+    expect(native !== undefined).toBe(expectNative)
+  })
+
+  it.runIf(expectNative)('matches node:crypto at every length to 300 bytes and on long inputs', () => {
+    for (let n = 0; n <= 300; n++) {
+      const msg = Uint8Array.from({ length: n }, (_, i) => (i * 131 + n * 7) & 255)
+      expect(hash(msg), `length ${n}`).toEqual(reference(msg))
+      expect(sha256(msg), `length ${n}`).toEqual(reference(msg))
+    }
+    for (const n of [1000, 65_536, 1_000_003]) {
+      const msg = Uint8Array.from({ length: n }, (_, i) => (i * 17) & 255)
+      expect(hash(msg)).toEqual(reference(msg))
+    }
+  })
+
+  it.runIf(expectNative)('hashes the viewed bytes of subarrays and Buffers, into an output view', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), fc.nat(16), fc.nat(400), (bytes, cut, len) => {
+        const view = bytes.subarray(Math.min(cut, bytes.length), Math.min(bytes.length, cut + len))
+        expect(hash(view)).toEqual(reference(view))
+        expect(hash(Buffer.from(view))).toEqual(reference(view))
+        // Into the middle of a larger array: only those 32 bytes change.
+        const big = new Uint8Array(48).fill(7)
+        native(view, big.subarray(8, 40))
+        expect(big.subarray(8, 40)).toEqual(reference(view))
+        expect([...big.subarray(0, 8), ...big.subarray(40)]).toEqual(new Array(16).fill(7))
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it.runIf(expectNative)('refuses what is not two Uint8Arrays with a 32-byte output, without touching memory', () => {
+    const call = native as unknown as (...args: unknown[]) => void
+    expect(() => call(new Uint8Array(1))).toThrow(TypeError)
+    expect(() => call('abc', new Uint8Array(32))).toThrow(TypeError)
+    expect(() => call(new Uint8Array(1), new Uint8Array(31))).toThrow(TypeError)
+    expect(() => call(new Float32Array(4), new Uint8Array(32))).toThrow(TypeError)
+    expect(() => call(new Uint8Array(1), new Uint16Array(16))).toThrow(TypeError)
+    expect(() => call(new Uint8Array(1).buffer, new Uint8Array(32))).toThrow(TypeError)
+  })
+
+  describe('TRELLIS_NATIVE=0', () => {
+    const saved = process.env.TRELLIS_NATIVE
+    afterEach(() => {
+      if (saved === undefined) delete process.env.TRELLIS_NATIVE
+      else process.env.TRELLIS_NATIVE = saved
+    })
+
+    it('leaves hashing to JavaScript, with the same digests', () => {
+      process.env.TRELLIS_NATIVE = '0'
+      expect(loadNativeSha256()).toBeUndefined()
+      for (const n of [0, 65, 183, 184, 5000]) {
+        const msg = new Uint8Array(n).fill(n & 255)
+        expect(nodeBackend.sha256(msg)).toEqual(reference(msg))
+      }
+    })
+  })
+})

@@ -14,7 +14,7 @@ describe('native SHA-256 (ADR 0021)', () => {
   const native = loadNativeSha256() as Sha256Into
   const hash = (b: Uint8Array) => {
     const out = new Uint8Array(32)
-    native(b, out)
+    native(b, b.length, out)
     return out
   }
 
@@ -43,22 +43,48 @@ describe('native SHA-256 (ADR 0021)', () => {
         expect(hash(Buffer.from(view))).toEqual(reference(view))
         // Into the middle of a larger array: only those 32 bytes change.
         const big = new Uint8Array(48).fill(7)
-        native(view, big.subarray(8, 40))
+        native(view, view.length, big.subarray(8, 40))
         expect(big.subarray(8, 40)).toEqual(reference(view))
         expect([...big.subarray(0, 8), ...big.subarray(40)]).toEqual(new Array(16).fill(7))
+        // A prefix: only `length` bytes are read.
+        const cutAt = Math.min(len, view.length)
+        const prefix = new Uint8Array(32)
+        native(view, cutAt, prefix)
+        expect(prefix).toEqual(reference(view.subarray(0, cutAt)))
       }),
       { numRuns: 2000 },
     )
   })
 
-  it.runIf(expectNative)('refuses what is not two Uint8Arrays with a 32-byte output, without touching memory', () => {
+  it.runIf(expectNative)('refuses bad arguments with a TypeError, without touching memory', () => {
     const call = native as unknown as (...args: unknown[]) => void
-    expect(() => call(new Uint8Array(1))).toThrow(TypeError)
-    expect(() => call('abc', new Uint8Array(32))).toThrow(TypeError)
-    expect(() => call(new Uint8Array(1), new Uint8Array(31))).toThrow(TypeError)
-    expect(() => call(new Float32Array(4), new Uint8Array(32))).toThrow(TypeError)
-    expect(() => call(new Uint8Array(1), new Uint16Array(16))).toThrow(TypeError)
-    expect(() => call(new Uint8Array(1).buffer, new Uint8Array(32))).toThrow(TypeError)
+    const out = new Uint8Array(32).fill(9)
+    const bad: unknown[][] = [
+      [new Uint8Array(1)],
+      [new Uint8Array(1), 1],
+      ['abc', 3, out],
+      [new Uint8Array(1), 1, new Uint8Array(31)],
+      [new Float32Array(4), 4, out],
+      [new Uint8Array(1), 1, new Uint16Array(16)],
+      [new Uint8Array(1).buffer, 1, out],
+      [new Uint8Array(4), 5, out],
+      [new Uint8Array(4), -1, out],
+      [new Uint8Array(4), 1.5, out],
+      [new Uint8Array(4), Number.NaN, out],
+      [new Uint8Array(4), '2', out],
+      [new Uint8Array(4), 2, out, 'extra'],
+    ]
+    for (const args of bad) expect(() => call(...args), String(args.length)).toThrow(TypeError)
+    expect(out).toEqual(new Uint8Array(32).fill(9))
+  })
+
+  it.runIf(expectNative)('gives each digest its own array, for short inputs in V8 heap and long ones alike', () => {
+    const short = [Uint8Array.of(1), new Uint8Array(64).fill(2)]
+    const long = new Uint8Array(65).fill(3)
+    const digests = [...short, long].map((b) => sha256(b))
+    expect(digests).toEqual([...short, long].map(reference))
+    digests[0]?.fill(0)
+    expect(digests[1]).toEqual(reference(short[1] as Uint8Array))
   })
 
   describe('TRELLIS_NATIVE=0', () => {

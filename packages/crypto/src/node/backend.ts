@@ -124,10 +124,20 @@ const nativeSha256 = loadNativeSha256()
 /** Whether hashing uses the compiled SHA-256 (for tests and the node's start-up log). */
 export const nativeHashing = nativeSha256 !== undefined
 
+// The addon reads and writes through scratch arrays with buffers of their own (see Sha256Into):
+// short inputs are copied in, since they may live in V8's heap; longer ones never do.
+const SCRATCH_IN = new Uint8Array(new ArrayBuffer(64))
+const SCRATCH_OUT = new Uint8Array(new ArrayBuffer(32))
+
 function sha256(data: Uint8Array): Uint8Array {
   if (nativeSha256 !== undefined) {
+    const n = data.length
+    if (n <= 64) {
+      SCRATCH_IN.set(data)
+      nativeSha256(SCRATCH_IN, n, SCRATCH_OUT)
+    } else nativeSha256(data, n, SCRATCH_OUT)
     const out = new Uint8Array(32)
-    nativeSha256(data, out)
+    out.set(SCRATCH_OUT)
     return out
   }
   if (data.length <= SMALL_HASH_MAX_BYTES) return sha256Small(data)

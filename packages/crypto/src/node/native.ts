@@ -1,7 +1,12 @@
 import { createRequire } from 'node:module'
 
-/** The native SHA-256 of `native/sha256.c` (ADR 0021): hashes `input` into `output[0..32)`. */
-export type Sha256Into = (input: Uint8Array, output: Uint8Array) => void
+/**
+ * The native SHA-256 of `native/sha256.c` (ADR 0021): hashes `input[0..length)` into
+ * `output[0..32)`. Both arrays should have their own (off-heap) buffers: V8 keeps a typed array of
+ * at most 64 bytes made with `new Uint8Array(n)` inside its heap, and handing one to native code
+ * moves it out first (~1 µs, most of a call's cost).
+ */
+export type Sha256Into = (input: Uint8Array, length: number, output: Uint8Array) => void
 
 // SHA-256("abc"), FIPS 180-4's first example: a build that does not give it is not used.
 const ABC_DIGEST = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
@@ -25,7 +30,7 @@ export function loadNativeSha256(): Sha256Into | undefined {
   const sha256Into = fn as Sha256Into
   const out = new Uint8Array(32)
   try {
-    sha256Into(new TextEncoder().encode('abc'), out)
+    sha256Into(new TextEncoder().encode('abc'), 3, out)
   } catch {
     return undefined
   }

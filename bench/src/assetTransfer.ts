@@ -29,6 +29,8 @@ const USAGE = `Usage: node bench/dist/assetTransfer.js [options]
   --json <file>      write the result as JSON
   --node-flag <flag> a Node.js flag for the spawned node (repeatable), e.g.
                      --node-flag=--cpu-prof --node-flag=--cpu-prof-dir=/tmp/prof
+  --node-arg <arg>   an argument for the spawned \`trellis dev\` (repeatable), e.g.
+                     --node-arg=--block-txs --node-arg=4000
 `
 
 /**
@@ -59,6 +61,7 @@ async function main(): Promise<void> {
       sockets: { type: 'string', default: '16' },
       json: { type: 'string' },
       'node-flag': { type: 'string', multiple: true },
+      'node-arg': { type: 'string', multiple: true },
       help: { type: 'boolean' },
     },
   })
@@ -78,7 +81,7 @@ async function main(): Promise<void> {
     return
   }
   const agent = createAgent(sockets)
-  const node: SpawnedNode = await spawnDevNode({ nodeFlags: values['node-flag'] ?? [] })
+  const node: SpawnedNode = await spawnDevNode({ nodeFlags: values['node-flag'] ?? [], extraArgs: values['node-arg'] ?? [] })
   try {
     const url = node.url
     const status = await getJSON<{ chainId: string; height: number }>(`${url}/v1/status`)

@@ -113,6 +113,12 @@ export class NodeView {
     private readonly hashesOffset: number,
   ) {}
 
+  /** A view of a node {@link NodeDraft.finish} just encoded: its layout is known, not parsed. */
+  static encoded(bytes: Uint8Array, leafMask: number, internalMask: number, storedMask: number): NodeView {
+    const hashesOffset = HEADER_LENGTH + LEAF_ENTRY_LENGTH * popcount16(leafMask) + CHILD_ENTRY_LENGTH * popcount16(internalMask)
+    return new NodeView(bytes, leafMask, internalMask, storedMask, hashesOffset)
+  }
+
   /** Parses `bytes`, or returns undefined when they are not a well-formed node. */
   static decode(stored: Uint8Array): NodeView | undefined {
     if (!(stored instanceof Uint8Array) || stored.length < HEADER_LENGTH || stored[0] !== NODE_TAG) return undefined
@@ -315,7 +321,7 @@ export class NodeDraft {
    * Encodes the node into `arena` and computes its hash. Only positions above changed slots are
    * rehashed; the others are copied from `base`.
    */
-  finish(arena: ByteArena): { bytes: Uint8Array; hash: Uint8Array } {
+  finish(arena: ByteArena): { bytes: Uint8Array; hash: Uint8Array; view: NodeView } {
     const { leafMask, internalMask, base, slots } = this
     const reusable = base === undefined ? 0 : ~this.changedMask & 0xffff
     positionScratch.fill(undefined)
@@ -385,7 +391,7 @@ export class NodeDraft {
     }
     if (runLength > 0) bytes.set(base!.bytes.subarray(runFrom, runFrom + runLength), runTo)
     positionScratch.fill(undefined)
-    return { bytes, hash }
+    return { bytes, hash, view: NodeView.encoded(bytes, leafMask, internalMask, storedMask) }
   }
 }
 

@@ -307,7 +307,9 @@ class UpdateRun {
       const lone = draft.loneLeafSlot()
       if (lone >= 0) return { kind: 1, ...draft.leaf(lone) }
     }
-    const { bytes, hash } = draft.finish(this.arena)
+    const { bytes, hash, view: written } = draft.finish(this.arena)
+    // The view a later read of this node would decode (the reader hands back these same bytes).
+    views.set(bytes, written)
     this.writes.push([nodeKeyOf(this.version, isRoot ? ZERO_HASH : keys[lo]!, depth), bytes])
     return { kind: 2, version: this.version, hash }
   }
@@ -401,7 +403,9 @@ class UpdateRun {
       draft.set(slot, this.build(ek, ev, eh, i, j, depth + 1))
       i = j
     }
-    const { bytes, hash } = draft.finish(this.arena)
+    const { bytes, hash, view: written } = draft.finish(this.arena)
+    // The view a later read of this node would decode (the reader hands back these same bytes).
+    views.set(bytes, written)
     this.writes.push([nodeKeyOf(this.version, ek[lo]!, depth), bytes])
     return { kind: 2, version: this.version, hash }
   }

@@ -8,6 +8,8 @@ export function bindBackend(b: CryptoBackend) {
   return {
     /** SHA-256 of `data`. */
     sha256: b.sha256,
+    /** SHA-256 of `data` written into `out[0..32)`, for hot loops that hash into scratch space. */
+    sha256Into: b.sha256Into,
     /** A fresh key pair (P-256 unless another algorithm is named). */
     generateKeyPair: b.generateKeyPair,
     /** The public key of a private key. @throws TrellisError CRYPTO_INVALID_PRIVATE_KEY */

@@ -6,6 +6,7 @@ export * from './exports.js'
 
 export const {
   sha256,
+  sha256Into,
   generateKeyPair,
   publicKeyFromPrivate,
   sign,

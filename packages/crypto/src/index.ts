@@ -12,6 +12,7 @@ export { nativeHashing, nodeBackend } from './node/backend.js'
 
 export const {
   sha256,
+  sha256Into,
   generateKeyPair,
   publicKeyFromPrivate,
   sign,

@@ -31,6 +31,8 @@ export interface KeyPair {
  */
 export interface CryptoBackend {
   sha256(data: Uint8Array): Uint8Array
+  /** SHA-256 of `data` written into `out[0..32)`. */
+  sha256Into(data: Uint8Array, out: Uint8Array): void
   generateKeyPair(alg?: SignatureAlgorithm): KeyPair
   publicKeyFromPrivate(privateKey: PrivateKey): PublicKey
   sign(privateKey: PrivateKey, message: Uint8Array): Uint8Array

@@ -14,15 +14,15 @@ describeConformance(backends[1] as NamedBackend, backends, { runs: 25 })
 
 describe('entry points', () => {
   it('the Node entry binds its top-level functions to nodeBackend', () => {
-    const { sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, verifyDer, randomBytes } = nodeEntry
-    expect({ sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, verifyDer, randomBytes }).toEqual({ ...nodeBackend })
+    const { sha256, sha256Into, generateKeyPair, publicKeyFromPrivate, sign, verify, verifyDer, randomBytes } = nodeEntry
+    expect({ sha256, sha256Into, generateKeyPair, publicKeyFromPrivate, sign, verify, verifyDer, randomBytes }).toEqual({ ...nodeBackend })
     expect(verify).toBe(nodeBackend.verify)
     expect(sign).toBe(nodeBackend.sign)
   })
 
   it('the browser entry binds the same functions to nobleBackend and shares the rest of the surface', () => {
-    const { sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, verifyDer, randomBytes } = browserEntry
-    expect({ sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, verifyDer, randomBytes }).toEqual({ ...nobleBackend })
+    const { sha256, sha256Into, generateKeyPair, publicKeyFromPrivate, sign, verify, verifyDer, randomBytes } = browserEntry
+    expect({ sha256, sha256Into, generateKeyPair, publicKeyFromPrivate, sign, verify, verifyDer, randomBytes }).toEqual({ ...nobleBackend })
     expect(verify).toBe(nobleBackend.verify)
     expect(sign).toBe(nobleBackend.sign)
     expect(browserEntry.publicKeyToString).toBe(nodeEntry.publicKeyToString)

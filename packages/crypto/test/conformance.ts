@@ -417,6 +417,24 @@ export function describeConformance(subject: NamedBackend, peers: readonly Named
         )
       })
 
+      it('sha256Into writes the same digest into the first 32 bytes of its output, even over its input (property)', () => {
+        fc.assert(
+          fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(8), (data, at) => {
+            const out = new Uint8Array(40 + at).fill(0xee)
+            b.sha256Into(data, out.subarray(at))
+            expect(bytesToHex(out.subarray(at, at + 32))).toBe(bytesToHex(b.sha256(data)))
+            expect([...out.subarray(0, at), ...out.subarray(at + 32)].every((x) => x === 0xee)).toBe(true)
+            // In place: the output is the input's own first 32 bytes.
+            const own = Uint8Array.from([...data, ...new Array(32).fill(1)])
+            const expected = b.sha256(own)
+            b.sha256Into(own, own)
+            expect(bytesToHex(own.subarray(0, 32))).toBe(bytesToHex(expected))
+          }),
+          { numRuns: runs },
+        )
+        expect(() => b.sha256Into(utf8ToBytes('abc'), new Uint8Array(31))).toThrow(RangeError)
+      })
+
       it('hashes only the bytes of a view, not its whole buffer', () => {
         const whole = utf8ToBytes('xxabcxx')
         expect(bytesToHex(b.sha256(whole.subarray(2, 5)))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')

@@ -89,6 +89,19 @@ function sha256(data: Uint8Array): Uint8Array {
 }
 
 /** The pure-JavaScript backend (@noble): runs in browsers; 20–40× slower than node:crypto. */
-export const nobleBackend: CryptoBackend = { sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, verifyDer, randomBytes }
+function sha256Into(data: Uint8Array, out: Uint8Array): void {
+  out.set(sha256(data))
+}
+
+export const nobleBackend: CryptoBackend = {
+  sha256,
+  sha256Into,
+  generateKeyPair,
+  publicKeyFromPrivate,
+  sign,
+  verify,
+  verifyDer,
+  randomBytes,
+}
 
 export type { CryptoErrorType }

@@ -131,18 +131,27 @@ const SCRATCH_OUT = new Uint8Array(new ArrayBuffer(32))
 
 function sha256(data: Uint8Array): Uint8Array {
   if (nativeSha256 !== undefined) {
-    const n = data.length
-    if (n <= 64) {
-      SCRATCH_IN.set(data)
-      nativeSha256(SCRATCH_IN, n, SCRATCH_OUT)
-    } else nativeSha256(data, n, SCRATCH_OUT)
     const out = new Uint8Array(32)
-    out.set(SCRATCH_OUT)
+    sha256Into(data, out)
     return out
   }
   if (data.length <= SMALL_HASH_MAX_BYTES) return sha256Small(data)
   const d = oneShot === undefined ? createHash('sha256').update(data).digest() : oneShot('sha256', data, 'buffer')
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
+}
+
+function sha256Into(data: Uint8Array, out: Uint8Array): void {
+  if (out.length < 32) throw new RangeError('sha256Into needs a 32-byte output')
+  if (nativeSha256 === undefined) {
+    out.set(sha256(data))
+    return
+  }
+  const n = data.length
+  if (n <= 64) {
+    SCRATCH_IN.set(data)
+    nativeSha256(SCRATCH_IN, n, SCRATCH_OUT)
+  } else nativeSha256(data, n, SCRATCH_OUT)
+  out.set(SCRATCH_OUT)
 }
 
 function randomBytes(length: number): Uint8Array {
@@ -203,4 +212,13 @@ function verifyAnyS(pub: PublicKey, message: Uint8Array, signature: Uint8Array):
 }
 
 /** The node:crypto backend: native speed (~17k P-256 verifications/s per core on the reference machine). */
-export const nodeBackend: CryptoBackend = { sha256, generateKeyPair, publicKeyFromPrivate, sign, verify, verifyDer, randomBytes }
+export const nodeBackend: CryptoBackend = {
+  sha256,
+  sha256Into,
+  generateKeyPair,
+  publicKeyFromPrivate,
+  sign,
+  verify,
+  verifyDer,
+  randomBytes,
+}

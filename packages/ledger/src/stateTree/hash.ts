@@ -1,4 +1,4 @@
-import { sha256 } from '@trellis/crypto'
+import { sha256, sha256Into } from '@trellis/crypto'
 
 /** Length of key hashes, value hashes and tree hashes. */
 export const HASH_LENGTH = 32
@@ -23,6 +23,15 @@ export function stateInternalHash(left: Uint8Array, right: Uint8Array): Uint8Arr
   scratch.set(left, 1)
   scratch.set(right, 1 + HASH_LENGTH)
   return sha256(scratch)
+}
+
+/** {@link stateInternalHash} written into `out` (which may be `left` or `right`). */
+export function stateInternalHashInto(left: Uint8Array, right: Uint8Array, out: Uint8Array): Uint8Array {
+  scratch[0] = 1
+  scratch.set(left, 1)
+  scratch.set(right, 1 + HASH_LENGTH)
+  sha256Into(scratch, out)
+  return out
 }
 
 /** True for a Uint8Array of exactly 32 bytes. */

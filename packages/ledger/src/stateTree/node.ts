@@ -10,7 +10,7 @@
  * the hash of its only leaf, and a weight-2 position to SHA-256(0x01 ‖ left ‖ right).
  */
 import { allocBytes, toUint8Array, writeU64BE } from '@trellis/utils'
-import { HASH_LENGTH, stateInternalHash, ZERO_HASH } from './hash.js'
+import { HASH_LENGTH, stateInternalHashInto, ZERO_HASH } from './hash.js'
 
 /** Tag byte of the (only) node format: a 16-ary internal node with inline leaves. */
 export const NODE_TAG = 0x01
@@ -239,6 +239,12 @@ export type SlotContent =
 
 // Position hashes of the node being finished (finish never nests, so one buffer serves all).
 const positionScratch: Array<Uint8Array | undefined> = new Array(32)
+// Where the hashes finish computes go: one 32-byte view per heap position 1..15, so a node's inner
+// hashes cost no allocation. Only the node's own hash (position 1) is handed out, as a copy.
+const positionHashes: Uint8Array[] = (() => {
+  const buffer = new ArrayBuffer(16 * HASH_LENGTH)
+  return Array.from({ length: 16 }, (_, p) => new Uint8Array(buffer, p * HASH_LENGTH, HASH_LENGTH))
+})()
 
 /**
  * A node under construction: fresh, or a copy of a stored node (`base`) with some slots replaced.
@@ -312,7 +318,7 @@ export class NodeDraft {
       h = this.leafHash(31 - Math.clz32(leaves & -leaves))
     } else if (p >= 16) h = this.childHash(p - 16)
     else if ((reusable & m) === m) h = this.base!.storedHash(p)
-    else h = stateInternalHash(this.resolve(2 * p, reusable), this.resolve(2 * p + 1, reusable))
+    else h = stateInternalHashInto(this.resolve(2 * p, reusable), this.resolve(2 * p + 1, reusable), positionHashes[p] as Uint8Array)
     positionScratch[p] = h
     return h
   }
@@ -325,7 +331,9 @@ export class NodeDraft {
     const { leafMask, internalMask, base, slots } = this
     const reusable = base === undefined ? 0 : ~this.changedMask & 0xffff
     positionScratch.fill(undefined)
-    const hash = this.resolve(1, reusable)
+    const resolved = this.resolve(1, reusable)
+    // Computed into the scratch views, which the next finish overwrites: the caller keeps its own copy.
+    const hash = resolved === positionHashes[1] ? resolved.slice() : resolved
     const storedMask = storedMaskOf(leafMask, internalMask)
     const bytes = arena.alloc(
       HEADER_LENGTH +

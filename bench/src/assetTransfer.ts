@@ -80,6 +80,13 @@ async function main(): Promise<void> {
     process.exitCode = 1
     return
   }
+  // An asset's transfer of round r + 1 is sent only once its round r transfer has committed, which the
+  // closed loop guarantees when a round is longer than what it keeps outstanding.
+  if (rounds > 1 && assets < backlog + batch) {
+    process.stderr.write(`--rounds above 1 needs --assets of at least --backlog + --batch (${backlog + batch})\n`)
+    process.exitCode = 1
+    return
+  }
   const agent = createAgent(sockets)
   const node: SpawnedNode = await spawnDevNode({ nodeFlags: values['node-flag'] ?? [], extraArgs: values['node-arg'] ?? [] })
   try {
@@ -227,6 +234,7 @@ async function main(): Promise<void> {
       const r = await getJSON<{ receipt: { status: string; errorCode: string } }>(`${url}/v1/txs/${(transfers[i] as Signed).id}`)
       if (r.receipt.status !== 'ok') failed++
     }
+    if (failed > 0) process.exitCode = 1
     const result = {
       machine: `${process.platform} ${process.arch}, Node ${process.version}`,
       assets,

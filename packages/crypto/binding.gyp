@@ -3,7 +3,15 @@
     {
       "target_name": "trellis_crypto",
       "sources": ["native/sha256.c"],
-      "cflags": ["-O2"]
+      "cflags": ["-O2"],
+      "conditions": [
+        [
+          "OS=='linux'",
+          {
+            "ldflags": ["-Wl,-z,now"]
+          }
+        ]
+      ]
     }
   ]
 }

@@ -1,3 +1,4 @@
+import { getFips } from 'node:crypto'
 import { createRequire } from 'node:module'
 
 /**
@@ -13,11 +14,13 @@ const ABC_DIGEST = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f200
 
 /**
  * The compiled SHA-256, or undefined when it was not built (the install step could not compile it),
- * cannot load (a Node.js without OpenSSL symbols for addons), fails its known answer, or when
- * TRELLIS_NATIVE=0 asks for JavaScript only.
+ * cannot load (a Node.js without OpenSSL symbols for addons: the addon binds them at load, so that
+ * is an error here, not a crash at the first call), fails its known answer, when Node runs in FIPS
+ * mode (OpenSSL's low-level SHA256_* calls bypass the FIPS provider), or when TRELLIS_NATIVE=0
+ * asks for JavaScript only.
  */
 export function loadNativeSha256(): Sha256Into | undefined {
-  if (process.env.TRELLIS_NATIVE === '0') return undefined
+  if (process.env.TRELLIS_NATIVE === '0' || getFips() === 1) return undefined
   let fn: unknown
   try {
     // From src/node (tests) and dist/node (built) alike: the package's build/ directory.

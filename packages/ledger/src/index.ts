@@ -22,6 +22,7 @@ export { Reader } from './codec/reader.js'
 export type { JsonValue, Value } from './codec/value.js'
 export {
   decodeValue,
+  decodeValueJSON,
   encodedValueFits,
   encodedValueLength,
   encodeValue,
@@ -29,6 +30,7 @@ export {
   MAX_VALUE_DEPTH,
   readValueFrom,
   valueFromJSON,
+  valueFromParsedJSON,
   valueToJSON,
   writeValueTo,
 } from './codec/value.js'

@@ -4,12 +4,14 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   decodeValue,
+  decodeValueJSON,
   encodedValueFits,
   encodedValueLength,
   encodeValue,
   Reader,
   type Value,
   valueFromJSON,
+  valueFromParsedJSON,
   valueToJSON,
   Writer,
 } from '../src/index.js'
@@ -91,6 +93,54 @@ describe('canonical value encoding', () => {
       }),
       { numRuns: 500 },
     )
+  })
+
+  it('decodeValueJSON prints what valueToJSON then JSON.stringify print, byte strings, integer-like and inherited keys included', () => {
+    const tricky = fc.dictionary(fc.constantFrom('0', '7', '10', '__proto__', 'constructor', 'toJSON', 'b', 'a', '$bytes'), valueArb, {
+      maxKeys: 6,
+      noNullPrototype: true,
+    }) as fc.Arbitrary<Value>
+    fc.assert(
+      fc.property(fc.oneof(valueArb, tricky, fc.array(tricky, { maxLength: 3 })), (v) => {
+        const bytes = encodeValue(v)
+        expect(decodeValueJSON(bytes)).toBe(JSON.stringify(valueToJSON(decodeValue(bytes))))
+      }),
+      { numRuns: 800 },
+    )
+    // A value with bytes after one without: the bytes are noticed each time.
+    expect(decodeValueJSON(encodeValue({ a: 1 }))).toBe('{"a":1}')
+    expect(decodeValueJSON(encodeValue({ a: Uint8Array.of(1) }))).toBe('{"a":{"$bytes":"AQ=="}}')
+    expect(() => decodeValueJSON(Uint8Array.of(99))).toThrow(/unknown value tag/)
+  })
+
+  it('valueFromParsedJSON gives the value valueFromJSON gives, or the same error, for any parsed JSON', () => {
+    const outcome = (f: () => Value): string => {
+      try {
+        return `ok ${Buffer.from(encodeValue(f())).toString('hex')}`
+      } catch (err) {
+        return `error ${(err as Error).message}`
+      }
+    }
+    let deep: unknown = 1
+    for (let i = 0; i < 40; i++) deep = [deep]
+    const json = fc.oneof(
+      fc.jsonValue({ maxDepth: 4 }),
+      valueArb.map((v) => valueToJSON(v)),
+      fc.constantFrom<unknown>({ $bytes: 'AAAA' }, { $bytes: 1 }, { $bytes: '!' }, { a: 1.5, b: 2 ** 60 }, [-0], { __proto__x: 1 }, deep),
+    )
+    fc.assert(
+      fc.property(json, (j) => {
+        const text = JSON.stringify(j)
+        expect(outcome(() => valueFromParsedJSON(JSON.parse(text)))).toBe(outcome(() => valueFromJSON(JSON.parse(text))))
+      }),
+      { numRuns: 1000 },
+    )
+    // Data that is already a value is not copied; anything to convert is.
+    const plain = JSON.parse('{"a":[1,"x",null,true],"__proto__":{"b":2}}') as Value
+    expect(valueFromParsedJSON(plain)).toBe(plain)
+    expect(Object.getPrototypeOf(plain)).toBe(Object.prototype)
+    const withBytes = JSON.parse('{"a":{"$bytes":"AQ=="}}') as unknown
+    expect(valueFromParsedJSON(withBytes)).toEqual({ a: Uint8Array.of(1) })
   })
 
   it('rejects what the exact encoder rejects, whatever the limit', () => {

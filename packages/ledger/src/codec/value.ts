@@ -70,6 +70,9 @@ function writeValue(w: Writer, v: Value, depth: number): void {
   } else invalid(`unsupported type ${typeof v}`)
 }
 
+// Set when readValue decodes a byte string (see decodeValueJSON).
+let bytesDecoded = false
+
 function readValue(r: Reader, depth: number): Value {
   if (depth > MAX_VALUE_DEPTH) r.fail(`nested deeper than ${MAX_VALUE_DEPTH}`)
   const tag = r.u8()
@@ -90,6 +93,7 @@ function readValue(r: Reader, depth: number): Value {
     case TAG.string:
       return r.string()
     case TAG.bytes:
+      bytesDecoded = true
       return r.bytes()
     case TAG.array: {
       const n = r.count()
@@ -240,6 +244,43 @@ export function valueFromJSON(j: unknown, depth = 0): Value {
     return out
   }
   return invalid(`unsupported JSON type ${typeof j}`)
+}
+
+/**
+ * The JSON text of an encoded value: `JSON.stringify(valueToJSON(decodeValue(bytes)))`. A value
+ * without byte strings is already JSON data, so it is not copied first.
+ * @throws TrellisError ENCODING_INVALID
+ */
+export function decodeValueJSON(bytes: Uint8Array): string {
+  bytesDecoded = false
+  const v = decodeValue(bytes)
+  return JSON.stringify(bytesDecoded ? valueToJSON(v) : v)
+}
+
+// Whether JSON data is a value as it stands: no floats or unsafe integers, no `$bytes` object, not
+// too deep. Anything else takes valueFromJSON's path, which converts it or reports why not.
+function isPlainValue(j: unknown, depth: number): boolean {
+  if (depth > MAX_VALUE_DEPTH) return false
+  if (j === null || typeof j === 'boolean' || typeof j === 'string') return true
+  if (typeof j === 'number') return Number.isSafeInteger(j)
+  if (Array.isArray(j)) {
+    for (let i = 0; i < j.length; i++) if (!isPlainValue(j[i], depth + 1)) return false
+    return true
+  }
+  if (typeof j !== 'object' || Object.getPrototypeOf(j) !== Object.prototype) return false
+  const keys = Object.keys(j)
+  if (keys.length === 1 && keys[0] === '$bytes') return false
+  for (let i = 0; i < keys.length; i++) if (!isPlainValue((j as Record<string, unknown>)[keys[i] as string], depth + 1)) return false
+  return true
+}
+
+/**
+ * {@link valueFromJSON} for data fresh from `JSON.parse`, which the caller owns: such data that is
+ * already a value is returned as it is, not copied.
+ * @throws TrellisError ENCODING_INVALID, as valueFromJSON
+ */
+export function valueFromParsedJSON(j: unknown): Value {
+  return isPlainValue(j, 0) ? (j as Value) : valueFromJSON(j)
 }
 
 /** True when `v` is a map value (a plain object, not bytes or an array). */

@@ -3,6 +3,7 @@ import { type Certificate, certificateToPem, parseCertificate, type PublicKey, p
 import {
   type ContractEvent,
   decodeValue,
+  decodeValueJSON,
   type ChainParams,
   defaultChainParams,
   type Organisation,
@@ -17,6 +18,7 @@ import {
   type JsonValue,
   type Value,
   valueFromJSON,
+  valueFromParsedJSON,
   valueToJSON,
   Writer,
   writeReceipt,
@@ -399,7 +401,7 @@ function successor(b: Uint8Array): Uint8Array {
 /** A parsed JSON value as a ledger value, or VALUE_INVALID (floats, too deep…). */
 function storable(parsed: unknown, what: string): Value {
   try {
-    return valueFromJSON(parsed)
+    return valueFromParsedJSON(parsed)
   } catch (err) {
     throw new ExecError('VALUE_INVALID', `${what} is not a storable value: ${err instanceof TrellisError ? err.message : 'invalid'}`)
   }
@@ -416,7 +418,7 @@ function jsonToValue(json: string, what: string): Value {
 }
 
 function valueJSON(raw: Uint8Array): string {
-  return JSON.stringify(valueToJSON(decodeValue(raw)))
+  return decodeValueJSON(raw)
 }
 
 function parseRecord(raw: Uint8Array): ContractRecord {

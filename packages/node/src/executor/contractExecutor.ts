@@ -1072,7 +1072,9 @@ export class ContractExecutor implements Executor {
     })
     if (!out.ok) return out
     // The value as a sandboxed contract's would be: through its JSON form (so a `{ $bytes }` map is
-    // bytes), without printing and parsing the JSON text unless a caller asks for it.
+    // bytes), without printing and parsing the JSON text unless a caller asks for it. `storable` may
+    // return `j` itself (valueFromParsedJSON): it is this call's own fresh copy, and neither getter's
+    // result is changed afterwards.
     const j = result
     let v: Value | undefined
     return {

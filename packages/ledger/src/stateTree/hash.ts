@@ -19,10 +19,7 @@ export function stateLeafHash(keyHash: Uint8Array, valueHash: Uint8Array): Uint8
 
 /** The state tree internal hash SHA-256(0x01 ‖ left ‖ right). */
 export function stateInternalHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  scratch[0] = 1
-  scratch.set(left, 1)
-  scratch.set(right, 1 + HASH_LENGTH)
-  return sha256(scratch)
+  return stateInternalHashInto(left, right, new Uint8Array(HASH_LENGTH))
 }
 
 /** {@link stateInternalHash} written into `out` (which may be `left` or `right`). */

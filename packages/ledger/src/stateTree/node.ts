@@ -27,6 +27,11 @@ for (let p = 1; p < 32; p++) {
   POS_MASK.push((((1 << width) - 1) << ((p - (1 << level)) * width)) & 0xffff)
 }
 
+/** Byte offset of a node's stored hashes: after its header, leaf entries and child entries. */
+function hashesOffsetOf(leafMask: number, internalMask: number): number {
+  return HEADER_LENGTH + LEAF_ENTRY_LENGTH * popcount16(leafMask) + CHILD_ENTRY_LENGTH * popcount16(internalMask)
+}
+
 /** Number of set bits of a 16-bit integer. */
 export function popcount16(x: number): number {
   let v = x - ((x >> 1) & 0x5555)
@@ -115,8 +120,7 @@ export class NodeView {
 
   /** A view of a node {@link NodeDraft.finish} just encoded: its layout is known, not parsed. */
   static encoded(bytes: Uint8Array, leafMask: number, internalMask: number, storedMask: number): NodeView {
-    const hashesOffset = HEADER_LENGTH + LEAF_ENTRY_LENGTH * popcount16(leafMask) + CHILD_ENTRY_LENGTH * popcount16(internalMask)
-    return new NodeView(bytes, leafMask, internalMask, storedMask, hashesOffset)
+    return new NodeView(bytes, leafMask, internalMask, storedMask, hashesOffsetOf(leafMask, internalMask))
   }
 
   /** Parses `bytes`, or returns undefined when they are not a well-formed node. */
@@ -129,7 +133,7 @@ export class NodeView {
     if ((leafMask & ~existence) !== 0) return undefined
     const internalMask = existence & ~leafMask
     const storedMask = storedMaskOf(leafMask, internalMask)
-    const hashesOffset = HEADER_LENGTH + LEAF_ENTRY_LENGTH * popcount16(leafMask) + CHILD_ENTRY_LENGTH * popcount16(internalMask)
+    const hashesOffset = hashesOffsetOf(leafMask, internalMask)
     if (bytes.length !== hashesOffset + HASH_LENGTH * popcount16(storedMask)) return undefined
     const view = new NodeView(bytes, leafMask, internalMask, storedMask, hashesOffset)
     for (let s = 0; s < 16; s++) if (internalMask & (1 << s) && view.childVersion(s) < 0) return undefined
@@ -335,12 +339,7 @@ export class NodeDraft {
     // Computed into the scratch views, which the next finish overwrites: the caller keeps its own copy.
     const hash = resolved === positionHashes[1] ? resolved.slice() : resolved
     const storedMask = storedMaskOf(leafMask, internalMask)
-    const bytes = arena.alloc(
-      HEADER_LENGTH +
-        LEAF_ENTRY_LENGTH * popcount16(leafMask) +
-        CHILD_ENTRY_LENGTH * popcount16(internalMask) +
-        HASH_LENGTH * popcount16(storedMask),
-    )
+    const bytes = arena.alloc(hashesOffsetOf(leafMask, internalMask) + HASH_LENGTH * popcount16(storedMask))
     const existence = leafMask | internalMask
     bytes[0] = NODE_TAG
     bytes[1] = existence >> 8

@@ -307,10 +307,15 @@ class UpdateRun {
       const lone = draft.loneLeafSlot()
       if (lone >= 0) return { kind: 1, ...draft.leaf(lone) }
     }
-    const { bytes, hash, view: written } = draft.finish(this.arena)
+    return this.write(draft, nodeKeyOf(this.version, isRoot ? ZERO_HASH : keys[lo]!, depth))
+  }
+
+  /** Encodes a finished node, records its write and returns it as a child slot of its parent. */
+  private write(draft: NodeDraft, nodeKey: Uint8Array): Subtree {
+    const { bytes, hash, view } = draft.finish(this.arena)
     // The view a later read of this node would decode (the reader hands back these same bytes).
-    views.set(bytes, written)
-    this.writes.push([nodeKeyOf(this.version, isRoot ? ZERO_HASH : keys[lo]!, depth), bytes])
+    views.set(bytes, view)
+    this.writes.push([nodeKey, bytes])
     return { kind: 2, version: this.version, hash }
   }
 
@@ -403,10 +408,6 @@ class UpdateRun {
       draft.set(slot, this.build(ek, ev, eh, i, j, depth + 1))
       i = j
     }
-    const { bytes, hash, view: written } = draft.finish(this.arena)
-    // The view a later read of this node would decode (the reader hands back these same bytes).
-    views.set(bytes, written)
-    this.writes.push([nodeKeyOf(this.version, ek[lo]!, depth), bytes])
-    return { kind: 2, version: this.version, hash }
+    return this.write(draft, nodeKeyOf(this.version, ek[lo]!, depth))
   }
 }

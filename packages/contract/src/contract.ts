@@ -70,7 +70,7 @@ export class ReadState {
     const k = checkKey(key)
     flush()
     const raw = host().get(k)
-    return raw === null ? undefined : (JSON.parse(raw) as T)
+    return raw === null ? undefined : (lib().parse(raw) as T)
   }
 
   has(key: string): boolean {
@@ -110,16 +110,10 @@ export class ReadState {
   /** A composite key: parts joined so that `range({ prefix: [first parts] })` finds them in order. */
   key(...parts: string[]): string {
     if (parts.length === 0) throw new ContractError('KEY_INVALID', 'a composite key needs at least one part')
-    let key = ''
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i]
-      if (typeof p !== 'string' || p.length === 0) throw keyPartsInvalid()
-      // `+`, not join(): the prelude meters built-in calls, and a key's parts are few and short.
-      key = i === 0 ? p : key + SEP + p
-    }
-    // One built-in call for the whole key, not one per part: n non-empty parts joined by the
-    // separator hold exactly n - 1 separators unless a part holds one too.
-    if (parts.length === 1 ? key.includes(SEP) : key.split(SEP).length !== parts.length) throw keyPartsInvalid()
+    // Joined and checked by the sandbox (n non-empty parts joined by the separator hold exactly
+    // n - 1 separators unless a part holds one too), charged as the built-ins it uses.
+    const key = lib().key(parts)
+    if (key === null) throw keyPartsInvalid()
     return key
   }
 
@@ -134,7 +128,7 @@ export class WriteState extends ReadState {
   put(key: string, value: Storable): void {
     const k = checkKey(key)
     // Serialized now: the stored value is the value as it was at the call, whatever happens to it later.
-    const json = JSON.stringify(value) as string | undefined
+    const json = lib().stringify(value)
     if (json === undefined) throw new ContractError('VALUE_INVALID', `the value of "${key}" is not a storable JSON value`)
     pending[count++] = '["p",' + k + ',' + json + ']'
   }
@@ -316,6 +310,22 @@ function host(): Host {
   return h
 }
 
+/**
+ * What the sandbox's prelude provides the library: composite keys, JSON.stringify and JSON.parse,
+ * with the built-ins' results and gas, without the metering wrapper's own cost.
+ */
+interface Lib {
+  key(parts: readonly unknown[]): string | null
+  stringify(value: unknown): string | undefined
+  parse(text: string): unknown
+}
+
+function lib(): Lib {
+  const l = (globalThis as { __trellis?: Lib }).__trellis
+  if (l === undefined) throw new Error('@trellis/contract only runs inside the Trellis sandbox')
+  return l
+}
+
 function keyPartsInvalid(): ContractError {
   return new ContractError('KEY_INVALID', 'composite key parts must be non-empty strings without U+0000')
 }
@@ -324,7 +334,7 @@ function keyPartsInvalid(): ContractError {
 function checkKey(key: string): string {
   if (typeof key !== 'string' || key.length === 0 || key.length > 512)
     throw new ContractError('KEY_INVALID', 'keys are strings of 1-512 characters')
-  return JSON.stringify(key)
+  return lib().stringify(key) as string
 }
 
 /** What the node asks the entry point to do. */
@@ -398,15 +408,15 @@ export function __entry(def: ContractDefinition<Record<string, MethodDef<any, an
     state,
     query: (contract: string, method: string, a: Storable = null) => {
       flush()
-      return JSON.parse(host().call(JSON.stringify({ contract, method, args: a, readOnly: true }))) as Json
+      return lib().parse(host().call(lib().stringify({ contract, method, args: a, readOnly: true }) as string)) as Json
     },
     call: (contract: string, method: string, a: Storable = null) => {
       flush()
-      return JSON.parse(host().call(JSON.stringify({ contract, method, args: a, readOnly: false }))) as Json
+      return lib().parse(host().call(lib().stringify({ contract, method, args: a, readOnly: false }) as string)) as Json
     },
     emit: (name: string, payload: Storable = null) => {
       const quoted = eventName(name)
-      const json = JSON.stringify(payload) as string | undefined
+      const json = lib().stringify(payload)
       if (json === undefined) throw new ContractError('VALUE_INVALID', `the payload of event "${name}" is not a storable JSON value`)
       pending[count++] = '["e",' + quoted + ',' + json + ']'
     },

@@ -140,6 +140,7 @@ const PRELUDE = `
   // The bridge's own parsing and serialising, charged explicitly (see bridge below).
   const rawParse = JSON.parse;
   const rawStringify = JSON.stringify;
+  const rawSplit = String.prototype.split;
   const freeze = Object.freeze;
   const getOwnPropertyNames = Object.getOwnPropertyNames;
   const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
@@ -287,6 +288,48 @@ const PRELUDE = `
       defineProperty(proto, key, { value: function () { reserve(isView(this) ? this.byteLength : 0); return apply(f, this, arguments); }, writable: d.writable, configurable: d.configurable });
     }
   }
+
+  // What the contract library does on every state access, done here with the unwrapped built-ins and
+  // charged as the wrapped ones charge (a wrapper costs a contract as much as the built-in it meters):
+  // \`key\` joins composite-key parts with U+0000 (null when a part is not a non-empty string or holds
+  // U+0000); \`stringify\` and \`parse\` are JSON.stringify and JSON.parse of one argument. Any
+  // contract may call them: they do nothing the built-ins would not, for the same gas.
+  const splitBy = FunctionProto.call.bind(rawSplit);
+  const lib = {
+    key: function key(parts) {
+      const n = parts.length;
+      let key = '';
+      for (let i = 0; i < n; i++) {
+        const p = parts[i];
+        if (typeof p !== 'string' || p.length === 0) return null;
+        key = i === 0 ? p : key + '\\u0000' + p;
+      }
+      // One split of the joined key, charged as String.prototype.split is: receiver, separator, result.
+      pending += ((2 + key.length) >> 3) + 1;
+      if (pending >= 4096) flush();
+      const pieces = splitBy(key, '\\u0000');
+      work(pieces.length >> 3);
+      return pieces.length === n ? key : null;
+    },
+    stringify: function stringify(v) {
+      if (spent) throw new RangeError('out of gas');
+      pending += ((1 + (typeof v === 'string' ? v.length : typeof v === 'object' && v !== null ? size(v) : 0)) >> 3) + 1;
+      if (pending >= 4096) flush();
+      const r = rawStringify(v);
+      if (typeof r === 'string' && r.length >= 8) work(r.length >> 3);
+      return r;
+    },
+    parse: function parse(text) {
+      if (spent) throw new RangeError('out of gas');
+      pending += ((1 + (typeof text === 'string' ? text.length : 0)) >> 3) + 1;
+      if (pending >= 4096) flush();
+      const r = rawParse(text);
+      const rn = typeof r === 'string' ? r.length : typeof r === 'object' && r !== null ? size(r) : 0;
+      if (rn > 0) work(rn >> 3);
+      return r;
+    },
+  };
+  defineProperty(g, '__trellis', { value: freeze(lib), writable: false, enumerable: false, configurable: false });
 
   // The intrinsic globals cannot be replaced (a contract adds globals of its own, nothing more).
   for (const name of getOwnPropertyNames(g)) {
@@ -702,7 +745,16 @@ export class ContractInstance {
       return fail('VM_RESULT_TOO_LARGE', `the result is ${json.length} bytes, above ${this.limits.resultBytes}`, meter.gas)
     meter.gas += json.length * GAS.perByte
     if (meter.gas > meter.limit) return fail('VM_OUT_OF_GAS', 'the gas budget was exhausted', meter.limit)
-    return { ok: true, value: JSON.parse(json), json, gasUsed: meter.gas }
+    // \`value\` is parsed when read: the executor keeps only the JSON text.
+    const gasUsed = meter.gas
+    return {
+      ok: true,
+      json,
+      gasUsed,
+      get value(): unknown {
+        return JSON.parse(json) as unknown
+      },
+    }
   }
 
   /** Installs `__host[name]`, dispatching to the running call's host function of that name. */

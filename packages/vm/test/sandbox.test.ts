@@ -181,6 +181,9 @@ describe('sandbox: hostile code fails deterministically with a clear code', () =
       "const re = /z/; Object.defineProperty(re, 'exec', { value: null }); for (;;) x += re.test(big) ? 1 : 0",
     ],
     ['JSON.stringify with a replacer and an indent', 'for (;;) x += JSON.stringify(arr, null, 2).length'],
+    ['the library support: stringify of a large object', 'for (;;) x += __trellis.stringify(obj).length'],
+    ['the library support: parse of a large text', 'const t = JSON.stringify(big); for (;;) x += __trellis.parse(t).length'],
+    ['the library support: a composite key of a large part', "for (;;) x += __trellis.key([big, 'x']).length"],
     ['binary buffers past 16 MB per call', 'for (;;) x += new Uint8Array(1 << 20).length'],
   ])(
     'a loop of %s is metered: it fails deterministically instead of running unmetered',
@@ -197,6 +200,60 @@ describe('sandbox: hostile code fails deterministically with a clear code', () =
 
   it('the host process keeps running normally after all of the above', async () => {
     expect(await run(`function main() { return 1 + 1 }`)).toMatchObject({ ok: true, value: 2 })
+  })
+})
+
+describe('sandbox: the contract library support (__trellis)', () => {
+  it('stringify and parse answer what JSON.stringify and JSON.parse answer, for about the same gas', async () => {
+    const values = [
+      null,
+      true,
+      -0,
+      1.5,
+      'a\u0000"\\\ud800',
+      [1, 'x', { y: [null] }],
+      { b: 1, a: { c: 'ü' }, d: undefined },
+      { toJSON: () => 'via toJSON' },
+      undefined,
+    ]
+    for (const v of values) {
+      const src = `const v = ${v === undefined ? 'undefined' : `(${JSON.stringify(v)})`};`
+      const withToJSON = v !== null && typeof v === 'object' && 'toJSON' in v
+      const make = withToJSON ? "const v = { toJSON: () => 'via toJSON' };" : src
+      const lib = await run(
+        `function main() { ${make} const t = __trellis.stringify(v); return [t === undefined ? null : t, t === undefined ? null : __trellis.parse(t)] }`,
+      )
+      const std = await run(
+        `function main() { ${make} const t = JSON.stringify(v); return [t === undefined ? null : t, t === undefined ? null : JSON.parse(t)] }`,
+      )
+      expect(lib.ok && std.ok).toBe(true)
+      if (!lib.ok || !std.ok) continue
+      expect(lib.json).toBe(std.json)
+      expect(Math.abs(lib.gasUsed - std.gasUsed)).toBeLessThan(200)
+    }
+    const bad = await run(`function main() { try { __trellis.parse('{oops'); return 'parsed' } catch (e) { return e.name } }`)
+    expect(bad).toMatchObject({ ok: true, value: 'SyntaxError' })
+  })
+
+  it('key joins non-empty string parts with U+0000 and answers null for anything else', async () => {
+    const r = await run(`function main() {
+      const k = (p) => { const x = __trellis.key(p); return x === null ? null : x.split('\\u0000') };
+      return [k(['a']), k(['a', 'b', 'c']), k([]), k(['']), k(['a', '']), k(['a\\u0000b']), k(['a', 'b\\u0000']), k(['a', 1]), k([{}])]
+    }`)
+    expect(r).toMatchObject({ ok: true, value: [['a'], ['a', 'b', 'c'], null, null, null, null, null, null, null] })
+  })
+
+  it('cannot be replaced or changed by contract code', async () => {
+    const r = await run(`function main() {
+      'use strict';
+      const out = [];
+      try { __trellis.key = () => 'mine'; } catch (e) { out.push(e.name) }
+      try { globalThis.__trellis = {}; } catch (e) { out.push(e.name) }
+      try { delete globalThis.__trellis; } catch (e) { out.push(e.name) }
+      out.push(__trellis.key(['a', 'b']) === 'a\\u0000b', Object.isFrozen(__trellis));
+      return out
+    }`)
+    expect(r).toMatchObject({ ok: true, value: ['TypeError', 'TypeError', 'TypeError', true, true] })
   })
 })
 

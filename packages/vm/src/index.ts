@@ -1,6 +1,8 @@
 /** @trellis/vm — the deterministic, metered contract sandbox (QuickJS compiled to WebAssembly). */
 export {
   defaultVmLimits,
+  type EntryCall,
+  entryRequestText,
   GAS,
   type GasMeter,
   type HostFunctions,

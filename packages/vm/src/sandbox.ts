@@ -96,6 +96,57 @@ export type RunResult =
   | { readonly ok: true; readonly value: unknown; readonly json: string; readonly gasUsed: number }
   | { readonly ok: false; readonly code: VmErrorCode; readonly contractCode?: string; readonly message: string; readonly gasUsed: number }
 
+/**
+ * A call of a contract library's entry (\`{ kind, method, args, argsChecked, env }\`), in parts:
+ * {@link ContractInstance.callEntry} sends it without a JSON request when env's values are kept.
+ */
+export interface EntryCall {
+  readonly kind: string
+  readonly method: string
+  /** The arguments' JSON text; undefined leaves \`args\` out of the request. */
+  readonly args: string | undefined
+  readonly argsChecked: boolean
+  /** JSON texts of env's values. */
+  readonly contract: string
+  readonly caller: string
+  readonly origin: string
+  readonly block: string
+  readonly txId: string | null
+}
+
+/** The request \`c\` stands for, as JSON text; \`share\` gives what to write for each of env's values. */
+export function entryRequestText(c: EntryCall, share: (json: string) => string): string {
+  return (
+    '{"kind":' +
+    JSON.stringify(c.kind) +
+    ',"method":' +
+    JSON.stringify(c.method) +
+    (c.args === undefined ? '' : ',"args":' + c.args) +
+    (c.argsChecked ? ',"argsChecked":true' : '') +
+    ',"env":{"contract":' +
+    share(c.contract) +
+    ',"caller":' +
+    share(c.caller) +
+    ',"origin":' +
+    share(c.origin) +
+    ',"tx":' +
+    (c.txId === null ? 'null' : '{"id":' + JSON.stringify(c.txId) + '}') +
+    ',"block":' +
+    share(c.block) +
+    '}}'
+  )
+}
+
+/** A request in parts, as the bridge takes it (see the prelude). */
+interface PartsRequest {
+  readonly args: string | undefined
+  readonly kind: string
+  readonly method: string
+  readonly r1: number
+  readonly r2: number
+  readonly txId: string | null
+}
+
 /** Host errors carry their own code and are reported as they are (the host is deterministic code). */
 export class HostError extends TrellisError<{ code: string }> {
   /** Gas the failed host operation used (e.g. a failed nested call's), charged to the caller. */
@@ -354,22 +405,36 @@ const PRELUDE = `
   };
 
   // The bridge (returned to the host, unreachable from contract code): calls the entry with the
-  // parsed request and settles the pending built-in work. \`d\`, when a string, is the JSON array
-  // [id, value, id, value, …] of values to keep; a number in the request's \`env\` names a kept value.
+  // request and settles the pending built-in work. \`d\`, when a string, is the JSON array
+  // [id, value, id, value, …] of values to keep. The request comes in one of two forms:
+  // - as JSON text \`a\`, in which a number in \`env\` names a kept value;
+  // - in parts (see ContractInstance.callEntry), when \`kind\` is a string: \`a\` is the arguments'
+  //   JSON text (or undefined), \`r1\` and \`r2\` pack the kept values of env (12 bits each) and
+  //   argsChecked, \`tx\` is the tx id (or undefined). The same request object either way, built
+  //   without parsing env and the tx id as JSON.
   // Parsing and serialising are charged as the wrapped built-ins would charge them.
-  return function bridge(f, a, d) {
+  return function bridge(f, a, d, kind, method, r1, r2, tx) {
     if (typeof d === 'string') {
       const defs = rawParse(d);
       for (let i = 0; i + 1 < defs.length; i += 2) kept[defs[i]] = deepFreeze(defs[i + 1]);
       work(((1 + d.length) >> 3) + 1);
     }
-    work(((1 + a.length) >> 3) + 1);
-    const req = rawParse(a);
-    const env = req === null || typeof req !== 'object' ? undefined : req.env;
-    if (env !== null && typeof env === 'object') {
-      for (const k in env) {
-        const v = env[k];
-        if (typeof v === 'number') env[k] = kept[v];
+    let req;
+    if (typeof kind === 'string') {
+      work(((1 + (a === undefined ? 0 : a.length)) >> 3) + 1);
+      const env = { contract: kept[r1 & 4095], caller: kept[r1 >>> 12], origin: kept[r2 & 4095], tx: tx === undefined ? null : { id: tx }, block: kept[(r2 >>> 12) & 4095] };
+      // The keys the JSON form has, in its order: args and argsChecked only when given.
+      if ((r2 >>> 24) === 1) req = a === undefined ? { kind: kind, method: method, argsChecked: true, env: env } : { kind: kind, method: method, args: rawParse(a), argsChecked: true, env: env };
+      else req = a === undefined ? { kind: kind, method: method, env: env } : { kind: kind, method: method, args: rawParse(a), env: env };
+    } else {
+      work(((1 + a.length) >> 3) + 1);
+      req = rawParse(a);
+      const env = req === null || typeof req !== 'object' ? undefined : req.env;
+      if (env !== null && typeof env === 'object') {
+        for (const k in env) {
+          const v = env[k];
+          if (typeof v === 'number') env[k] = kept[v];
+        }
       }
     }
     const r = f(req);
@@ -628,6 +693,49 @@ export class ContractInstance {
    * for work the meter prices badly, never a deterministic outcome.
    */
   call(entry: string, argsJson: string, provider: HostProvider, gas: number, deadline?: number): RunResult {
+    return this.run(entry, argsJson, argsJson.length, provider, gas, deadline)
+  }
+
+  /**
+   * Like {@link call} with the request {@link entryRequestText} gives for \`c\` (env's values kept).
+   * When all four are kept, the request goes to the engine in parts, built there without parsing
+   * env and the tx id; it is charged by the bytes of its parts.
+   */
+  callEntry(entry: string, c: EntryCall, provider: HostProvider, gas: number, deadline?: number): RunResult {
+    const contract = this.keptRef(c.contract)
+    const caller = this.keptRef(c.caller)
+    const origin = this.keptRef(c.origin)
+    const block = this.keptRef(c.block)
+    if (contract < 0 || caller < 0 || origin < 0 || block < 0) {
+      const text = entryRequestText(c, (json) => this.keep(json))
+      return this.run(entry, text, text.length, provider, gas, deadline)
+    }
+    const parts: PartsRequest = {
+      args: c.args,
+      kind: c.kind,
+      method: c.method,
+      r1: contract | (caller << 12),
+      r2: origin | (block << 12) | (c.argsChecked ? 1 << 24 : 0),
+      txId: c.txId,
+    }
+    const bytes = PARTS_REQUEST_BYTES + (c.args?.length ?? 0) + c.kind.length + c.method.length + (c.txId?.length ?? 0)
+    return this.run(entry, parts, bytes, provider, gas, deadline)
+  }
+
+  /** The number {@link keep} answers for \`json\`, or -1 when it answers the value itself. */
+  private keptRef(json: string): number {
+    const id = this.keep(json)
+    return id === json ? -1 : Number(id)
+  }
+
+  private run(
+    entry: string,
+    request: string | PartsRequest,
+    requestBytes: number,
+    provider: HostProvider,
+    gas: number,
+    deadline: number | undefined,
+  ): RunResult {
     if (!this.usable) throw new Error('this contract instance is spent: instantiate a new one')
     const limit = gas
     const kept = this.unsentKept.length === 0 ? undefined : '[' + this.unsentKept.join(',') + ']'
@@ -636,7 +744,7 @@ export class ContractInstance {
     // level; module state such as the library's caches carries over; kept values are sent and
     // charged once), which is why every validator gives each instance the same calls in the same
     // order (see instantiate()).
-    const charge = GAS.base + this.code.length * GAS.perCodeByte + (argsJson.length + (kept?.length ?? 0)) * GAS.perByte
+    const charge = GAS.base + this.code.length * GAS.perCodeByte + (requestBytes + (kept?.length ?? 0)) * GAS.perByte
     const meter: CallMeter = {
       gas: charge,
       limit,
@@ -652,7 +760,7 @@ export class ContractInstance {
     this.trap = undefined
     let r: RunResult
     try {
-      r = this.callMetered(entry, argsJson, kept, meter)
+      r = this.callMetered(entry, request, kept, meter)
       // The host bridge failed mid-call: the same trap as an exception out of the engine.
       const trap = this.trap as { readonly err: unknown } | undefined
       if (trap !== undefined) throw trap.err
@@ -681,7 +789,7 @@ export class ContractInstance {
     return !r.ok && r.code === 'VM_STACK_OVERFLOW' ? { ...r, gasUsed: limit } : r
   }
 
-  private callMetered(entry: string, argsJson: string, kept: string | undefined, meter: CallMeter): RunResult {
+  private callMetered(entry: string, request: string | PartsRequest, kept: string | undefined, meter: CallMeter): RunResult {
     const ctx = this.ctx
     if (meter.outOfGas) return fail('VM_OUT_OF_GAS', 'the gas budget does not cover loading the contract', meter.limit)
     for (const name of Object.keys(meter.host)) this.installHostFunction(name)
@@ -711,15 +819,22 @@ export class ContractInstance {
       if (kept !== undefined) this.unsentKept = []
       const fast = this.fast
       if (fast !== undefined) {
-        const out = fast.callBridge(bridge.value, fn.value, argsJson, kept)
+        const out = fast.callBridge(bridge.value, fn.value, request, kept)
         if ('error' in out) return this.failure(out.error, meter, false)
         return this.finish(out.json, meter)
       }
-      const argHandle = ctx.newString(argsJson)
+      const parts = typeof request === 'string' ? undefined : request
+      const text = typeof request === 'string' ? request : request.args
+      const argHandle = text === undefined ? ctx.undefined : ctx.newString(text)
       let keptHandle: QuickJSHandle = ctx.undefined
+      const partHandles: QuickJSHandle[] = []
       try {
         if (kept !== undefined) keptHandle = ctx.newString(kept)
-        const result = ctx.callFunction(bridge, ctx.undefined, fn, argHandle, keptHandle)
+        if (parts !== undefined) {
+          partHandles.push(ctx.newString(parts.kind), ctx.newString(parts.method), ctx.newNumber(parts.r1), ctx.newNumber(parts.r2))
+          partHandles.push(parts.txId === null ? ctx.undefined : ctx.newString(parts.txId))
+        }
+        const result = ctx.callFunction(bridge, ctx.undefined, fn, argHandle, keptHandle, ...partHandles)
         if (result.error) return this.failure(result.error, meter, false)
         const json = ctx.typeof(result.value) === 'string' ? (ctx.getString(result.value) as string) : undefined
         result.value.dispose()
@@ -727,6 +842,7 @@ export class ContractInstance {
       } finally {
         argHandle.dispose()
         keptHandle.dispose()
+        for (const h of partHandles) h.dispose()
       }
     } finally {
       fn.dispose()
@@ -857,6 +973,15 @@ type HostDispatch = (args: readonly string[]) => HostAnswer
 
 const OUT_OF_GAS = { name: 'OutOfGas', message: 'out of gas' } as const
 
+/** Engine strings of request kinds and method names an instance keeps (see installFastHostCalls). */
+const NAMES_KEPT = 256
+
+/**
+ * The bytes a request in parts is charged for besides its parts' own: what the JSON form's fixed
+ * text (keys, punctuation, kept numbers) comes to, about.
+ */
+const PARTS_REQUEST_BYTES = 100
+
 /**
  * The parts of quickjs-emscripten (0.32) that the fast path uses below its public API. Its context
  * routes every call of a host function through `cToHostCallbacks.callFunction`, which wraps the
@@ -874,6 +999,7 @@ interface EngineInternals {
     QTS_DupValuePointer(ctx: number, value: number): number
     QTS_GetNull(): number
     QTS_GetUndefined(): number
+    QTS_NewFloat64(ctx: number, value: number): number
     QTS_Throw(ctx: number, error: number): number
     QTS_Call(ctx: number, fn: number, thisValue: number, argc: number, argv: number): number
     QTS_ResolveException(ctx: number, maybeException: number): number
@@ -899,13 +1025,14 @@ interface FastHostCalls {
   /** Calls dispatched so far (tests check that the path is taken, not only installed). */
   dispatched: number
   /**
-   * Calls the prelude's bridge (`bridge(fn, argsJson, kept)`, `this` undefined) given their value
+   * Calls the prelude's bridge (\`bridge(fn, request, kept)\`, or with a request in parts
+   * \`bridge(fn, args, kept, kind, method, r1, r2, txId)\`; \`this\` undefined) given their value
    * pointers: the returned string, undefined when it returned anything else, or the thrown value.
    */
   callBridge(
     bridge: number,
     fn: number,
-    argsJson: string,
+    request: string | PartsRequest,
     kept: string | undefined,
   ): { readonly json: string | undefined } | { readonly error: QuickJSHandle }
   /** Frees what the fast path allocated in the engine heap. */
@@ -921,6 +1048,7 @@ const ENGINE_FUNCTIONS = [
   'QTS_DupValuePointer',
   'QTS_GetNull',
   'QTS_GetUndefined',
+  'QTS_NewFloat64',
   'QTS_Throw',
   'QTS_Call',
   'QTS_ResolveException',
@@ -996,10 +1124,22 @@ function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) =>
       module._free(p)
     }
   }
-  // The argument vector of bridge calls: three value pointers, kept for the instance's life. Without
-  // it (the engine heap cannot grow) the instance keeps the public path.
-  const argv = module._malloc(12)
+  // The argument vector of bridge calls: up to eight value pointers, kept for the instance's life.
+  // Without it (the engine heap cannot grow) the instance keeps the public path.
+  const argv = module._malloc(32)
   if (argv === 0) return undefined
+  // Engine strings of request kinds and method names, made once (a contract has few): owned value
+  // pointers, freed with the instance. Past NAMES_KEPT names, a new one is made for its call only.
+  const names = new Map<string, number>()
+  const name = (s: string, make: (p: number) => number): number => {
+    const hit = names.get(s)
+    if (hit !== undefined) return hit
+    if (names.size >= NAMES_KEPT) return make(newString(s))
+    const p = newString(s)
+    if (p === 0) throw new Error('the engine heap cannot grow')
+    names.set(s, p)
+    return p
+  }
   /** Stores a 32-bit pointer at `at`, little-endian as WebAssembly memory is. */
   const writePointer = (at: number, ptr: number): void => {
     const heap = module.HEAPU8
@@ -1011,20 +1151,32 @@ function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) =>
   const fast: FastHostCalls = {
     handlers: new Map<unknown, HostDispatch>(),
     dispatched: 0,
-    callBridge(bridge, fn, argsJson, kept) {
-      const arg = newString(argsJson)
-      if (arg === 0) throw new Error('the engine heap cannot grow')
-      const keptArg = kept === undefined ? 0 : newString(kept)
+    callBridge(bridge, fn, request, kept) {
+      const parts = typeof request === 'string' ? undefined : request
+      const text = typeof request === 'string' ? request : request.args
+      const undef = ffi.QTS_GetUndefined()
+      // Owned value pointers, freed after the call (0: not made).
+      const owned: number[] = []
+      const make = (p: number): number => {
+        if (p === 0) throw new Error('the engine heap cannot grow')
+        owned.push(p)
+        return p
+      }
       let result: number
       try {
-        if (kept !== undefined && keptArg === 0) throw new Error('the engine heap cannot grow')
         writePointer(argv, fn)
-        writePointer(argv + 4, arg)
-        writePointer(argv + 8, keptArg === 0 ? ffi.QTS_GetUndefined() : keptArg)
-        result = ffi.QTS_Call(ctx, bridge, ffi.QTS_GetUndefined(), 3, argv)
+        writePointer(argv + 4, text === undefined ? undef : make(newString(text)))
+        writePointer(argv + 8, kept === undefined ? undef : make(newString(kept)))
+        if (parts !== undefined) {
+          writePointer(argv + 12, name(parts.kind, make))
+          writePointer(argv + 16, name(parts.method, make))
+          writePointer(argv + 20, make(ffi.QTS_NewFloat64(ctx, parts.r1)))
+          writePointer(argv + 24, make(ffi.QTS_NewFloat64(ctx, parts.r2)))
+          writePointer(argv + 28, parts.txId === null ? undef : make(newString(parts.txId)))
+        }
+        result = ffi.QTS_Call(ctx, bridge, undef, parts === undefined ? 3 : 8, argv)
       } finally {
-        ffi.QTS_FreeValuePointer(ctx, arg)
-        if (keptArg !== 0) ffi.QTS_FreeValuePointer(ctx, keptArg)
+        for (const p of owned) ffi.QTS_FreeValuePointer(ctx, p)
       }
       const error = ffi.QTS_ResolveException(ctx, result)
       if (error !== 0) {
@@ -1039,6 +1191,8 @@ function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) =>
     },
     dispose() {
       module._free(argv)
+      for (const p of names.values()) ffi.QTS_FreeValuePointer(ctx, p)
+      names.clear()
     },
   }
   const handlers = fast.handlers

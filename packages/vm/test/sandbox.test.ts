@@ -1,6 +1,15 @@
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { defaultVmLimits, GAS, type HostFunctions, HostError, KEPT_LIMITS, type RunResult, Sandbox } from '../src/index.js'
+import {
+  defaultVmLimits,
+  entryRequestText,
+  GAS,
+  type HostFunctions,
+  HostError,
+  KEPT_LIMITS,
+  type RunResult,
+  Sandbox,
+} from '../src/index.js'
 
 let sandbox: Sandbox
 beforeAll(async () => {
@@ -254,6 +263,78 @@ describe('sandbox: the contract library support (__trellis)', () => {
       return out
     }`)
     expect(r).toMatchObject({ ok: true, value: ['TypeError', 'TypeError', 'TypeError', true, true] })
+  })
+})
+
+describe('sandbox: a library entry call in parts', () => {
+  // The entry answers what it received: keys in order, whether each is present, and the values.
+  const code = `function main(req) {
+    const env = req.env
+    return { keys: Object.keys(req), envKeys: Object.keys(env), hasArgs: 'args' in req, req, frozen: Object.isFrozen(env.caller) }
+  }`
+  const jsonText = fc.jsonValue().map((v) => JSON.stringify(v))
+  const call = fc.record({
+    kind: fc.constantFrom('call', 'query', 'init'),
+    method: fc.oneof(fc.constantFrom('transfer', 'get'), fc.string({ maxLength: 8 })),
+    args: fc.option(jsonText, { nil: undefined }),
+    argsChecked: fc.boolean(),
+    contract: jsonText,
+    caller: jsonText,
+    origin: jsonText,
+    block: jsonText,
+    txId: fc.option(fc.string({ maxLength: 70 }), { nil: null }),
+  })
+
+  it('reaches the entry as the same request as its JSON text, on both host-call paths (property)', async () => {
+    const publicPath = await Sandbox.create({ fastHostCalls: false })
+    for (const sb of [sandbox, publicPath]) {
+      const parts = sb.instantiate(code)
+      const text = sb.instantiate(code)
+      try {
+        fc.assert(
+          fc.property(call, (c) => {
+            const a = parts.callEntry('main', c, {}, defaultVmLimits.gas)
+            const b = text.call(
+              'main',
+              entryRequestText(c, (json) => text.keep(json)),
+              {},
+              defaultVmLimits.gas,
+            )
+            expect(a.ok && b.ok).toBe(true)
+            if (a.ok && b.ok) expect(a.json).toBe(b.json)
+          }),
+          { numRuns: 150 },
+        )
+      } finally {
+        parts.dispose()
+        text.dispose()
+      }
+    }
+  })
+
+  it('falls back to the JSON text when an env value is past the kept bounds', () => {
+    const instance = sandbox.instantiate(code)
+    try {
+      const big = JSON.stringify({ pad: 'x'.repeat(KEPT_LIMITS.valueChars) })
+      const c = {
+        kind: 'call',
+        method: 'm',
+        args: '{"a":1}',
+        argsChecked: true,
+        contract: '1',
+        caller: big,
+        origin: big,
+        block: '2',
+        txId: 'ab',
+      }
+      const r = instance.callEntry('main', c, {}, defaultVmLimits.gas)
+      expect(r).toMatchObject({
+        ok: true,
+        value: { req: { kind: 'call', args: { a: 1 }, argsChecked: true, env: { caller: JSON.parse(big), tx: { id: 'ab' } } } },
+      })
+    } finally {
+      instance.dispose()
+    }
   })
 })
 

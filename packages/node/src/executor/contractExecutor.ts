@@ -24,7 +24,17 @@ import {
   writeReceipt,
 } from '@trellis/ledger'
 import { bytesToHex, bytesToUtf8, compareBytes, concatBytes, equalBytes, TrellisError, utf8ToBytes } from '@trellis/utils'
-import { type ContractInstance, defaultVmLimits, type GasMeter, HostError, type HostFunctions, type RunResult, Sandbox } from '@trellis/vm'
+import {
+  type ContractInstance,
+  defaultVmLimits,
+  type EntryCall,
+  entryRequestText,
+  type GasMeter,
+  HostError,
+  type HostFunctions,
+  type RunResult,
+  Sandbox,
+} from '@trellis/vm'
 import type { StateWrite } from '../chain/chainStore.js'
 import { mergeOverlay } from '../chain/chainStore.js'
 import type { NodeErrorType } from '../errors.js'
@@ -310,42 +320,34 @@ function blockText(block: BlockEnv): string {
   return lastBlockText
 }
 
-/**
- * The request the contract library's entry receives: `{ kind, method, args, env }`. `share` gives
- * the text written for each of env's contract, caller, origin and block: the value's JSON, or what
- * the instance answers to keep it (see ContractInstance.keep).
- */
-function callRequest(
-  kind: string,
-  method: string,
-  args: unknown,
-  argsChecked: boolean,
-  frame: Frame,
-  block: BlockEnv,
-  share: (json: string) => string,
-): string {
-  const contract = JSON.stringify({ name: frame.contract, version: frame.version })
+/** The JSON text of `{ name, version }` for a contract frame (a few contracts make most calls). */
+const contractTexts = new Map<string, string>()
+
+function contractText(name: string, version: string): string {
+  const id = `${name}\u0000${version}`
+  let text = contractTexts.get(id)
+  if (text === undefined) {
+    text = JSON.stringify({ name, version })
+    if (contractTexts.size >= 1024) contractTexts.clear()
+    contractTexts.set(id, text)
+  }
+  return text
+}
+
+/** The call the contract library's entry receives: `{ kind, method, args, env }` (see EntryCall). */
+function entryCall(kind: string, method: string, args: unknown, argsChecked: boolean, frame: Frame, block: BlockEnv): EntryCall {
   const caller = JSON.stringify(frame.caller)
-  const argsJson = JSON.stringify(args) as string | undefined
-  return (
-    '{"kind":' +
-    JSON.stringify(kind) +
-    ',"method":' +
-    JSON.stringify(method) +
-    (argsJson === undefined ? '' : ',"args":' + argsJson) +
-    (argsChecked ? ',"argsChecked":true' : '') +
-    ',"env":{"contract":' +
-    share(contract) +
-    ',"caller":' +
-    share(caller) +
-    ',"origin":' +
-    (frame.origin === frame.caller ? share(caller) : share(JSON.stringify(frame.origin))) +
-    ',"tx":' +
-    (frame.txId === null ? 'null' : '{"id":' + JSON.stringify(frame.txId) + '}') +
-    ',"block":' +
-    share(blockText(block)) +
-    '}}'
-  )
+  return {
+    kind,
+    method,
+    args: JSON.stringify(args) as string | undefined,
+    argsChecked,
+    contract: contractText(frame.contract, frame.version),
+    caller,
+    origin: frame.origin === frame.caller ? caller : JSON.stringify(frame.origin),
+    block: blockText(block),
+    txId: frame.txId,
+  }
 }
 
 function outcomeOf(r: RunResult): Outcome {
@@ -849,7 +851,7 @@ export class ContractExecutor implements Executor {
     const host = (meter: GasMeter): HostFunctions => this.host(frame, state, block, meter.remaining)
     const instances = state.instances
     if (code !== undefined || instances === undefined) {
-      const request = callRequest(kind, method, args, argsChecked, frame, block, (json) => json)
+      const request = entryRequestText(entryCall(kind, method, args, argsChecked, frame, block), (json) => json)
       return outcomeOf(
         state.engine.runSync(code ?? this.code(rec.codeHash, state), ENTRY, request, host, { ...defaultVmLimits, gas }, state.deadline),
       )
@@ -863,9 +865,7 @@ export class ContractExecutor implements Executor {
       instance = state.engine.instantiate(this.code(rec.codeHash, state))
       instances.set(id, instance)
     }
-    const inst = instance
-    const request = callRequest(kind, method, args, argsChecked, frame, block, (json) => inst.keep(json))
-    return outcomeOf(inst.call(ENTRY, request, host, gas, state.deadline))
+    return outcomeOf(instance.callEntry(ENTRY, entryCall(kind, method, args, argsChecked, frame, block), host, gas, state.deadline))
   }
 
   /** The host bridge of one running frame. */

@@ -334,9 +334,24 @@ function contractText(name: string, version: string): string {
   return text
 }
 
+/**
+ * The JSON text of a caller (identities of keys are shared objects, one per key: see
+ * Identities.identify), so that an instance's kept values are looked up by the same string.
+ */
+const callerTexts = new WeakMap<CallerJSON, string>()
+
+function callerText(caller: CallerJSON): string {
+  let text = callerTexts.get(caller)
+  if (text === undefined) {
+    text = JSON.stringify(caller)
+    if (Object.isFrozen(caller)) callerTexts.set(caller, text)
+  }
+  return text
+}
+
 /** The call the contract library's entry receives: `{ kind, method, args, env }` (see EntryCall). */
 function entryCall(kind: string, method: string, args: unknown, argsChecked: boolean, frame: Frame, block: BlockEnv): EntryCall {
-  const caller = JSON.stringify(frame.caller)
+  const caller = callerText(frame.caller)
   return {
     kind,
     method,
@@ -344,7 +359,7 @@ function entryCall(kind: string, method: string, args: unknown, argsChecked: boo
     argsChecked,
     contract: contractText(frame.contract, frame.version),
     caller,
-    origin: frame.origin === frame.caller ? caller : JSON.stringify(frame.origin),
+    origin: frame.origin === frame.caller ? caller : callerText(frame.origin),
     block: blockText(block),
     txId: frame.txId,
   }

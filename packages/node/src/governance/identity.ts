@@ -53,6 +53,8 @@ export class Identities {
   private readonly parsedCAs = new Map<string, Certificate>()
   /** `leafHash|orgRecordCaCerts` → the chains found (pure: signatures and names only). */
   private readonly chains = new Map<string, Certificate[][]>()
+  /** Identities of keys that signed without a certificate, by key: the same (frozen) object each time. */
+  private readonly keyIdentities = new Map<string, Identity>()
 
   constructor(orgs: readonly Organisation[]) {
     for (const o of orgs) this.genesisOrgs.set(o.id, genesisOrgRecord(o))
@@ -106,7 +108,14 @@ export class Identities {
     if (cert === undefined) {
       if (this.config(read).certificatesRequired)
         deny({ code: 'CERT_REQUIRED' }, 'this chain requires transactions to carry an X.509 certificate of a member organisation')
-      return { kind: 'user', id: publicKeyToString(tx.body.signer), org: null, role: null, attributes: {} }
+      const id = publicKeyToString(tx.body.signer)
+      let identity = this.keyIdentities.get(id)
+      if (identity === undefined) {
+        identity = Object.freeze({ kind: 'user', id, org: null, role: null, attributes: Object.freeze({}) })
+        if (this.keyIdentities.size >= MAX_CACHED) this.keyIdentities.clear()
+        this.keyIdentities.set(id, identity)
+      }
+      return identity
     }
     return this.check(cert, read, now, height)
   }

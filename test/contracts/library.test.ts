@@ -31,6 +31,16 @@ export default defineContract({
       return 'passed'
     }),
     read: query({ args: s.object({ parts: s.array(s.string()) }) }, (ctx, a) => ctx.state.get(ctx.state.key(...a.parts)) ?? null),
+    // Writes and events past one batch's size cross in several batches, in order, reads between.
+    bulk: call({ args: s.object({ n: s.int({ min: 1, max: 200 }), size: s.int({ min: 1, max: 4000 }) }) }, (ctx, a) => {
+      for (let i = 0; i < a.n; i++) {
+        ctx.state.put(ctx.state.key('bulk', String(i).padStart(3, '0')), 'v'.repeat(a.size) + i)
+        if (i < 60) ctx.emit('Bulk', i)
+        if (i % 50 === 49) ctx.state.delete(ctx.state.key('bulk', String(i - 1).padStart(3, '0')))
+      }
+      const page = ctx.state.range({ prefix: ['bulk'], limit: 1000 })
+      return { rows: page.entries.length, last: (ctx.state.get(ctx.state.key('bulk', String(a.n - 1).padStart(3, '0'))) as string).length }
+    }),
     // Library schemas: the node checks the arguments; the method gets them as sent (canonical key order).
     order: call({ args: s.object({ b: s.string({ pattern: '^[a-z]+$' }), a: s.optional(s.int({ min: 0 })) }) }, (_ctx, a) => Object.keys(a)),
     // A pattern that backtracks exponentially: left to the sandbox's meter, never run by the node.
@@ -89,6 +99,17 @@ describe('contract library', () => {
       ...Array.from({ length: 5 }, () => 'KEY_INVALID: composite key parts must be non-empty strings without U+0000'),
     ])
     expect(valueToJSON((await h.query('lib', 'read', { parts: ['owner', 'alice', 'a-1'] })).result)).toBe(3)
+  })
+
+  it('writes and events larger than one batch all land, in order', async () => {
+    const h = await ContractHarness.create()
+    await h.deploy('lib', artifact)
+    // 60 values of ~2 KB: about 120 K characters of batch, so at least two crossings.
+    const [r] = await h.block([h.tx(user, 'lib', 'bulk', { n: 60, size: 2000 })])
+    expect(outcome(r as Receipt)).toEqual({ rows: 59, last: 2002 })
+    expect(r?.events.map((e) => valueToJSON(e.data))).toEqual(Array.from({ length: 60 }, (_, i) => i))
+    expect(valueToJSON((await h.query('lib', 'read', { parts: ['bulk', '048'] })).result)).toBe(null)
+    expect(valueToJSON((await h.query('lib', 'read', { parts: ['bulk', '049'] })).result)).toBe('v'.repeat(2000) + 49)
   })
 
   it('event names are checked on every call, also after a valid name was remembered', async () => {

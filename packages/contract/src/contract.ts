@@ -130,11 +130,11 @@ export class WriteState extends ReadState {
     // Serialized now: the stored value is the value as it was at the call, whatever happens to it later.
     const json = lib().stringify(value)
     if (json === undefined) throw new ContractError('VALUE_INVALID', `the value of "${key}" is not a storable JSON value`)
-    pending[count++] = '["p",' + k + ',' + json + ']'
+    add('["p",' + k + ',' + json + ']')
   }
 
   delete(key: string): void {
-    pending[count++] = '["d",' + checkKey(key) + ']'
+    add('["d",' + checkKey(key) + ']')
   }
 }
 
@@ -272,22 +272,26 @@ interface Host {
 // a get, a range scan, another contract's call or query — so every read sees exactly what the node
 // stores (canonical values; keys as UTF-8, where distinct strings can name one key). Contracts that
 // read before they write, the usual shape, cross twice per call.
-// Plain syntax (`+`, index assignment) rather than built-in calls, which the prelude meters by the
+// Plain syntax (`+`) rather than built-in calls (join), which the prelude meters by the
 // sizes they touch (template literals compile to String.prototype.concat calls).
-let pending: string[] = []
-let count = 0
+// The batch is built as text: the JSON array's opening and the operations so far.
+let pending = ''
+
+/** Adds one operation's JSON to the batch; a batch past 64 K characters crosses at once. */
+function add(op: string): void {
+  pending = pending === '' ? '[' + op : pending + ',' + op
+  if (pending.length > 65536) flush()
+}
 
 function flush(): void {
-  if (count === 0) return
-  const ops = '[' + pending.join(',') + ']'
-  reset()
+  if (pending === '') return
+  const ops = pending + ']'
+  pending = ''
   host().batch(ops)
 }
 
 function reset(): void {
-  if (count === 0) return
-  pending = []
-  count = 0
+  pending = ''
 }
 
 // Event names checked and quoted so far (a contract emits a few names many times).
@@ -418,7 +422,7 @@ export function __entry(def: ContractDefinition<Record<string, MethodDef<any, an
       const quoted = eventName(name)
       const json = lib().stringify(payload)
       if (json === undefined) throw new ContractError('VALUE_INVALID', `the payload of event "${name}" is not a storable JSON value`)
-      pending[count++] = '["e",' + quoted + ',' + json + ']'
+      add('["e",' + quoted + ',' + json + ']')
     },
   }
   const result = m.handler(ctx as CallContext, args)

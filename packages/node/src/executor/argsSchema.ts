@@ -22,8 +22,12 @@ function at(path: string): string {
 const UNDECIDED = Symbol('undecided')
 
 /** Whether the named bounds are absent or finite numbers (anything else: the check is not exact). */
-function bounds(desc: Descriptor, ...names: string[]): boolean {
-  return names.every((n) => desc[n] === undefined || (typeof desc[n] === 'number' && Number.isFinite(desc[n])))
+function bounds(desc: Descriptor, a: string, b?: string): boolean {
+  return bound(desc[a]) && (b === undefined || bound(desc[b]))
+}
+
+function bound(n: unknown): boolean {
+  return n === undefined || (typeof n === 'number' && Number.isFinite(n))
 }
 
 /**
@@ -226,7 +230,8 @@ function check(d: unknown, value: unknown, path: string, patterns: Tests): strin
       const props = desc.properties
       for (const k of Object.keys(value)) if (!Object.hasOwn(props, k)) return `${at(path)}: unknown property "${k}"`
       let undecided = false
-      for (const [k, sub] of Object.entries(props)) {
+      for (const k of Object.keys(props)) {
+        const sub = props[k]
         if (!Object.hasOwn(value, k)) {
           if (isObject(sub) && sub.type === 'optional') continue
           return `${at(`${path}.${k}`)}: is required`

@@ -227,6 +227,24 @@ describe('canonical value encoding', () => {
     }
   })
 
+  it('refuses map keys out of order or repeated, comparing their UTF-8 bytes', () => {
+    const swapped = (v: object, from: string, to: string) => {
+      const bytes = encodeValue(v as Value)
+      const i = bytes.indexOf(from.charCodeAt(0))
+      const j = bytes.indexOf(to.charCodeAt(0))
+      bytes[i] = to.charCodeAt(0)
+      bytes[j] = from.charCodeAt(0)
+      return bytes
+    }
+    expect(() => decodeValue(swapped({ x: 1, y: 2 }, 'x', 'y'))).toThrow(/map keys not strictly ascending/)
+    expect(() => decodeValue(swapped({ kb: 1, kc: 2 }, 'b', 'c'))).toThrow(/map keys not strictly ascending/)
+    const repeated = encodeValue({ x: 1, y: 2 })
+    repeated[repeated.indexOf(0x79)] = 0x78
+    expect(() => decodeValue(repeated)).toThrow(/map keys not strictly ascending/)
+    // Shorter first when one key starts the other; non-ASCII keys after ASCII ones (UTF-8 order).
+    expect(Object.keys(decodeValue(encodeValue({ ab: 1, a: 2, é: 3, z: 4 })) as object)).toEqual(['a', 'ab', 'z', 'é'])
+  })
+
   it('refuses invalid UTF-8 in a string, also in short ones', () => {
     for (const body of [[0xff], [0x61, 0xc3], [0xed, 0xa0, 0x80], new Array(100).fill(0x61).concat([0x80])]) {
       const bytes = Uint8Array.of(...new Writer(4).varint(body.length).finish(), ...body)

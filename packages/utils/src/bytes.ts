@@ -23,7 +23,7 @@ const NodeBuffer = (
     Buffer?: {
       from(b: ArrayBufferLike, offset: number, length: number): { toString(enc: 'hex'): string }
       from(s: string, enc: 'base64'): Uint8Array & { toString(enc: 'base64'): string }
-      prototype: { hexSlice?: unknown }
+      prototype: { hexSlice?: unknown; latin1Slice?: unknown }
     }
   }
 ).Buffer
@@ -34,6 +34,19 @@ const hexSlice =
   typeof NodeBuffer?.prototype.hexSlice === 'function'
     ? (NodeBuffer.prototype.hexSlice as (this: Uint8Array, start: number, end: number) => string)
     : undefined
+
+// Buffer's native Latin-1 decoder, applied to a plain Uint8Array (as hexSlice above): no view to
+// make, ~0.12 µs for a short string against ~0.35 through subarray and String.fromCharCode.
+const nativeLatin1Slice =
+  typeof NodeBuffer?.prototype.latin1Slice === 'function'
+    ? (NodeBuffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string)
+    : undefined
+
+/** `bytes[start..end)` read as Latin-1, one character per byte (for bytes known to be ASCII). */
+export function latin1Slice(bytes: Uint8Array, start: number, end: number): string {
+  if (nativeLatin1Slice !== undefined) return nativeLatin1Slice.call(bytes, start, end)
+  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[])
+}
 
 /** Lower-case hex of `bytes`, without a prefix. */
 export function bytesToHex(bytes: Uint8Array): string {

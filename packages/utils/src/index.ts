@@ -3,6 +3,7 @@ export {
   base64ToBytes,
   bytesToBase64,
   bytesToHex,
+  latin1Slice,
   bytesToUtf8,
   compareBytes,
   concatBytes,

@@ -9,6 +9,7 @@ import {
   hexToBytes,
   isHex,
   isTrellisError,
+  latin1Slice,
   TrellisError,
   toUint8Array,
   utf8ToBytes,
@@ -437,6 +438,21 @@ describe('big-endian integer writers', () => {
         v.setBigUint64(off, BigInt(n64))
         v.setUint32(off + 8, n32)
         expect(plain(a)).toEqual(plain(b))
+      }),
+    )
+  })
+})
+
+describe('latin1Slice', () => {
+  it('reads one character per byte, from any range of any view (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(), fc.nat(), fc.nat(8), (bytes, a, b, skip) => {
+        const view = new Uint8Array(bytes.length + skip)
+        view.set(bytes, skip)
+        const inner = view.subarray(skip)
+        const start = bytes.length === 0 ? 0 : a % bytes.length
+        const end = start + (bytes.length === 0 ? 0 : b % (bytes.length - start + 1))
+        expect(latin1Slice(inner, start, end)).toBe(String.fromCharCode(...bytes.subarray(start, end)))
       }),
     )
   })

@@ -1,4 +1,4 @@
-import { copyBytes, TrellisError } from '@trellis/utils'
+import { copyBytes, latin1Slice, TrellisError } from '@trellis/utils'
 import type { LedgerErrorType } from '../errors.js'
 
 // ignoreBOM: a leading U+FEFF is content; stripping it would let two byte strings decode to one string.
@@ -68,28 +68,52 @@ export class Reader {
     return copyBytes(this.bytesView(max))
   }
 
+  /** Where the string read last lies in the input: [lastStringStart, lastStringEnd). */
+  lastStringStart = 0
+  lastStringEnd = 0
+
   /** The bytes of the string read last (a view into the input). */
-  lastStringBytes: Uint8Array = EMPTY
+  get lastStringBytes(): Uint8Array {
+    return this.buf.subarray(this.lastStringStart, this.lastStringEnd)
+  }
 
   string(max = Number.MAX_SAFE_INTEGER): string {
-    const b = this.bytesView(max)
-    this.lastStringBytes = b
-    // Short ASCII (names, ids, hex: nearly every string) is read without a copy or a decoder call.
-    if (b.length <= 64) {
+    const n = this.varint()
+    if (n > max) this.fail(`length ${n} above limit ${max}`)
+    if (n > this.remaining) this.fail(`needs ${n} bytes, ${this.remaining} left`)
+    const start = this.pos
+    const end = start + n
+    this.pos = end
+    this.lastStringStart = start
+    this.lastStringEnd = end
+    const buf = this.buf
+    // Short ASCII (names, ids, hex: nearly every string) is read without a view or a decoder call.
+    if (n <= 64) {
       let ascii = true
-      for (let i = 0; i < b.length; i++) {
-        if ((b[i] as number) > 0x7f) {
+      for (let i = start; i < end; i++) {
+        if ((buf[i] as number) > 0x7f) {
           ascii = false
           break
         }
       }
-      if (ascii) return String.fromCharCode.apply(null, b as unknown as number[])
+      if (ascii) return latin1Slice(buf, start, end)
     }
     try {
-      return decoder.decode(b)
+      return decoder.decode(buf.subarray(start, end))
     } catch {
       return this.fail('invalid UTF-8')
     }
+  }
+
+  /** Compares the input's bytes [aStart, aEnd) and [bStart, bEnd) as {@link compareBytes} does. */
+  compareRanges(aStart: number, aEnd: number, bStart: number, bEnd: number): number {
+    const buf = this.buf
+    const n = Math.min(aEnd - aStart, bEnd - bStart)
+    for (let i = 0; i < n; i++) {
+      const d = (buf[aStart + i] as number) - (buf[bStart + i] as number)
+      if (d !== 0) return d
+    }
+    return aEnd - aStart - (bEnd - bStart)
   }
 
   /** A length prefix for a list, checked against the bytes left so garbage cannot allocate huge arrays. */

@@ -106,12 +106,15 @@ function readValue(r: Reader, depth: number): Value {
       // A plain object filled by putOwn keeps V8's fast properties (maps of the same shape share one
       // hidden class); inherited names such as "__proto__" become own data, never the prototype.
       const out: Record<string, Value> = {}
-      let prev: Uint8Array | undefined
+      let prevStart = -1
+      let prevEnd = -1
       for (let i = 0; i < n; i++) {
         const k = r.string()
-        const kb = r.lastStringBytes
-        if (prev !== undefined && compareBytes(prev, kb) >= 0) r.fail('map keys not strictly ascending')
-        prev = kb
+        const start = r.lastStringStart
+        const end = r.lastStringEnd
+        if (prevStart >= 0 && r.compareRanges(prevStart, prevEnd, start, end) >= 0) r.fail('map keys not strictly ascending')
+        prevStart = start
+        prevEnd = end
         const v = readValue(r, depth + 1)
         putOwn(out, k, v)
       }

@@ -3,7 +3,6 @@ import type { LedgerErrorType } from '../errors.js'
 
 // ignoreBOM: a leading U+FEFF is content; stripping it would let two byte strings decode to one string.
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-const EMPTY = new Uint8Array(0)
 
 /**
  * Strict reader for the canonical encoding: rejects truncation, non-minimal varints, integers above

@@ -348,6 +348,7 @@ const PRELUDE = `
   const splitBy = FunctionProto.call.bind(rawSplit);
   const lib = {
     key: function key(parts) {
+      if (spent) throw new RangeError('out of gas');
       const n = parts.length;
       let key = '';
       for (let i = 0; i < n; i++) {
@@ -372,7 +373,9 @@ const PRELUDE = `
     },
     parse: function parse(text) {
       if (spent) throw new RangeError('out of gas');
-      pending += ((1 + (typeof text === 'string' ? text.length : 0)) >> 3) + 1;
+      // Text only: what an object converts to is not sized before the call.
+      if (typeof text !== 'string') throw new TypeError('__trellis.parse takes a string');
+      pending += ((1 + text.length) >> 3) + 1;
       if (pending >= 4096) flush();
       const r = rawParse(text);
       const rn = typeof r === 'string' ? r.length : typeof r === 'object' && r !== null ? size(r) : 0;
@@ -380,6 +383,7 @@ const PRELUDE = `
       return r;
     },
   };
+  freeze(lib.key); freeze(lib.stringify); freeze(lib.parse);
   defineProperty(g, '__trellis', { value: freeze(lib), writable: false, enumerable: false, configurable: false });
 
   // The intrinsic globals cannot be replaced (a contract adds globals of its own, nothing more).
@@ -725,7 +729,9 @@ export class ContractInstance {
   /** The number {@link keep} answers for \`json\`, or -1 when it answers the value itself. */
   private keptRef(json: string): number {
     const id = this.keep(json)
-    return id === json ? -1 : Number(id)
+    // Twelve bits per value in a request in parts (KEPT_LIMITS.values is 4,096).
+    const n = id === json ? -1 : Number(id)
+    return n <= 4095 ? n : -1
   }
 
   private run(
@@ -975,6 +981,8 @@ const OUT_OF_GAS = { name: 'OutOfGas', message: 'out of gas' } as const
 
 /** Engine strings of request kinds and method names an instance keeps (see installFastHostCalls). */
 const NAMES_KEPT = 256
+/** The longest name kept (longer ones, which a nested call may pass, are made for their call only). */
+const NAME_KEPT_CHARS = 64
 
 /**
  * The bytes a request in parts is charged for besides its parts' own: what the JSON form's fixed
@@ -1134,7 +1142,7 @@ function installFastHostCalls(context: QuickJSContext, onTrap: (err: unknown) =>
   const name = (s: string, make: (p: number) => number): number => {
     const hit = names.get(s)
     if (hit !== undefined) return hit
-    if (names.size >= NAMES_KEPT) return make(newString(s))
+    if (names.size >= NAMES_KEPT || s.length > NAME_KEPT_CHARS) return make(newString(s))
     const p = newString(s)
     if (p === 0) throw new Error('the engine heap cannot grow')
     names.set(s, p)

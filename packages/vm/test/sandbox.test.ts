@@ -242,6 +242,11 @@ describe('sandbox: the contract library support (__trellis)', () => {
     }
     const bad = await run(`function main() { try { __trellis.parse('{oops'); return 'parsed' } catch (e) { return e.name } }`)
     expect(bad).toMatchObject({ ok: true, value: 'SyntaxError' })
+    // Text only: an object's conversion to a string would not be charged for its size.
+    const notText = await run(
+      `function main() { try { __trellis.parse({ toString: () => '1' }); return 'parsed' } catch (e) { return e.name } }`,
+    )
+    expect(notText).toMatchObject({ ok: true, value: 'TypeError' })
   })
 
   it('key joins non-empty string parts with U+0000 and answers null for anything else', async () => {
@@ -259,10 +264,11 @@ describe('sandbox: the contract library support (__trellis)', () => {
       try { __trellis.key = () => 'mine'; } catch (e) { out.push(e.name) }
       try { globalThis.__trellis = {}; } catch (e) { out.push(e.name) }
       try { delete globalThis.__trellis; } catch (e) { out.push(e.name) }
+      try { __trellis.key.extra = 1; } catch (e) { out.push(e.name) }
       out.push(__trellis.key(['a', 'b']) === 'a\\u0000b', Object.isFrozen(__trellis));
       return out
     }`)
-    expect(r).toMatchObject({ ok: true, value: ['TypeError', 'TypeError', 'TypeError', true, true] })
+    expect(r).toMatchObject({ ok: true, value: ['TypeError', 'TypeError', 'TypeError', 'TypeError', true, true] })
   })
 })
 
@@ -309,6 +315,20 @@ describe('sandbox: a library entry call in parts', () => {
         parts.dispose()
         text.dispose()
       }
+    }
+  })
+
+  it('passes any number of method names, long ones too, each to its own call', () => {
+    const instance = sandbox.instantiate(`function main(req) { return req.method }`)
+    try {
+      const c = { kind: 'call', args: undefined, argsChecked: false, contract: '1', caller: '2', origin: '2', block: '3', txId: null }
+      for (let i = 0; i < 300; i++) {
+        const method = i % 3 === 0 ? `m${i}`.padEnd(100 + i, 'x') : `m${i}`
+        expect(instance.callEntry('main', { ...c, method }, {}, defaultVmLimits.gas)).toMatchObject({ ok: true, value: method })
+      }
+      expect(instance.callEntry('main', { ...c, method: 'm1' }, {}, defaultVmLimits.gas)).toMatchObject({ ok: true, value: 'm1' })
+    } finally {
+      instance.dispose()
     }
   })
 

@@ -71,11 +71,6 @@ export class Reader {
   lastStringStart = 0
   lastStringEnd = 0
 
-  /** The bytes of the string read last (a view into the input). */
-  get lastStringBytes(): Uint8Array {
-    return this.buf.subarray(this.lastStringStart, this.lastStringEnd)
-  }
-
   string(max = Number.MAX_SAFE_INTEGER): string {
     const n = this.varint()
     if (n > max) this.fail(`length ${n} above limit ${max}`)

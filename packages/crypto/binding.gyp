@@ -12,6 +12,19 @@
           }
         ]
       ]
+    },
+    {
+      "target_name": "trellis_p256",
+      "sources": ["native/p256.c"],
+      "cflags": ["-O2"],
+      "conditions": [
+        [
+          "OS=='linux'",
+          {
+            "ldflags": ["-Wl,-z,now"]
+          }
+        ]
+      ]
     }
   ]
 }

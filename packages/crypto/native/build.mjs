@@ -1,6 +1,7 @@
-// Install step of @trellis/crypto: compiles the native SHA-256 (binding.gyp) with node-gyp. It is an
-// accelerator, not a requirement: when it cannot be built (no compiler, no Node headers, no OpenSSL
-// symbols), hashing stays in JavaScript and this says so. TRELLIS_NATIVE=0 skips the build.
+// Install step of @trellis/crypto: compiles the native SHA-256 and P-256 verification (binding.gyp,
+// ADRs 0021 and 0023) with node-gyp. They are accelerators, not requirements: when they cannot be
+// built (no compiler, no Node headers, no OpenSSL symbols), hashing stays in JavaScript and P-256
+// verification on node:crypto, and this says so. TRELLIS_NATIVE=0 skips the build.
 import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,5 +14,7 @@ const run = gyp
   ? spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, stdio: 'inherit' })
   : spawnSync('node-gyp', ['rebuild'], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
 if (run.status !== 0) {
-  process.stderr.write('@trellis/crypto: the native SHA-256 could not be built; hashing falls back to JavaScript (slower, same results).\n')
+  process.stderr.write(
+    '@trellis/crypto: the native addon could not be built; hashing falls back to JavaScript and P-256 verification to node:crypto (slower, same results).\n',
+  )
 }

@@ -8,7 +8,7 @@ import { nodeBackend } from './node/backend.js'
 export * from './exports.js'
 export type { KeyFile, KeystoreOptions } from './keystore/keystore.js'
 export { decryptPrivateKey, encryptPrivateKey } from './keystore/keystore.js'
-export { nativeHashing, nodeBackend } from './node/backend.js'
+export { nativeHashing, nativeP256Verification, nodeBackend } from './node/backend.js'
 
 export const {
   sha256,

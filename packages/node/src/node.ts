@@ -1,5 +1,6 @@
 import {
   nativeHashing,
+  nativeP256Verification,
   parseCertificate,
   type PrivateKey,
   type PublicKey,
@@ -292,8 +293,14 @@ export class TrellisNode {
     node.sweepTimer.unref()
     if (node.metrics !== null) await node.refreshCaCerts()
     modules.logger.info(
-      // Whether the compiled SHA-256 is in use (ADR 0021): without it the node is slower, not different.
-      { chainId: modules.genesis.chainId, height: chain.head.height, hashing: nativeHashing ? 'native' : 'javascript' },
+      // Whether the compiled SHA-256 and P-256 verification are in use (ADRs 0021, 0023): without them
+      // the node is slower, not different.
+      {
+        chainId: modules.genesis.chainId,
+        height: chain.head.height,
+        hashing: nativeHashing ? 'native' : 'javascript',
+        p256Verification: nativeP256Verification() ? 'native' : 'node:crypto',
+      },
       'node started',
     )
     return node

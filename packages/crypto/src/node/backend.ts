@@ -24,7 +24,7 @@ import {
 } from '../curve.js'
 import type { CryptoErrorType } from '../errors.js'
 import { SMALL_HASH_MAX_BYTES, sha256Small } from '../sha256Small.js'
-import { loadNativeSha256 } from './native.js'
+import { loadNativeP256Verify, loadNativeSha256, type P256Verify } from './native.js'
 import type { CryptoBackend, KeyPair, PrivateKey, PublicKey } from '../types.js'
 import { SignatureAlgorithm } from '../types.js'
 
@@ -199,8 +199,34 @@ function verifyDer(pub: PublicKey, message: Uint8Array, signature: Uint8Array): 
   return rs !== undefined && verifyAnyS(pub, message, rs)
 }
 
+// The compiled P-256 verification (ADR 0023), loaded at the first P-256 verification (its load
+// checks itself against node:crypto): ~58 µs a signature against ~69 through node:crypto here.
+let nativeP256: P256Verify | undefined | null = null
+
+function nativeP256Verify(): P256Verify | undefined {
+  if (nativeP256 === null) nativeP256 = loadNativeP256Verify()
+  return nativeP256
+}
+
+/** Whether P-256 signatures are verified by the compiled addon (for tests and the node's start-up log). */
+export function nativeP256Verification(): boolean {
+  return nativeP256Verify() !== undefined
+}
+
 /** Verifies a 64-byte signature whose range checks, except the low-S rule, were made by the caller. */
 function verifyAnyS(pub: PublicKey, message: Uint8Array, signature: Uint8Array): boolean {
+  if (pub.alg === SignatureAlgorithm.P256) {
+    const native = nativeP256Verify()
+    if (native !== undefined) {
+      // As below: a key of the wrong shape, or arguments the addon refuses, verify nothing.
+      try {
+        assertPublicKeyShape(pub)
+        return native(pub.bytes, message, signature)
+      } catch {
+        return false
+      }
+    }
+  }
   let key: KeyObject
   try {
     key = publicKeyObject(pub)

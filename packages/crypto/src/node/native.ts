@@ -1,4 +1,4 @@
-import { getFips } from 'node:crypto'
+import { generateKeyPairSync, getFips, sign } from 'node:crypto'
 import { createRequire } from 'node:module'
 
 /**
@@ -38,4 +38,51 @@ export function loadNativeSha256(): Sha256Into | undefined {
     return undefined
   }
   return Buffer.from(out).toString('hex') === ABC_DIGEST ? sha256Into : undefined
+}
+
+/**
+ * The native ECDSA P-256 verification of `native/p256.c` (ADR 0023): whether `signature` (r ‖ s) is
+ * valid for SHA-256(`message`) under the 33-byte compressed `key`. Any r, s in [1, n) is accepted;
+ * the low-S rule is the caller's. Throws a TypeError on arguments of the wrong shape.
+ */
+export type P256Verify = (key: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean
+
+/** Whether `p256Verify` accepts a signature made here with node:crypto, and refuses it with one bit changed. */
+function agreesWithNodeCrypto(p256Verify: P256Verify): boolean {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const jwk = publicKey.export({ format: 'jwk' })
+  const x = Buffer.from(jwk.x ?? '', 'base64url')
+  const y = Buffer.from(jwk.y ?? '', 'base64url')
+  if (x.length !== 32 || y.length !== 32) return false
+  const key = new Uint8Array(33)
+  key[0] = 2 + ((y[31] as number) & 1)
+  key.set(x, 1)
+  const message = new TextEncoder().encode('trellis p256 known answer')
+  const signature = new Uint8Array(sign('sha256', message, { key: privateKey, dsaEncoding: 'ieee-p1363' }))
+  if (p256Verify(key, message, signature) !== true) return false
+  signature[40] = (signature[40] as number) ^ 1
+  return p256Verify(key, message, signature) === false
+}
+
+/**
+ * The compiled P-256 verification, or undefined under the same conditions as {@link loadNativeSha256}
+ * (not built, not loadable, FIPS mode, TRELLIS_NATIVE=0), or when it disagrees with node:crypto on a
+ * signature made here.
+ */
+export function loadNativeP256Verify(): P256Verify | undefined {
+  if (process.env.TRELLIS_NATIVE === '0' || getFips() === 1) return undefined
+  let fn: unknown
+  try {
+    const addon = createRequire(import.meta.url)('../../build/Release/trellis_p256.node') as { p256Verify?: unknown }
+    fn = addon.p256Verify
+  } catch {
+    return undefined
+  }
+  if (typeof fn !== 'function') return undefined
+  const p256Verify = fn as P256Verify
+  try {
+    return agreesWithNodeCrypto(p256Verify) ? p256Verify : undefined
+  } catch {
+    return undefined
+  }
 }

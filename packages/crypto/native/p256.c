@@ -1,0 +1,145 @@
+// ECDSA P-256 verification through the OpenSSL that Node.js itself links (ADR 0023), for the
+// signature workers: node:crypto's verify() costs ~10 µs a call on top of the curve arithmetic
+// (argument checks, an EVP context and a DER re-encoding of the signature per call).
+//
+// One N-API function, `p256Verify(key, message, signature)`: true when `signature` (r ‖ s, 64 bytes
+// big-endian) is a valid ECDSA signature of SHA-256(message) under `key` (a 33-byte SEC1 compressed
+// point). Any r, s in [1, n) is accepted, as by node:crypto: the protocol's low-S and encoding rules
+// are checked by the caller before. A key that is not a point on the curve verifies nothing.
+//
+// Decoding a compressed key costs a square root, more than a verification: each thread (each addon
+// instance) keeps the keys it decoded in a set-associative cache, since a consortium's txs come from
+// a bounded set of signers.
+#define NAPI_VERSION 8
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
+#include <openssl/err.h>
+#include <openssl/obj_mac.h>
+#include <openssl/sha.h>
+
+#define KEY_BYTES 33
+#define SIG_BYTES 64
+#define SETS 2048
+#define WAYS 8
+
+typedef struct {
+  unsigned char key[KEY_BYTES];
+  EC_KEY *ec;
+} entry_t;
+
+typedef struct {
+  entry_t entries[WAYS];
+  unsigned next;
+} set_t;
+
+typedef struct {
+  set_t sets[SETS];
+} key_cache_t;
+
+static void cache_free(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  key_cache_t *cache = (key_cache_t *)data;
+  for (size_t s = 0; s < SETS; s++)
+    for (size_t w = 0; w < WAYS; w++) EC_KEY_free(cache->sets[s].entries[w].ec);
+  free(cache);
+}
+
+static int bytes_of(napi_env env, napi_value v, unsigned char **data, size_t *length) {
+  bool is_typed = false;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return 0;
+  napi_typedarray_type type;
+  void *p = NULL;
+  if (napi_get_typedarray_info(env, v, &type, length, &p, NULL, NULL) != napi_ok || type != napi_uint8_array) return 0;
+  *data = (unsigned char *)p;
+  return 1;
+}
+
+// The decoded key, from the cache or decoded now (NULL when the bytes are not a point of the curve).
+static EC_KEY *key_for(key_cache_t *cache, const unsigned char *key) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < KEY_BYTES; i++) h = (h ^ key[i]) * 16777619u;
+  set_t *set = &cache->sets[h & (SETS - 1)];
+  for (size_t w = 0; w < WAYS; w++) {
+    entry_t *e = &set->entries[w];
+    if (e->ec != NULL && memcmp(e->key, key, KEY_BYTES) == 0) return e->ec;
+  }
+  EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+  if (ec == NULL) return NULL;
+  // Decodes the compressed point and checks that it is on the curve (P-256's cofactor is 1).
+  if (EC_KEY_oct2key(ec, key, KEY_BYTES, NULL) != 1) {
+    EC_KEY_free(ec);
+    return NULL;
+  }
+  entry_t *victim = &set->entries[set->next++ % WAYS];
+  EC_KEY_free(victim->ec);
+  memcpy(victim->key, key, KEY_BYTES);
+  victim->ec = ec;
+  return ec;
+}
+
+static int verify(key_cache_t *cache, const unsigned char *key, const unsigned char *msg, size_t msg_length,
+                  const unsigned char *sig) {
+  EC_KEY *ec = key_for(cache, key);
+  if (ec == NULL) return 0;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(msg, msg_length, digest);
+  ECDSA_SIG *s = ECDSA_SIG_new();
+  BIGNUM *r_bn = BN_bin2bn(sig, 32, NULL);
+  BIGNUM *s_bn = BN_bin2bn(sig + 32, 32, NULL);
+  int ok = 0;
+  if (s != NULL && r_bn != NULL && s_bn != NULL && ECDSA_SIG_set0(s, r_bn, s_bn) == 1) {
+    r_bn = s_bn = NULL;  // owned by s now
+    // 1: valid; 0: invalid; -1: an error (r or s out of range among them).
+    ok = ECDSA_do_verify(digest, SHA256_DIGEST_LENGTH, s, ec) == 1;
+  }
+  BN_free(r_bn);
+  BN_free(s_bn);
+  ECDSA_SIG_free(s);
+  return ok;
+}
+
+static napi_value p256_verify(napi_env env, napi_callback_info info) {
+  static const char usage[] =
+      "p256Verify(key, message, signature) takes a 33-byte compressed key, a message and a 64-byte signature, as Uint8Arrays";
+  size_t argc = 3;
+  napi_value argv[3];
+  unsigned char *key = NULL, *msg = NULL, *sig = NULL;
+  size_t key_length = 0, msg_length = 0, sig_length = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || !bytes_of(env, argv[0], &key, &key_length) ||
+      !bytes_of(env, argv[1], &msg, &msg_length) || !bytes_of(env, argv[2], &sig, &sig_length) || key_length != KEY_BYTES ||
+      sig_length != SIG_BYTES) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  key_cache_t *cache = NULL;
+  if (napi_get_instance_data(env, (void **)&cache) != napi_ok || cache == NULL) {
+    napi_throw_error(env, NULL, "p256Verify: the addon was not initialised");
+    return NULL;
+  }
+  int ok = verify(cache, key, msg, msg_length, sig);
+  // Failures leave entries on OpenSSL's per-thread error queue, which Node.js's own crypto reads.
+  if (!ok) ERR_clear_error();
+  napi_value out;
+  if (napi_get_boolean(env, ok, &out) != napi_ok) return NULL;
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  key_cache_t *cache = calloc(1, sizeof(key_cache_t));
+  if (cache == NULL) return NULL;
+  if (napi_set_instance_data(env, cache, cache_free, NULL) != napi_ok) {
+    free(cache);
+    return NULL;
+  }
+  napi_value fn;
+  if (napi_create_function(env, "p256Verify", NAPI_AUTO_LENGTH, p256_verify, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "p256Verify", fn) != napi_ok) return NULL;
+  return exports;
+}

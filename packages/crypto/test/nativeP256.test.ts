@@ -1,4 +1,7 @@
 import { createECDH, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { generateKeyPair, nativeP256Verification, nodeBackend, sign as trellisSign } from '@trellis/crypto'
@@ -9,6 +12,7 @@ const expectNative = process.env.TRELLIS_NATIVE !== '0'
 
 const SPKI_PREFIX = Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex')
 const N = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551')
+const P = BigInt('0xffffffff00000001000000000000000000000000ffffffffffffffffffffffff')
 
 /** node:crypto's answer, the reference: a key it cannot import verifies nothing. */
 function reference(key: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
@@ -80,26 +84,67 @@ describe('native P-256 verification (ADR 0023)', () => {
     )
   })
 
-  it.runIf(expectNative)('refuses keys that are not points of the curve, like node:crypto', () => {
+  it.runIf(expectNative)('decodes keys exactly as node:crypto imports them', () => {
+    const keyValid = (createRequire(import.meta.url)('../build/Release/trellis_p256.node') as { p256KeyValid: (k: Uint8Array) => boolean })
+      .p256KeyValid
+    const imports = (key: Uint8Array) => {
+      try {
+        createPublicKey({ key: Buffer.concat([SPKI_PREFIX, key]), format: 'der', type: 'spki' })
+        return true
+      } catch {
+        return false
+      }
+    }
     fc.assert(
-      fc.property(
-        fc.constantFrom(2, 3),
-        fc.uint8Array({ minLength: 32, maxLength: 32 }),
-        fc.uint8Array({ maxLength: 64 }),
-        (prefix, x, m) => {
-          const key = Uint8Array.from([prefix, ...x])
-          const sig = (signers[0] as Signer).sign(m)
-          expect(native(key, m, sig)).toBe(reference(key, m, sig))
-        },
-      ),
-      { numRuns: 300 },
+      fc.property(fc.constantFrom(2, 3), fc.uint8Array({ minLength: 32, maxLength: 32 }), (prefix, x) => {
+        const key = Uint8Array.from([prefix, ...x])
+        expect(keyValid(key)).toBe(imports(key))
+      }),
+      { numRuns: 500 },
     )
-    const m = Uint8Array.of(1, 2, 3)
-    const sig = (signers[0] as Signer).sign(m)
-    // x = p (out of the field) and x = 0..0 with either parity.
-    const p = be32(BigInt('0xffffffff00000001000000000000000000000000ffffffffffffffffffffffff'))
-    for (const key of [Uint8Array.from([2, ...p]), Uint8Array.from([3, ...p]), new Uint8Array(33).fill(0, 1).fill(2, 0, 1)])
-      expect(native(key, m, sig)).toBe(false)
+    // Small x (x = 0 is a point of P-256), and the same x plus p, which is not a field element.
+    let valid = 0
+    for (let x = 0n; x < 12n; x++) {
+      for (const prefix of [2, 3]) {
+        const key = Uint8Array.from([prefix, ...be32(x)])
+        expect(keyValid(key), `x = ${x}`).toBe(imports(key))
+        if (keyValid(key)) valid++
+        const wrapped = Uint8Array.from([prefix, ...be32(x + P)])
+        expect(keyValid(wrapped), `x = ${x} + p`).toBe(false)
+        expect(imports(wrapped), `x = ${x} + p`).toBe(false)
+      }
+    }
+    expect(valid).toBeGreaterThan(0)
+    // A real key with its parity flipped is the other point of the same x: valid, and not the signer.
+    const s = signers[0] as Signer
+    const flipped = Uint8Array.from([s.key[0] === 2 ? 3 : 2, ...s.key.subarray(1)])
+    const m = Uint8Array.of(7)
+    expect(keyValid(flipped)).toBe(true)
+    expect(native(flipped, m, s.sign(m))).toBe(false)
+    expect(native(s.key, m, s.sign(m))).toBe(true)
+  })
+
+  it.runIf(expectNative)('loads and verifies in worker threads, which come and go', async () => {
+    const path = fileURLToPath(new URL('../build/Release/trellis_p256.node', import.meta.url))
+    const s = signers[4] as Signer
+    const m = Uint8Array.of(1, 2, 3, 4)
+    const sig = s.sign(m)
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { p256Verify } = require(workerData.path)
+      const { key, m, sig } = workerData
+      const bad = Uint8Array.from(sig); bad[0] ^= 1
+      parentPort.postMessage([p256Verify(key, m, sig), p256Verify(key, m, bad), p256Verify(key, m, sig)])
+    `
+    for (let round = 0; round < 4; round++) {
+      const worker = new Worker(code, { eval: true, workerData: { path, key: s.key, m, sig } })
+      const answer = await new Promise((resolve, reject) => {
+        worker.once('message', resolve)
+        worker.once('error', reject)
+      })
+      expect(answer).toEqual([true, false, true])
+      await worker.terminate()
+    }
   })
 
   it.runIf(expectNative)('accepts high S as node:crypto does, while the backend keeps the low-S rule', () => {
@@ -115,6 +160,20 @@ describe('native P-256 verification (ADR 0023)', () => {
     const low = sv * 2n <= N ? sig : high
     expect(nodeBackend.verify(pub, m, low)).toBe(true)
     expect(nodeBackend.verify(pub, m, low === sig ? high : sig)).toBe(false)
+    // X.509 signatures (DER) are not bound by the low-S rule: both forms verify.
+    const der = (rs: Uint8Array) => {
+      const int = (b: Uint8Array) => {
+        let v = Buffer.from(b)
+        while (v.length > 1 && v[0] === 0 && (v[1] as number) < 0x80) v = v.subarray(1)
+        if ((v[0] as number) >= 0x80) v = Buffer.concat([Buffer.of(0), v])
+        return Buffer.concat([Buffer.of(2, v.length), v])
+      }
+      const body = Buffer.concat([int(rs.subarray(0, 32)), int(rs.subarray(32))])
+      return new Uint8Array(Buffer.concat([Buffer.of(0x30, body.length), body]))
+    }
+    expect(nodeBackend.verifyDer(pub, m, der(sig))).toBe(true)
+    expect(nodeBackend.verifyDer(pub, m, der(high))).toBe(true)
+    expect(nodeBackend.verifyDer(pub, Uint8Array.of(...m, 0), der(high))).toBe(false)
   })
 
   it.runIf(expectNative)('refuses r or s of 0 or at least n', () => {
@@ -198,6 +257,8 @@ describe('native P-256 verification (ADR 0023)', () => {
     const sig = trellisSign(kp.privateKey, m)
     expect(nodeBackend.verify(kp.publicKey, m, sig)).toBe(true)
     expect(nodeBackend.verify(kp.publicKey, Uint8Array.of(...m, 1), sig)).toBe(false)
+    // A message in another kind of view goes to node:crypto, with the same answer.
+    expect(nodeBackend.verify(kp.publicKey, new DataView(m.buffer, m.byteOffset, m.byteLength) as unknown as Uint8Array, sig)).toBe(true)
     // A key of the wrong shape verifies nothing rather than throwing, as before.
     expect(nodeBackend.verify({ alg: 'p256', bytes: kp.publicKey.bytes.subarray(1) }, m, sig)).toBe(false)
   })

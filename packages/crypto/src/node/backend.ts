@@ -217,7 +217,8 @@ export function nativeP256Verification(): boolean {
 function verifyAnyS(pub: PublicKey, message: Uint8Array, signature: Uint8Array): boolean {
   if (pub.alg === SignatureAlgorithm.P256) {
     const native = nativeP256Verify()
-    if (native !== undefined) {
+    // The addon reads Uint8Arrays (Buffers among them); node:crypto takes any other view.
+    if (native !== undefined && message instanceof Uint8Array && signature instanceof Uint8Array) {
       // As below: a key of the wrong shape, or arguments the addon refuses, verify nothing.
       try {
         assertPublicKeyShape(pub)

@@ -15,6 +15,7 @@
 #define NAPI_VERSION 8
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <node_api.h>
+#include "typed_array.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,16 +55,6 @@ static void cache_free(napi_env env, void *data, void *hint) {
     for (size_t w = 0; w < WAYS; w++) EC_POINT_free(cache->sets[s].entries[w].point);
   EC_KEY_free(cache->verifier);
   free(cache);
-}
-
-static int bytes_of(napi_env env, napi_value v, unsigned char **data, size_t *length) {
-  bool is_typed = false;
-  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return 0;
-  napi_typedarray_type type;
-  void *p = NULL;
-  if (napi_get_typedarray_info(env, v, &type, length, &p, NULL, NULL) != napi_ok || type != napi_uint8_array) return 0;
-  *data = (unsigned char *)p;
-  return 1;
 }
 
 // Decodes a compressed point (NULL when the bytes are not a point of the curve): OpenSSL refuses an

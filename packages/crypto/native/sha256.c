@@ -5,17 +5,8 @@
 #define NAPI_VERSION 8
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <node_api.h>
+#include "typed_array.h"
 #include <openssl/sha.h>
-
-static int bytes_of(napi_env env, napi_value v, unsigned char **data, size_t *length) {
-  bool is_typed = false;
-  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return 0;
-  napi_typedarray_type type;
-  void *p = NULL;
-  if (napi_get_typedarray_info(env, v, &type, length, &p, NULL, NULL) != napi_ok || type != napi_uint8_array) return 0;
-  *data = (unsigned char *)p;
-  return 1;
-}
 
 static napi_value sha256_into(napi_env env, napi_callback_info info) {
   static const char usage[] =

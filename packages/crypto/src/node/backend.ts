@@ -200,7 +200,7 @@ function verifyDer(pub: PublicKey, message: Uint8Array, signature: Uint8Array): 
 }
 
 // The compiled P-256 verification (ADR 0023), loaded at the first P-256 verification (its load
-// checks itself against node:crypto): ~58 µs a signature against ~69 through node:crypto here.
+// checks itself against node:crypto): ~56 µs a signature against ~67 through node:crypto here.
 let nativeP256: P256Verify | undefined | null = null
 
 function nativeP256Verify(): P256Verify | undefined {

@@ -13,6 +13,24 @@ export type Sha256Into = (input: Uint8Array, length: number, output: Uint8Array)
 const ABC_DIGEST = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
 
 /**
+ * Function `name` of the addon target `target`, or undefined when TRELLIS_NATIVE=0, in FIPS mode
+ * (the addons' low-level OpenSSL calls bypass the FIPS provider), or when the target was not built
+ * or cannot load (a Node.js without OpenSSL symbols for addons: they are bound at load, so that is
+ * an error here, not a crash at the first call).
+ */
+function addonFunction<F>(target: string, name: string): F | undefined {
+  if (process.env.TRELLIS_NATIVE === '0' || getFips() === 1) return undefined
+  let fn: unknown
+  try {
+    // From src/node (tests) and dist/node (built) alike: the package's build/ directory.
+    fn = (createRequire(import.meta.url)(`../../build/Release/${target}.node`) as Record<string, unknown>)[name]
+  } catch {
+    return undefined
+  }
+  return typeof fn === 'function' ? (fn as F) : undefined
+}
+
+/**
  * The compiled SHA-256, or undefined when it was not built (the install step could not compile it),
  * cannot load (a Node.js without OpenSSL symbols for addons: the addon binds them at load, so that
  * is an error here, not a crash at the first call), fails its known answer, when Node runs in FIPS
@@ -20,17 +38,8 @@ const ABC_DIGEST = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f200
  * asks for JavaScript only.
  */
 export function loadNativeSha256(): Sha256Into | undefined {
-  if (process.env.TRELLIS_NATIVE === '0' || getFips() === 1) return undefined
-  let fn: unknown
-  try {
-    // From src/node (tests) and dist/node (built) alike: the package's build/ directory.
-    const addon = createRequire(import.meta.url)('../../build/Release/trellis_crypto.node') as { sha256Into?: unknown }
-    fn = addon.sha256Into
-  } catch {
-    return undefined
-  }
-  if (typeof fn !== 'function') return undefined
-  const sha256Into = fn as Sha256Into
+  const sha256Into = addonFunction<Sha256Into>('trellis_crypto', 'sha256Into')
+  if (sha256Into === undefined) return undefined
   const out = new Uint8Array(32)
   try {
     sha256Into(new TextEncoder().encode('abc'), 3, out)
@@ -70,16 +79,8 @@ function agreesWithNodeCrypto(p256Verify: P256Verify): boolean {
  * signature made here.
  */
 export function loadNativeP256Verify(): P256Verify | undefined {
-  if (process.env.TRELLIS_NATIVE === '0' || getFips() === 1) return undefined
-  let fn: unknown
-  try {
-    const addon = createRequire(import.meta.url)('../../build/Release/trellis_p256.node') as { p256Verify?: unknown }
-    fn = addon.p256Verify
-  } catch {
-    return undefined
-  }
-  if (typeof fn !== 'function') return undefined
-  const p256Verify = fn as P256Verify
+  const p256Verify = addonFunction<P256Verify>('trellis_p256', 'p256Verify')
+  if (p256Verify === undefined) return undefined
   try {
     return agreesWithNodeCrypto(p256Verify) ? p256Verify : undefined
   } catch {

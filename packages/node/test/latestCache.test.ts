@@ -48,6 +48,41 @@ describe('LatestValueCache', () => {
     expect(c.retainedBytes).toBe(20)
   })
 
+  it('property: a sharded cache (over 1,024 entries) stays within both bounds, agrees with a plain map, and counts its buffers', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 6000 }), fc.option(fc.integer({ min: 0, max: 200 }), { nil: null })), {
+          minLength: 1000,
+          maxLength: 4000,
+        }),
+        (ops) => {
+          const c = new LatestValueCache(2000, 100_000)
+          const truth = new Map<string, Uint8Array | null>()
+          for (const [key, len] of ops) {
+            const v = len === null ? null : new Uint8Array(len)
+            c.set(`k${key}`, v)
+            truth.set(`k${key}`, v)
+            expect(c.size).toBeLessThanOrEqual(2000)
+            expect(c.retainedBytes).toBeLessThanOrEqual(100_000)
+          }
+          let held = 0
+          let bytes = 0
+          for (const [k, v] of truth) {
+            const got = c.get(k)
+            if (got === undefined) continue
+            expect(got).toBe(v)
+            held++
+            bytes += got?.buffer.byteLength ?? 0
+          }
+          expect(c.size).toBe(held)
+          expect(c.retainedBytes).toBe(bytes)
+        },
+      ),
+      // Runs are long: a failure is reported as found, not shrunk.
+      { numRuns: 30, seed: 0x5eed, endOnFailure: true },
+    )
+  })
+
   it('property: agrees with a plain map on every key it still holds, within its bounds', () => {
     fc.assert(
       fc.property(

@@ -2,6 +2,7 @@ import type { PublicKey } from '@trellis/crypto'
 import { type Block, type BlockHeader, headerHash, merkleRoot, type SignedTx, stateKeyHash, stateValueHash } from '@trellis/ledger'
 import { equalBytes } from '@trellis/utils'
 import { byteKey } from '../byteKey.js'
+import { ShardedMap } from '../shardedMap.js'
 import { type BlockExecution, type Executor, type StateReader, TxTimeLimitError } from '../executor/types.js'
 import type { BlockCommit, ChainHead, ChainStore } from './chainStore.js'
 
@@ -106,12 +107,14 @@ export async function buildBlock(i: BuildInput): Promise<BuiltBlock> {
       exec = { receipts: exec.receipts.slice(0, cut), receiptBytes: exec.receiptBytes.slice(0, cut), writes: exec.writes }
     }
   }
-  const last = new Map<string, { keyHash: Uint8Array; valueHash: Uint8Array | null }>()
+  // The last write of each key; the tree sorts its updates, so their order does not matter.
+  const last = new ShardedMap<{ keyHash: Uint8Array; valueHash: Uint8Array | null }>(exec.writes.length)
   for (const w of exec.writes) {
     const keyHash = stateKeyHash(w.stateKey)
     last.set(byteKey(keyHash), { keyHash, valueHash: w.value === null ? null : stateValueHash(w.value) })
   }
-  const updates = [...last.values()]
+  const updates: Array<{ keyHash: Uint8Array; valueHash: Uint8Array | null }> = []
+  last.forEach((u) => updates.push(u))
   const tree = chain.tree.update(parent.height, height, updates)
   const header: BlockHeader = {
     chainId,

@@ -48,6 +48,7 @@ import { LatestValueCache } from './latestCache.js'
 import { RecentTxFilter } from './recentTxFilter.js'
 import { StateKeyFilter } from './stateKeyFilter.js'
 import { byteKey, byteKeyBytes } from '../byteKey.js'
+import { ShardedMap } from '../shardedMap.js'
 
 /** One state change made by a committed tx, in execution order. `value` null = deleted. */
 export interface StateWrite {
@@ -173,8 +174,8 @@ export class ChainStore {
 
   // State-tree nodes of recent versions are read again by the next blocks (the upper levels by every
   // block): a write-through cache saves most LevelDB reads on the execution path.
-  private readonly nodeCache = new Map<string, Uint8Array>()
   private static readonly NODE_CACHE_SIZE = 100_000
+  private readonly nodeCache = new ShardedMap<Uint8Array>(ChainStore.NODE_CACHE_SIZE)
   /** Nodes the last blocks wrote, as cached (views into their arena chunks): oldest block first. */
   private readonly youngNodes: Array<Array<readonly [string, Uint8Array]>> = []
   private static readonly YOUNG_NODE_BLOCKS = 4
@@ -210,15 +211,17 @@ export class ChainStore {
   }
 
   private cacheNode(id: string, v: Uint8Array): void {
-    if (this.nodeCache.size >= ChainStore.NODE_CACHE_SIZE) {
-      // Drop the oldest tenth (Map iteration is insertion order).
-      let n = ChainStore.NODE_CACHE_SIZE / 10
-      for (const k of this.nodeCache.keys()) {
-        this.nodeCache.delete(k)
+    const shard = this.nodeCache.shard(id)
+    const max = ChainStore.NODE_CACHE_SIZE / this.nodeCache.shardCount
+    if (shard.size >= max) {
+      // Drop the shard's oldest tenth (Map iteration is insertion order).
+      let n = Math.ceil(max / 10)
+      for (const k of shard.keys()) {
+        shard.delete(k)
         if (--n === 0) break
       }
     }
-    this.nodeCache.set(id, v)
+    shard.set(id, v)
   }
 
   /**
@@ -627,7 +630,7 @@ export class ChainStore {
     const rw = new Writer(64 * c.receiptBytes.length + 8).varint(c.receiptBytes.length)
     for (const r of c.receiptBytes) rw.bytes(r)
     archiveOps.push({ type: 'put', key: receiptsKey(header.height), value: rw.finish() })
-    const nodes = new Map<string, Uint8Array>()
+    const nodes = new ShardedMap<Uint8Array>(c.treeWrites.length)
     for (const [k, v] of c.treeWrites) {
       nodes.set(byteKey(k), v)
       archiveOps.push({ type: 'put', key: treeKey(k), value: v })
@@ -640,16 +643,16 @@ export class ChainStore {
     for (let i = 0; i < txs.length; i++)
       ops.push({ type: 'put', key: txIndexKey((txs[i] as SignedTx).id), value: txPosition(header.height, i) })
     // Latest values: only the last write per key in the block matters.
-    const last = new Map<string, StateWrite>()
+    const last = new ShardedMap<StateWrite>(c.writes.length)
     for (const w of c.writes) {
       last.set(byteKey(w.stateKey), w)
       ops.push({ type: 'put', key: historyKey(w.stateKey, header.height, w.txIndex), value: encodeHistoryValue(w) })
     }
-    const latest = new Map<string, Uint8Array | null>()
-    for (const [k, w] of last) {
+    const latest = new ShardedMap<Uint8Array | null>(c.writes.length)
+    last.forEach((w, k) => {
       latest.set(k, w.value)
       ops.push(w.value === null ? { type: 'del', key: latestKey(w.stateKey) } : { type: 'put', key: latestKey(w.stateKey), value: w.value })
-    }
+    })
     ops.push({ type: 'put', key: META.head, value: hb })
     const head: ChainHead = { height: header.height, hash: c.hash, header, stateRoot: header.stateRoot, timestamp: header.timestamp }
     const below = this.pending.at(-1)
@@ -683,7 +686,7 @@ export class ChainStore {
     for (const tx of c.block.txs) this.recent.add(tx.id, header.timestamp)
     // Before the head moves (synchronously with it): a read at the new head must find these keys.
     if (c.setKeyHashes !== undefined) for (const h of c.setKeyHashes) this.stateKeys.add(h)
-    else for (const w of last.values()) if (w.value !== null) this.stateKeys.add(stateKeyHash(w.stateKey))
+    else last.forEach((w) => w.value !== null && this.stateKeys.add(stateKeyHash(w.stateKey)))
     this.cacheLatest(latest)
     this._head = head
   }
@@ -696,12 +699,12 @@ export class ChainStore {
    * By then most were superseded and left the cache; copying every node at once cost a fresh array
    * per block whose first writes fault its pages in (~17 ms for a 6 MB block on this machine kind).
    */
-  private cacheWrittenNodes(nodes: ReadonlyMap<string, Uint8Array>): void {
+  private cacheWrittenNodes(nodes: ShardedMap<Uint8Array>): void {
     const young: Array<readonly [string, Uint8Array]> = []
-    for (const [id, v] of nodes) {
+    nodes.forEach((v, id) => {
       this.cacheNode(id, v)
       young.push([id, v])
-    }
+    })
     this.youngNodes.push(young)
     if (this.youngNodes.length <= ChainStore.YOUNG_NODE_BLOCKS) return
     const kept = (this.youngNodes.shift() ?? []).filter(([id, v]) => this.nodeCache.get(id) === v)
@@ -718,12 +721,12 @@ export class ChainStore {
    * written value may be a view into a pooled slab), into arrays of at most 64 KiB: the cache counts
    * what each array keeps alive.
    */
-  private cacheLatest(latest: ReadonlyMap<string, Uint8Array | null>): void {
+  private cacheLatest(latest: ShardedMap<Uint8Array | null>): void {
     const present: Array<[string, Uint8Array]> = []
-    for (const [id, v] of latest) {
+    latest.forEach((v, id) => {
       if (v === null) this.latestCache.set(id, null)
       else present.push([id, v])
-    }
+    })
     const copies = packedCopies(
       present.map(([, v]) => v),
       64 * 1024,
@@ -765,8 +768,8 @@ interface PendingBlock {
   /** Settles when the block's main batch is written (or its write, or a lower block's, failed). */
   readonly written: Promise<void>
   /** Last value per state key (by {@link byteKey}); null = deleted. */
-  readonly latest: ReadonlyMap<string, Uint8Array | null>
-  readonly nodes: ReadonlyMap<string, Uint8Array>
+  readonly latest: ShardedMap<Uint8Array | null>
+  readonly nodes: ShardedMap<Uint8Array>
 }
 
 /**

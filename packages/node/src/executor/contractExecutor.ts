@@ -39,6 +39,7 @@ import type { StateWrite } from '../chain/chainStore.js'
 import { mergeOverlay } from '../chain/chainStore.js'
 import type { NodeErrorType } from '../errors.js'
 import { byteKey } from '../byteKey.js'
+import { ShardedMap } from '../shardedMap.js'
 import {
   type Approval,
   decodeRecord,
@@ -220,7 +221,10 @@ class Reads {
   }
 }
 
-type Overlay = Map<string, { key: Uint8Array; value: Uint8Array | null }>
+type Write = { key: Uint8Array; value: Uint8Array | null }
+type Overlay = Map<string, Write>
+/** The writes of a block's earlier txs: a {@link ShardedMap} while a block executes (thousands of keys). */
+type BlockOverlay = Pick<ShardedMap<Write>, 'get' | typeof Symbol.iterator>
 
 /** One tx's (or query's) journal: reads see its own writes, then the block's, then storage. */
 class TxState {
@@ -233,7 +237,7 @@ class TxState {
   constructor(
     /** The engine this tx or query runs in. */
     readonly engine: Sandbox,
-    readonly block: Overlay,
+    readonly block: BlockOverlay,
     readonly source: Reads,
     /** Contract instances of the block being executed, by contract name and code hash (absent for queries). */
     readonly instances?: Map<string, ContractInstance>,
@@ -641,7 +645,7 @@ export class ContractExecutor implements Executor {
 
   async executeBlock(input: BlockInput, committed: StateReader, options: ExecuteOptions = {}): Promise<BlockExecution> {
     const limitMs = options.txTimeLimitMs
-    const blockWrites: Overlay = new Map()
+    const blockWrites = new ShardedMap<Write>(input.txs.length * 4)
     const receipts: Receipt[] = []
     const receiptBytes: Uint8Array[] = []
     const writes: StateWrite[] = []

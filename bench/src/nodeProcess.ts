@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { nodeProcessEnv } from '@trellis/node'
 
 /** The repository root, seen from bench/dist/. */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
@@ -67,7 +68,7 @@ export async function spawnDevNode(o: SpawnNodeOptions = {}): Promise<SpawnedNod
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...nodeProcessEnv(process.env), NO_COLOR: '1' },
   })
   let tail = ''
   let exit: string | undefined

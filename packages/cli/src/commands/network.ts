@@ -4,7 +4,15 @@ import { readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { addNetworkNode, initNetworkDir, loadNetworkFile, NETWORK_FILE, type NetworkFile, type NetworkNode } from '@trellis/node'
+import {
+  addNetworkNode,
+  initNetworkDir,
+  loadNetworkFile,
+  NETWORK_FILE,
+  type NetworkFile,
+  type NetworkNode,
+  nodeProcessEnv,
+} from '@trellis/node'
 import { cliError, devPassword, intFlag, step, style } from '../io.js'
 
 export const DEFAULT_NETWORK_DIR = '.trellis/network'
@@ -126,7 +134,7 @@ export async function networkUpCommand(flags: NetworkFlags): Promise<void> {
       {
         detached: flags.foreground !== true,
         stdio: ['ignore', out, out],
-        env: { ...process.env, TRELLIS_KEY_PASSWORD: password, NO_COLOR: '1' },
+        env: { ...nodeProcessEnv(process.env), TRELLIS_KEY_PASSWORD: password, NO_COLOR: '1' },
       },
     )
     if (child.pid === undefined) throw cliError('NODE_FAILED', `could not start ${node.name}`)

@@ -6,12 +6,12 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { parseArgs } from 'node:util'
 import { buildContract } from '@trellis/cli'
 import { generateKeyPair, type KeyPair, type PrivateKey, publicKeyFromPrivate, publicKeyToString } from '@trellis/crypto'
 import { signTx, valueFromJSON } from '@trellis/ledger'
 import { loadValidatorKey } from '@trellis/node'
 import { bytesToBase64, bytesToHex } from '@trellis/utils'
+import { parseOptions } from './args.js'
 import { createAgent, getJSON, httpRequest } from './http.js'
 import { readProcessCpu } from './metrics.js'
 import { repoRoot, type SpawnedNode, spawnDevNode } from './nodeProcess.js'
@@ -51,20 +51,24 @@ interface Signed {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      assets: { type: 'string', default: '60000' },
-      rounds: { type: 'string', default: '1' },
-      signers: { type: 'string', default: '1000' },
-      backlog: { type: 'string', default: '4000' },
-      batch: { type: 'string', default: '500' },
-      sockets: { type: 'string', default: '16' },
-      json: { type: 'string' },
-      'node-flag': { type: 'string', multiple: true },
-      'node-arg': { type: 'string', multiple: true },
-      help: { type: 'boolean' },
+  const { values } = parseOptions(
+    {
+      options: {
+        assets: { type: 'string', default: '60000' },
+        rounds: { type: 'string', default: '1' },
+        signers: { type: 'string', default: '1000' },
+        backlog: { type: 'string', default: '4000' },
+        batch: { type: 'string', default: '500' },
+        sockets: { type: 'string', default: '16' },
+        json: { type: 'string' },
+        'node-flag': { type: 'string', multiple: true },
+        'node-arg': { type: 'string', multiple: true },
+        help: { type: 'boolean' },
+      },
     },
-  })
+    USAGE,
+  )
+
   if (values.help === true) {
     process.stdout.write(USAGE)
     return

@@ -5,13 +5,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { parseArgs } from 'node:util'
 import { buildContract } from '@trellis/cli'
 import { generateKeyPair, type KeyPair, publicKeyToString } from '@trellis/crypto'
 import { ReceiptStatus, type SignedTx, signTx, valueFromJSON } from '@trellis/ledger'
 import { ContractExecutor, type StateReader } from '@trellis/node'
 import { compareBytes } from '@trellis/utils'
 import { Sandbox } from '@trellis/vm'
+import { parseOptions } from './args.js'
 import { repoRoot } from './nodeProcess.js'
 import { round } from './stats.js'
 
@@ -70,16 +70,20 @@ function perCallMicros(n: number, f: () => void): number {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      block: { type: 'string', default: '2000' },
-      blocks: { type: 'string', default: '5' },
-      signers: { type: 'string', default: '1000' },
-      calls: { type: 'string', default: '20000' },
-      json: { type: 'string' },
-      help: { type: 'boolean' },
+  const { values } = parseOptions(
+    {
+      options: {
+        block: { type: 'string', default: '2000' },
+        blocks: { type: 'string', default: '5' },
+        signers: { type: 'string', default: '1000' },
+        calls: { type: 'string', default: '20000' },
+        json: { type: 'string' },
+        help: { type: 'boolean' },
+      },
     },
-  })
+    USAGE,
+  )
+
   if (values.help === true) {
     process.stdout.write(USAGE)
     return

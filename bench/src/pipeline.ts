@@ -8,26 +8,40 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { generateKeyPair, type KeyPair } from '@trellis/crypto'
 import { defaultChainParams, type Genesis, type SignedTx, signTx } from '@trellis/ledger'
 import { defaultNodeOptions, TrellisNode } from '@trellis/node'
 import { bytesToHex } from '@trellis/utils'
 import { pino } from 'pino'
+import { parseOptions } from './args.js'
 import { readProcessCpu } from './metrics.js'
 
-const { values } = parseArgs({
-  options: {
-    txs: { type: 'string', default: '120000' },
-    warmup: { type: 'string', default: '20000' },
-    signers: { type: 'string', default: '1000' },
-    backlog: { type: 'string', default: '4000' },
-    batch: { type: 'string', default: '500' },
-    workers: { type: 'string', default: '2' },
-    // As `trellis` nodes run (ADR 0016); 0 to compare without.
-    'background-nice': { type: 'string', default: '10' },
+const USAGE = `Usage: node bench/dist/pipeline.js [options]
+
+  --txs <n>              txs submitted, warm-up included (default 120000)
+  --warmup <n>           txs before the measurement starts (default 20000)
+  --signers <n>          distinct P-256 signers (default 1000)
+  --backlog <n>          txs outstanding (default 4000)
+  --batch <n>            txs per submit call (default 500)
+  --workers <n>          signature workers (default 2)
+  --background-nice <n>  nice value of the node's other threads, 0-19 (default 10; ADR 0016)
+`
+
+const { values } = parseOptions(
+  {
+    options: {
+      txs: { type: 'string', default: '120000' },
+      warmup: { type: 'string', default: '20000' },
+      signers: { type: 'string', default: '1000' },
+      backlog: { type: 'string', default: '4000' },
+      batch: { type: 'string', default: '500' },
+      workers: { type: 'string', default: '2' },
+      // As `trellis` nodes run (ADR 0016); 0 to compare without.
+      'background-nice': { type: 'string', default: '10' },
+    },
   },
-})
+  USAGE,
+)
 const total = Number(values.txs)
 const warmup = Number(values.warmup)
 const backlog = Number(values.backlog)

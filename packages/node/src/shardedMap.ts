@@ -14,8 +14,8 @@ const SHARD_ENTRIES = 1024
  * the node's large maps: per-block maps of thousands of writes and caches of up to hundreds of
  * thousands of entries.
  *
- * The shard of a key depends on three of its characters, so it suits keys whose ends vary, like the
- * node's {@link byteKey} strings of hashes, state keys and tree-node keys. Iteration goes shard by
+ * The shard of a key depends on its length, its last eight characters and its middle one, so it suits
+ * keys whose ends vary, like the node's `byteKey` strings of hashes, state keys and tree-node keys. Iteration goes shard by
  * shard, each in insertion order: callers must not depend on the order across shards.
  */
 export class ShardedMap<V> {
@@ -37,10 +37,15 @@ export class ShardedMap<V> {
 
   /** The shard that holds `key`. */
   shard(key: string): Map<string, V> {
+    if (this.mask === 0) return this.shards[0] as Map<string, V>
+    // FNV-1a over the last eight characters and the middle one, then the high bits folded in: keys
+    // that differ only in a few digits at the end (asset ids) still spread over all the shards.
     const n = key.length
-    if (n === 0 || this.mask === 0) return this.shards[0] as Map<string, V>
-    const h = key.charCodeAt(n - 1) ^ (key.charCodeAt(n >>> 1) * 7) ^ (key.charCodeAt(n > 1 ? n - 2 : 0) * 131)
-    return this.shards[h & this.mask] as Map<string, V>
+    let h = 0x811c9dc5 ^ n
+    for (let i = n > 8 ? n - 8 : 0; i < n; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+    if (n > 0) h = Math.imul(h ^ key.charCodeAt(n >>> 1), 0x01000193)
+    h ^= h >>> 15
+    return this.shards[(h ^ (h >>> 8)) & this.mask] as Map<string, V>
   }
 
   /** The shard at `index` (0 to {@link shardCount} - 1). */

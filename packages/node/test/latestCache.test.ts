@@ -83,6 +83,19 @@ describe('LatestValueCache', () => {
     )
   })
 
+  it('evicts by bytes the oldest blocks first when each block’s values share a buffer and spread over all the shards', () => {
+    // As the chain caches a block's latest values: 1,000 values packed into one array per block.
+    const c = new LatestValueCache(200_000, 500_000)
+    for (let block = 0; block < 200; block++) {
+      const packed = new Uint8Array(10_000)
+      for (let i = 0; i < 1000; i++) c.set(`asset-transfer\u0000asset\u0000a${block * 1000 + i}`, packed.subarray(i * 10, i * 10 + 10))
+      expect(c.retainedBytes).toBeLessThanOrEqual(500_000)
+    }
+    // 50 blocks fit in the bytes: most of them stay, and the newest are all there.
+    expect(c.size).toBeGreaterThan(30_000)
+    for (let i = 190_000; i < 200_000; i++) expect(c.get(`asset-transfer\u0000asset\u0000a${i}`)).toBeDefined()
+  })
+
   it('property: agrees with a plain map on every key it still holds, within its bounds', () => {
     fc.assert(
       fc.property(

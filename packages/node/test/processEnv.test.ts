@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { MALLOC_TUNABLES, nodeProcessEnv } from '../src/processEnv.js'
 
@@ -19,10 +18,5 @@ describe('nodeProcessEnv', () => {
     expect(env.GLIBC_TUNABLES).toBe('glibc.malloc.arena_max=4')
     env.EXTRA = 'x'
     expect(given).toEqual({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=4' })
-  })
-
-  it('the trellis command’s shebang starts node with the same settings (a shebang cannot import them)', () => {
-    const shebang = readFileSync(new URL('../../cli/src/bin.ts', import.meta.url), 'utf8').split('\n')[0]
-    expect(shebang).toBe(`#!/usr/bin/env -S GLIBC_TUNABLES=${MALLOC_TUNABLES} node --max-semi-space-size=64 --stack-size=3900`)
   })
 })

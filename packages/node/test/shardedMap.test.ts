@@ -73,10 +73,10 @@ describe('ShardedMap', () => {
 
   it('spreads the node’s keys evenly: no shard near the size V8 moves to its large-object space', () => {
     const cases: Array<[string, Uint8Array[]]> = [
-      // asset-transfer's keys: assets and the owner index, ids ending in digits
+      // asset-transfer's keys: assets and the owner index, ids ending in digits (256 shards)
       [
         'state keys',
-        Array.from({ length: 30_000 }, (_, i) =>
+        Array.from({ length: 200_000 }, (_, i) =>
           i % 2 === 0 ? stateKey('asset-transfer', 'asset', `a${i}`) : stateKey('asset-transfer', 'owner', `u${i % 1000}`, `a${i}`),
         ),
       ],

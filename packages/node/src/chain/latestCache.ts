@@ -11,7 +11,7 @@ import { ShardedMap } from '../shardedMap.js'
  * read again once) once there are more than `maxEntries`, or once the memory their values keep alive
  * exceeds `maxBytes`: a tenth of each at a time, since a Map walks the holes its deletions leave
  * before its oldest live entry. A large cache is split into shards ({@link ShardedMap}), and then
- * "oldest" is per shard: each shard gives up its oldest entries, one shard after another. That memory is counted by backing buffer, not by value: a value may be
+ * "oldest" is per shard (see {@link evict}). That memory is counted by backing buffer, not by value: a value may be
  * a view into a larger buffer (a block's copies), which stays alive as long as any cached value uses
  * it. Keys and per-entry overhead (~100 bytes an entry) come on top.
  */
@@ -67,24 +67,39 @@ export class LatestValueCache {
   }
 
   /**
-   * Down to nine tenths of both bounds. Shard after shard, each gives up its oldest entries until it
-   * holds at most its share of the entries, and, while the bytes are over, more. Every shard is
-   * visited at most once: by then each holds at most its share, or is empty.
+   * Down to nine tenths of both bounds. First every shard gives up its oldest entries down to its
+   * share of the entry bound. Then, while the bytes are over, passes over all the shards take the
+   * oldest tenth of each: a block's values share buffers and are spread over every shard, so taking
+   * a little of each shard's oldest frees the oldest blocks' buffers first, as a single Map's
+   * insertion order did. Each pass removes at least one entry from every non-empty shard.
    */
   private evict(): void {
     const entries = this.maxEntries - Math.ceil(this.maxEntries / 10)
     const bytes = this.maxBytes - Math.ceil(this.maxBytes / 10)
     const shards = this.entries.shardCount
-    const share = Math.floor(entries / shards)
-    for (let visited = 0; visited < shards && (this.count > entries || this.bytes > bytes); visited++) {
-      const shard = this.entries.shardAt(this.cursor)
-      this.cursor = (this.cursor + 1) % shards
-      for (const [k, v] of shard) {
-        if (shard.size <= share && this.bytes <= bytes) break
-        shard.delete(k)
-        this.count--
-        if (v !== null) this.release(v.buffer)
+    if (this.count > entries) {
+      const share = Math.floor(entries / shards)
+      for (let i = 0; i < shards; i++) {
+        const shard = this.entries.shardAt(i)
+        this.dropOldest(shard, shard.size - share)
       }
+    }
+    while (this.bytes > bytes && this.count > 0) {
+      for (let i = 0; i < shards && this.bytes > bytes; i++) {
+        const shard = this.entries.shardAt(i)
+        this.dropOldest(shard, Math.ceil(shard.size / 10))
+      }
+    }
+  }
+
+  /** Removes the `n` oldest entries of `shard` (none when `n` ≤ 0). */
+  private dropOldest(shard: Map<string, Uint8Array | null>, n: number): void {
+    if (n <= 0) return
+    for (const [k, v] of shard) {
+      shard.delete(k)
+      this.count--
+      if (v !== null) this.release(v.buffer)
+      if (--n === 0) return
     }
   }
 

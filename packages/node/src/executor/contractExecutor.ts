@@ -224,7 +224,7 @@ class Reads {
 type Write = { key: Uint8Array; value: Uint8Array | null }
 type Overlay = Map<string, Write>
 /** The writes of a block's earlier txs: a {@link ShardedMap} while a block executes (thousands of keys). */
-type BlockOverlay = Pick<ShardedMap<Write>, 'get' | typeof Symbol.iterator>
+type BlockOverlay = Pick<ShardedMap<Write>, 'get' | 'forEach'>
 
 /** One tx's (or query's) journal: reads see its own writes, then the block's, then storage. */
 class TxState {
@@ -277,9 +277,9 @@ class TxState {
     const lo = byteKey(lower)
     const hi = byteKey(upper)
     const overlay = new Map<string, [Uint8Array, Uint8Array | null]>()
-    for (const layer of [this.block, this.writes]) {
-      for (const [id, w] of layer) if (id >= lo && id < hi) overlay.set(id, [w.key, w.value])
-    }
+    // The block's writes first, then the tx's own, which win.
+    this.block.forEach((w, id) => id >= lo && id < hi && overlay.set(id, [w.key, w.value]))
+    for (const [id, w] of this.writes) if (id >= lo && id < hi) overlay.set(id, [w.key, w.value])
     let deleted = 0
     for (const [, v] of overlay.values()) if (v === null) deleted++
     const base = this.source.scan(lower, upper, reverse, limit + deleted)

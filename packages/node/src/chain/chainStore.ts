@@ -176,6 +176,8 @@ export class ChainStore {
   // block): a write-through cache saves most LevelDB reads on the execution path.
   private static readonly NODE_CACHE_SIZE = 100_000
   private readonly nodeCache = new ShardedMap<Uint8Array>(ChainStore.NODE_CACHE_SIZE)
+  /** Entries one shard of {@link nodeCache} holds at most. */
+  private readonly nodeShardSize = ChainStore.NODE_CACHE_SIZE / this.nodeCache.shardCount
   /** Nodes the last blocks wrote, as cached (views into their arena chunks): oldest block first. */
   private readonly youngNodes: Array<Array<readonly [string, Uint8Array]>> = []
   private static readonly YOUNG_NODE_BLOCKS = 4
@@ -212,10 +214,9 @@ export class ChainStore {
 
   private cacheNode(id: string, v: Uint8Array): void {
     const shard = this.nodeCache.shard(id)
-    const max = ChainStore.NODE_CACHE_SIZE / this.nodeCache.shardCount
-    if (shard.size >= max) {
+    if (shard.size >= this.nodeShardSize) {
       // Drop the shard's oldest tenth (Map iteration is insertion order).
-      let n = Math.ceil(max / 10)
+      let n = Math.ceil(this.nodeShardSize / 10)
       for (const k of shard.keys()) {
         shard.delete(k)
         if (--n === 0) break

@@ -11,15 +11,13 @@ import { ShardedMap } from '../shardedMap.js'
  * read again once) once there are more than `maxEntries`, or once the memory their values keep alive
  * exceeds `maxBytes`: a tenth of each at a time, since a Map walks the holes its deletions leave
  * before its oldest live entry. A large cache is split into shards ({@link ShardedMap}), and then
- * "oldest" is per shard (see {@link evict}). That memory is counted by backing buffer, not by value: a value may be
- * a view into a larger buffer (a block's copies), which stays alive as long as any cached value uses
- * it. Keys and per-entry overhead (~100 bytes an entry) come on top.
+ * "oldest" is per shard (see {@link evict}). That memory is counted by backing buffer, not by
+ * value: a value may be a view into a larger buffer (a block's copies), which stays alive as long as
+ * any cached value uses it. Keys and per-entry overhead (~100 bytes an entry) come on top.
  */
 export class LatestValueCache {
   private readonly entries: ShardedMap<Uint8Array | null>
   private count = 0
-  /** The shard the next eviction starts with. */
-  private cursor = 0
   /** Cached values per backing buffer. */
   private readonly buffers = new Map<ArrayBufferLike, number>()
   private bytes = 0
